@@ -1,0 +1,74 @@
+"""One error shape for every 4xx the API returns.
+
+    {"error": {"status": 400, "code": "invalid", "message": "...", "fields": {"amount": ["..."]}}}
+
+`fields` is present only for validation errors; its keys are input field names
+(`non_field_errors` for errors about the request as a whole).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+
+def error_body(
+    *, status_code: int, code: str, message: str, fields: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    error: dict[str, Any] = {"status": status_code, "code": code, "message": message}
+    if fields is not None:
+        error["fields"] = fields
+    return {"error": error}
+
+
+def _flatten(detail: Any) -> Any:
+    if isinstance(detail, dict):
+        return {str(k): _flatten(v) for k, v in detail.items()}
+    if isinstance(detail, list):
+        return [_flatten(v) for v in detail]
+    return str(detail)
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF's handler, reshaped; anything DRF does not handle stays a 500."""
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = exception_handler(exc, context)
+    if response is None or not isinstance(exc, exceptions.APIException):
+        return response
+    if isinstance(exc, exceptions.ValidationError):
+        detail = exc.detail
+        fields = _flatten(detail) if isinstance(detail, dict) else {
+            "non_field_errors": _flatten(detail if isinstance(detail, list) else [detail])
+        }
+        response.data = error_body(
+            status_code=response.status_code,
+            code="invalid",
+            message="The request has invalid fields.",
+            fields=fields,
+        )
+    else:
+        detail = exc.detail
+        message = str(detail) if not isinstance(detail, list | dict) else str(_flatten(detail))
+        codes = exc.get_codes()
+        response.data = error_body(
+            status_code=response.status_code,
+            code=codes if isinstance(codes, str) else exc.default_code,
+            message=message,
+        )
+    return response
+
+
+def json_not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    """Django's 404 for unrouted `/api/` paths, in the API's error shape."""
+    return JsonResponse(
+        error_body(status_code=status.HTTP_404_NOT_FOUND, code="not_found", message="Not found."),
+        status=status.HTTP_404_NOT_FOUND,
+    )

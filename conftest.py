@@ -1,0 +1,96 @@
+"""Fixtures shared by every test: personas, API clients, real services."""
+
+from __future__ import annotations
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from rest_framework.test import APIClient
+
+from partners.models import Membership, Partner, Role
+from partners.tests.factories import (
+    APIKeyFactory,
+    MembershipFactory,
+    PartnerFactory,
+    raw_key_for,
+)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not settings.TESTING:
+        raise pytest.UsageError("Run the tests with TESTING=1 (make test sets it).")
+
+
+@pytest.fixture(autouse=True)
+def _require_postgresql(request: pytest.FixtureRequest) -> None:
+    """Database tests run on PostgreSQL, the production engine, never on SQLite."""
+    if "django_db_setup" in request.fixturenames and connection.vendor != "postgresql":
+        pytest.fail("tests must run against PostgreSQL: set DATABASE_URL (make test does)")
+
+
+@pytest.fixture
+def partner(db: None) -> Partner:
+    return PartnerFactory(name="Acme Wallet", slug="acme")
+
+
+@pytest.fixture
+def other_partner(db: None) -> Partner:
+    return PartnerFactory(name="Outsider Exchange", slug="outsider")
+
+
+@pytest.fixture
+def owner(partner: Partner) -> Membership:
+    return MembershipFactory(partner=partner, role=Role.OWNER, user__username="owner")
+
+
+@pytest.fixture
+def operator(partner: Partner) -> Membership:
+    return MembershipFactory(partner=partner, role=Role.OPERATOR, user__username="operator")
+
+
+@pytest.fixture
+def viewer(partner: Partner) -> Membership:
+    return MembershipFactory(partner=partner, role=Role.VIEWER, user__username="viewer")
+
+
+@pytest.fixture
+def outsider(other_partner: Partner) -> Membership:
+    return MembershipFactory(partner=other_partner, role=Role.OWNER, user__username="outsider")
+
+
+def _session_client(membership: Membership) -> APIClient:
+    client = APIClient()
+    client.force_login(membership.user)
+    return client
+
+
+@pytest.fixture
+def owner_client(owner: Membership) -> APIClient:
+    return _session_client(owner)
+
+
+@pytest.fixture
+def viewer_client(viewer: Membership) -> APIClient:
+    return _session_client(viewer)
+
+
+@pytest.fixture
+def outsider_client(outsider: Membership) -> APIClient:
+    return _session_client(outsider)
+
+
+@pytest.fixture
+def key_client(partner: Partner) -> APIClient:
+    """The partner's operator API key."""
+    key = APIKeyFactory(partner=partner, role=Role.OPERATOR)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {raw_key_for(key.prefix)}")
+    return client
+
+
+@pytest.fixture
+def outsider_key_client(other_partner: Partner) -> APIClient:
+    key = APIKeyFactory(partner=other_partner, role=Role.OPERATOR)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {raw_key_for(key.prefix)}")
+    return client

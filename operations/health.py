@@ -1,0 +1,138 @@
+"""Health checks: each component's status and latency (SPEC §6.7).
+
+The checks themselves come from django-health-check; this module runs them concurrently and
+reports them in the platform's shape:
+
+    {"status": "ok" | "down", "checked_at": "...",
+     "components": {"database": {"status": "ok", "latency_ms": 1.3}, ...}}
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime
+from collections.abc import Callable, Sequence
+from typing import Literal, TypedDict
+
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+from django_celery_beat.models import PeriodicTask
+from health_check.base import HealthCheck
+from health_check.checks import Database
+from health_check.contrib.celery import Ping
+from health_check.contrib.redis import Redis
+from health_check.exceptions import ServiceUnavailable
+from redis.asyncio import Redis as AsyncRedis
+
+ComponentStatus = Literal["ok", "down"]
+
+
+class ComponentReport(TypedDict, total=False):
+    status: ComponentStatus
+    latency_ms: float
+    error: str
+
+
+class HealthReport(TypedDict):
+    status: ComponentStatus
+    checked_at: str
+    components: dict[str, ComponentReport]
+
+
+def _redis_client() -> AsyncRedis:
+    return AsyncRedis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
+
+
+@dataclasses.dataclass
+class BeatFreshness(HealthCheck):
+    """The scheduler is alive if it dispatched any periodic task recently."""
+
+    timeout = datetime.timedelta(seconds=2)
+
+    def run(self) -> None:
+        try:
+            self._check()
+        finally:
+            # Runs in an executor thread: do not leave its connection open.
+            connection.close()
+
+    def _check(self) -> None:
+        last = (
+            PeriodicTask.objects.filter(enabled=True, last_run_at__isnull=False)
+            .order_by("-last_run_at")
+            .values_list("last_run_at", flat=True)
+            .first()
+        )
+        if last is None:
+            raise ServiceUnavailable("beat has not dispatched any job yet")
+        if timezone.now() - last > settings.BEAT_STALE_AFTER:
+            raise ServiceUnavailable(f"last dispatch at {last.isoformat()}")
+
+
+def _celery_ping() -> HealthCheck:
+    # Ping's default app is the project's Celery app, made current when Django loads.
+    return Ping(timeout=datetime.timedelta(seconds=1))
+
+
+COMPONENTS: dict[str, Callable[[], HealthCheck]] = {
+    "database": lambda: Database(),
+    "redis": lambda: Redis(client_factory=_redis_client),
+    "celery": _celery_ping,
+    "beat": lambda: BeatFreshness(),
+}
+READINESS = ("database", "redis")
+
+
+async def _run(names: Sequence[str]) -> dict[str, ComponentReport]:
+    checks = [COMPONENTS[name]() for name in names]
+    results = await asyncio.gather(*(check.get_result() for check in checks))
+    reports: dict[str, ComponentReport] = {}
+    for name, result in zip(names, results, strict=True):
+        report: ComponentReport = {
+            "status": "ok" if result.error is None else "down",
+            "latency_ms": round(result.time_taken * 1000, 2),
+        }
+        if result.error is not None:
+            report["error"] = str(result.error)
+        reports[name] = report
+    return reports
+
+
+def health_report(names: Sequence[str]) -> HealthReport:
+    """Run the named checks concurrently. Status is "down" if any of them is."""
+    components = asyncio.run(_run(names))
+    status: ComponentStatus = (
+        "ok" if all(c["status"] == "ok" for c in components.values()) else "down"
+    )
+    return {
+        "status": status,
+        "checked_at": timezone.now().isoformat(),
+        "components": components,
+    }
+
+
+def health_register(name: str, factory: Callable[[], HealthCheck]) -> None:
+    """Apps add their own components (the TRON node, for one) from `AppConfig.ready`."""
+    COMPONENTS[name] = factory
+
+
+SummaryProvider = Callable[[], dict[str, object]]
+SUMMARIES: dict[str, SummaryProvider] = {}
+
+
+def summary_register(name: str, provider: SummaryProvider) -> None:
+    """Apps contribute a section to `/api/v1/status` from `AppConfig.ready`."""
+    SUMMARIES[name] = provider
+
+
+def status_summary() -> dict[str, object]:
+    """The dashboard summary: health of the core services and each app's own figures."""
+    report = health_report(READINESS)
+    return {
+        "status": report["status"],
+        "checked_at": report["checked_at"],
+        "components": report["components"],
+        **{name: provider() for name, provider in sorted(SUMMARIES.items())},
+    }

@@ -1,0 +1,39 @@
+"""Every periodic job, declared once (SPEC §7). `manage.py setup_periodic_tasks` upserts them.
+
+Only jobs whose work exists are listed: a job that is not built yet is absent, not stubbed.
+Tasks are named by dotted path so this module imports no app.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    name: str
+    task: str
+    every_seconds: int
+    description: str
+
+    @property
+    def expires_seconds(self) -> float:
+        """A run not started within ~one interval is stale; the next one replaces it."""
+        return max(1.0, self.every_seconds * 0.9)
+
+    @property
+    def lease_seconds(self) -> int:
+        """How long a run's lease lasts if its holder dies without releasing it."""
+        return max(60, self.every_seconds * 2)
+
+
+JOBS: tuple[JobSpec, ...] = (
+    JobSpec(
+        name="cleanup",
+        task="operations.tasks.cleanup",
+        every_seconds=24 * 3600,
+        description="Remove expired job leases and prune old job history.",
+    ),
+)
+
+JOBS_BY_NAME = {job.name: job for job in JOBS}

@@ -1,0 +1,25 @@
+from django.urls import path
+
+from operations import apis
+
+app_name = "operations"
+
+probe_urlpatterns = [
+    path("live", apis.LiveApi.as_view(), name="live"),
+    path("ready", apis.ReadyApi.as_view(), name="ready"),
+]
+
+api_urlpatterns = [
+    path("health", apis.HealthApi.as_view(), name="health"),
+    path("health/comprehensive", apis.HealthComprehensiveApi.as_view(), name="health-all"),
+    path(
+        "health/database",
+        apis.HealthComponentApi.as_view(component="database"),
+        name="health-database",
+    ),
+    path("health/redis", apis.HealthComponentApi.as_view(component="redis"), name="health-redis"),
+    path(
+        "health/celery", apis.HealthComponentApi.as_view(component="celery"), name="health-celery"
+    ),
+    path("status", apis.StatusApi.as_view(), name="status"),
+]

@@ -1,0 +1,80 @@
+"""Operators' console: partners, staff, API keys, wallets, customers."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from partners.models import APIKey, Customer, Membership, Partner, PartnerWallet
+from partners.services import api_key_revoke
+
+
+class MembershipInline(admin.TabularInline):  # type: ignore[type-arg]
+    model = Membership
+    raw_id_fields = ["user"]
+    extra = 0
+
+
+@admin.register(Partner)
+class PartnerAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = [
+        "name", "slug", "status", "contact_email", "warning_threshold", "critical_threshold",
+        "emergency_threshold", "created_at",
+    ]
+    list_filter = ["status"]
+    search_fields = ["name", "slug", "contact_email"]
+    prepopulated_fields = {"slug": ["name"]}
+    inlines = [MembershipInline]
+    exclude = ["webhook_secret"]
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ["user", "partner", "role", "created_at"]
+    list_filter = ["role", "partner"]
+    list_select_related = ["user", "partner"]
+    search_fields = ["user__username", "user__email", "partner__name"]
+    raw_id_fields = ["user"]
+    autocomplete_fields = ["partner"]
+
+
+@admin.register(APIKey)
+class APIKeyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Keys are issued through the API or `seed_demo`; here they are listed and revoked."""
+
+    list_display = ["prefix", "name", "partner", "role", "created_at", "last_used_at", "revoked_at"]
+    list_filter = ["role", ("revoked_at", admin.EmptyFieldListFilter)]
+    list_select_related = ["partner"]
+    search_fields = ["prefix", "name", "partner__name"]
+    readonly_fields = ["prefix", "hashed_key", "created_by", "last_used_at", "revoked_at",
+                       "created_at"]
+    fields = ["partner", "name", "role", *readonly_fields]
+    actions = ["revoke"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.action(description="Revoke selected keys")
+    def revoke(self, request: HttpRequest, queryset: QuerySet[APIKey]) -> None:
+        revoked = sum(api_key_revoke(api_key=key) for key in queryset)
+        self.message_user(request, f"Revoked {revoked} key(s).", messages.SUCCESS)
+
+
+@admin.register(PartnerWallet)
+class PartnerWalletAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ["address", "label", "partner", "verified_at"]
+    list_select_related = ["partner"]
+    list_filter = [("verified_at", admin.EmptyFieldListFilter)]
+    search_fields = ["address", "label", "partner__name"]
+    autocomplete_fields = ["partner"]
+
+
+@admin.register(Customer)
+class CustomerAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ["external_ref", "user", "partner", "created_at"]
+    list_select_related = ["user", "partner"]
+    list_filter = ["partner"]
+    search_fields = ["external_ref", "user__username", "partner__name"]
+    raw_id_fields = ["user"]
+    autocomplete_fields = ["partner"]

@@ -1,0 +1,78 @@
+"""The live channel: one authenticated socket per page, joined to the groups it may see.
+
+Staff verified by a second factor join `admin`; partner staff join `partner.<id>`. Every
+forwarded event is re-checked against the socket's current rights, because a membership
+can be revoked while the socket stays open.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django_otp import DEVICE_ID_SESSION_KEY
+from django_otp.models import Device
+
+from common.events import ADMIN_GROUP, LiveMessage, partner_group
+from partners.selectors import membership_partner_id
+
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_FORBIDDEN = 4403
+
+
+def _verified_staff(user: Any, session: Any) -> bool:
+    if not (user.is_authenticated and user.is_active and user.is_staff) or session is None:
+        return False
+    persistent_id = session.get(DEVICE_ID_SESSION_KEY)
+    if not persistent_id:
+        return False
+    device = Device.from_persistent_id(persistent_id, for_verify=False)
+    return device is not None and device.user_id == user.pk
+
+
+class LiveConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]  # channels is untyped
+    user_id: int | None = None
+    is_admin: bool = False
+    partner_id: int | None = None
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        self.user_id = user.pk
+        self.is_admin = await database_sync_to_async(_verified_staff)(
+            user, self.scope.get("session")
+        )
+        self.partner_id = await database_sync_to_async(membership_partner_id)(user_id=user.pk)
+        groups = []
+        if self.is_admin:
+            groups.append(ADMIN_GROUP)
+        if self.partner_id is not None:
+            groups.append(partner_group(self.partner_id))
+        if not groups:
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        self.groups = groups
+        for group in groups:
+            await self.channel_layer.group_add(group, self.channel_name)
+        await self.accept()
+        await self.send_json({"event": "hello", "groups": groups})
+
+    async def live_event(self, message: LiveMessage) -> None:
+        if not await self._may_see(message["partner_id"]):
+            return
+        await self.send_json({"event": message["event"], "payload": message["payload"]})
+
+    async def _may_see(self, partner_id: int | None) -> bool:
+        if self.is_admin:
+            return True
+        if partner_id is None or self.user_id is None:
+            return False
+        current = await database_sync_to_async(membership_partner_id)(user_id=self.user_id)
+        return current == partner_id
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        # The socket only receives; state is fetched over HTTP.
+        await self.send_json({"event": "error", "payload": {"message": "read-only channel"}})

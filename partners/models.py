@@ -1,0 +1,150 @@
+"""Partners, their staff, their API keys, their wallets and their end users (customers)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import F, Q
+
+from common.fields import TronAddressField
+from common.models import BaseModel
+
+PERCENT_VALIDATORS = [MinValueValidator(Decimal("0.01")), MaxValueValidator(Decimal("100"))]
+
+
+def _percent_field(default: str) -> models.DecimalField:  # type: ignore[type-arg]
+    return models.DecimalField(
+        max_digits=5, decimal_places=2, default=Decimal(default), validators=PERCENT_VALIDATORS
+    )
+
+
+class Partner(BaseModel):
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        SUSPENDED = "suspended", "Suspended"
+
+    name = models.CharField(max_length=120)
+    slug = models.SlugField(max_length=64, unique=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    contact_email = models.EmailField(blank=True)
+    # Default alert thresholds for the partner's pools, in percent of the energy limit used.
+    warning_threshold = _percent_field("90")
+    critical_threshold = _percent_field("95")
+    emergency_threshold = _percent_field("98")
+    # Shared secret for HMAC-signing webhook deliveries to the partner.
+    webhook_secret = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                name="partner_thresholds_ordered",
+                condition=Q(warning_threshold__gt=0)
+                & Q(warning_threshold__lte=F("critical_threshold"))
+                & Q(critical_threshold__lte=F("emergency_threshold"))
+                & Q(emergency_threshold__lte=100),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Role(models.TextChoices):
+    OWNER = "owner", "Owner"
+    OPERATOR = "operator", "Operator"
+    VIEWER = "viewer", "Viewer"
+
+
+class Membership(BaseModel):
+    """A partner staff account. A user belongs to at most one partner."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="membership"
+    )
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.VIEWER)
+
+    class Meta:
+        ordering = ["partner_id", "user_id"]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} @ {self.partner_id} ({self.role})"
+
+
+class APIKey(BaseModel):
+    """A partner's API key. Only a SHA-256 digest is stored; the key is shown once.
+
+    The visible `prefix` finds the row; the digest is compared in constant time.
+    """
+
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, unique=True)
+    hashed_key = models.CharField(max_length=64)
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.OPERATOR)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "API key"
+        constraints = [
+            models.CheckConstraint(
+                name="apikey_hash_is_sha256_hex", condition=Q(hashed_key__regex=r"^[0-9a-f]{64}$")
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.name})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+
+class PartnerWallet(BaseModel):
+    """A TRON wallet the partner proved it controls (TronLink message signature)."""
+
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="wallets")
+    address = TronAddressField()
+    label = models.CharField(max_length=100, blank=True)
+    verification_message = models.TextField(blank=True)
+    signature = models.CharField(max_length=132, blank=True)
+    verified_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["partner_id", "address"]
+        constraints = [
+            models.UniqueConstraint(fields=["partner", "address"], name="wallet_unique_per_partner"),
+        ]
+
+    def __str__(self) -> str:
+        return self.address
+
+
+class Customer(BaseModel):
+    """An end user of one partner; withdrawals belong to customers."""
+
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="customers")
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="customer"
+    )
+    external_ref = models.CharField(max_length=100)
+
+    class Meta:
+        ordering = ["partner_id", "external_ref"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["partner", "external_ref"], name="customer_ref_unique_per_partner"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.external_ref} ({self.partner_id})"

@@ -1,0 +1,111 @@
+"""Writes about partners: API keys, memberships, partner settings."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractUser
+from django.db import transaction
+from django.utils import timezone
+
+from partners.models import APIKey, Customer, Membership, Partner, Role
+from partners.selectors import API_KEY_PREFIX, api_key_digest
+
+# Writing last_used_at on every request would turn every read into a write.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    """A new key: `raw_key` exists only here and is never stored."""
+
+    api_key: APIKey
+    raw_key: str
+
+
+def api_key_create(
+    *, partner: Partner, name: str, role: Role = Role.OPERATOR, created_by_id: int | None = None
+) -> IssuedKey:
+    """Issue a key for `partner`. Only its SHA-256 digest and visible prefix are stored."""
+    prefix = secrets.token_hex(4)
+    raw_key = f"{API_KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
+    api_key = APIKey.objects.create(
+        partner=partner,
+        name=name,
+        prefix=prefix,
+        hashed_key=api_key_digest(raw_key),
+        role=role,
+        created_by_id=created_by_id,
+    )
+    return IssuedKey(api_key=api_key, raw_key=raw_key)
+
+
+def api_key_revoke(*, api_key: APIKey) -> bool:
+    """Revoke the key. Idempotent: returns False if it was already revoked."""
+    return (
+        APIKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(
+            revoked_at=timezone.now()
+        )
+        == 1
+    )
+
+
+def api_key_touch(*, api_key: APIKey) -> None:
+    """Record use, at most once per `LAST_USED_RESOLUTION` (one conditional UPDATE)."""
+    now = timezone.now()
+    if api_key.last_used_at is not None and now - api_key.last_used_at < LAST_USED_RESOLUTION:
+        return
+    APIKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+    api_key.last_used_at = now
+
+
+def partner_update(
+    *,
+    partner: Partner,
+    name: str | None = None,
+    contact_email: str | None = None,
+    warning_threshold: Decimal | None = None,
+    critical_threshold: Decimal | None = None,
+    emergency_threshold: Decimal | None = None,
+) -> Partner:
+    """Change a partner's settings; the caller has validated ordering of thresholds."""
+    changes = {
+        "name": name,
+        "contact_email": contact_email,
+        "warning_threshold": warning_threshold,
+        "critical_threshold": critical_threshold,
+        "emergency_threshold": emergency_threshold,
+    }
+    fields = [field for field, value in changes.items() if value is not None]
+    for field in fields:
+        setattr(partner, field, changes[field])
+    if fields:
+        partner.save(update_fields=[*fields, "updated_at"])
+    return partner
+
+
+@transaction.atomic
+def partner_staff_create(
+    *, partner: Partner, username: str, password: str, role: Role, email: str = ""
+) -> Membership:
+    user_model = get_user_model()
+    user: AbstractUser = user_model.objects.create_user(  # type: ignore[attr-defined]
+        username=username, password=password, email=email
+    )
+    return Membership.objects.create(user=user, partner=partner, role=role)
+
+
+@transaction.atomic
+def customer_create(
+    *, partner: Partner, external_ref: str, username: str, password: str | None = None
+) -> Customer:
+    """An end user of `partner` with a login for the withdrawal pages."""
+    user_model = get_user_model()
+    user: AbstractUser = user_model.objects.create_user(  # type: ignore[attr-defined]
+        username=username, password=password
+    )
+    return Customer.objects.create(partner=partner, user=user, external_ref=external_ref)

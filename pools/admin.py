@@ -1,0 +1,135 @@
+"""Operators' console: pools with their live numbers, snapshots, usage, ledger, prices."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+from django.contrib import admin
+from django.db.models import (
+    BigIntegerField,
+    ExpressionWrapper,
+    OuterRef,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+)
+from django.db.models.functions import Coalesce
+from django.http import HttpRequest
+from django.utils import timezone
+
+from pools.models import (
+    AVAILABLE_ENERGY,
+    EnergyPool,
+    EnergyUsageLog,
+    PoolSnapshot,
+    PriceQuote,
+    Reservation,
+)
+
+RECENT_USAGE_DAYS = 7
+
+
+@admin.register(EnergyPool)
+class EnergyPoolAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = [
+        "__str__", "address", "partner", "custody", "status", "energy_limit", "energy_used",
+        "reserved_energy", "available", "usage", "days_left", "last_synced_at",
+    ]
+    list_filter = ["status", "custody", "partner"]
+    list_select_related = ["partner"]
+    search_fields = ["address", "label", "partner__name"]
+    autocomplete_fields = ["partner"]
+    readonly_fields = [
+        "staked_trx_sun", "energy_limit", "energy_used", "reserved_energy", "trx_balance_sun",
+        "bandwidth_limit", "bandwidth_used", "last_synced_at", "last_sync_block",
+        "last_sync_error", "available", "usage", "days_left",
+    ]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[EnergyPool]:
+        since = timezone.now() - timedelta(days=RECENT_USAGE_DAYS)
+        recent_usage = (
+            EnergyUsageLog.objects.filter(pool=OuterRef("pk"), at__gte=since)
+            .values("pool")
+            .annotate(total=Sum("energy_used"))
+            .values("total")
+        )
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                available_energy_db=ExpressionWrapper(
+                    AVAILABLE_ENERGY, output_field=BigIntegerField()
+                ),
+                recent_usage=Coalesce(Subquery(recent_usage), Value(0)),
+            )
+        )
+
+    @admin.display(description="Available energy", ordering="available_energy_db")
+    def available(self, pool: EnergyPool) -> int:
+        return pool.available_energy
+
+    @admin.display(description="Usage %")
+    def usage(self, pool: EnergyPool) -> Decimal:
+        return pool.usage_percent
+
+    @admin.display(description="Days of energy left")
+    def days_left(self, pool: EnergyPool) -> str:
+        """Available energy over the average daily use of the last week."""
+        recent: int = getattr(pool, "recent_usage", 0) or 0  # annotated in get_queryset
+        if recent <= 0:
+            return "—"
+        per_day = Decimal(recent) / RECENT_USAGE_DAYS
+        return f"{Decimal(pool.available_energy) / per_day:.1f}"
+
+
+@admin.register(PoolSnapshot)
+class PoolSnapshotAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ["pool", "taken_at", "block_number", "energy_limit", "energy_used",
+                    "staked_trx_sun", "trx_balance_sun"]
+    list_select_related = ["pool"]
+    list_filter = ["pool__partner"]
+    raw_id_fields = ["pool"]
+    date_hierarchy = "taken_at"
+    show_full_result_count = False
+
+
+@admin.register(EnergyUsageLog)
+class EnergyUsageLogAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ["at", "pool", "kind", "energy_used", "trx_burned_sun", "bandwidth_used",
+                    "txid", "withdrawal"]
+    list_select_related = ["pool"]
+    list_filter = ["kind", "pool__partner"]
+    search_fields = ["txid", "pool__address"]
+    raw_id_fields = ["pool", "withdrawal"]
+    date_hierarchy = "at"
+    show_full_result_count = False
+
+
+@admin.register(Reservation)
+class ReservationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """The ledger is written only by its services; the console reads it."""
+
+    list_display = ["id", "pool", "withdrawal", "estimated_energy", "state", "posted_energy",
+                    "expires_at", "created_at", "resolved_at"]
+    list_select_related = ["pool"]
+    list_filter = ["state"]
+    raw_id_fields = ["pool", "withdrawal"]
+    show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(PriceQuote)
+class PriceQuoteAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ["quoted_at", "source", "kind", "price_sun", "duration_days", "min_energy"]
+    list_filter = ["kind", "source"]
+    date_hierarchy = "quoted_at"

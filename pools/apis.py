@@ -1,0 +1,98 @@
+"""Partner API: the calling partner's energy pools."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django_filters import rest_framework as filters
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from common.api.pagination import DefaultPagination
+from common.api.serializers import StrictInputSerializer
+from partners.api_base import PartnerAPIView
+from pools.models import EnergyPool
+from pools.selectors import pool_get_for_partner, pool_list_for_partner
+from pools.services import pool_update_settings
+
+THRESHOLD = {
+    "max_digits": 5, "decimal_places": 2, "min_value": Decimal("0.01"),
+    "max_value": Decimal("100"), "required": False, "allow_null": True,
+}
+
+
+class PoolOutputSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+    available_energy = serializers.IntegerField(read_only=True)
+    usage_percent = serializers.DecimalField(max_digits=7, decimal_places=2, read_only=True)
+    regeneration_per_hour = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = EnergyPool
+        fields = [
+            "id", "address", "label", "custody", "status", "staked_trx_sun", "energy_limit",
+            "energy_used", "reserved_energy", "available_energy", "usage_percent",
+            "regeneration_per_hour", "trx_balance_sun", "bandwidth_limit", "bandwidth_used",
+            "warning_threshold", "critical_threshold", "emergency_threshold",
+            "last_synced_at", "last_sync_block", "created_at",
+        ]
+        read_only_fields = fields
+
+
+class PoolFilter(filters.FilterSet):
+    status = filters.MultipleChoiceFilter(choices=EnergyPool.Status.choices)
+    custody = filters.ChoiceFilter(choices=EnergyPool.Custody.choices)
+
+    class Meta:
+        model = EnergyPool
+        fields = ["status", "custody"]
+
+
+class PoolListApi(PartnerAPIView):
+    """The calling partner's pools, oldest first, paginated."""
+
+    @extend_schema(responses=PoolOutputSerializer(many=True), operation_id="pools_list",
+                   filters=True)
+    def get(self, request: Request) -> Response:
+        queryset = pool_list_for_partner(caller=self.caller)
+        filterset = PoolFilter(request.query_params, queryset=queryset)
+        if not filterset.is_valid():
+            raise ValidationError(filterset.errors)
+        paginator = DefaultPagination()
+        page = paginator.paginate_queryset(filterset.qs, request, view=self)
+        data = PoolOutputSerializer(page, many=True).data
+        return paginator.get_paginated_response(data)
+
+
+class PoolUpdateInputSerializer(StrictInputSerializer):
+    label = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    warning_threshold = serializers.DecimalField(**THRESHOLD)  # type: ignore[arg-type]
+    critical_threshold = serializers.DecimalField(**THRESHOLD)  # type: ignore[arg-type]
+    emergency_threshold = serializers.DecimalField(**THRESHOLD)  # type: ignore[arg-type]
+
+
+class PoolDetailApi(PartnerAPIView):
+    """One of the calling partner's pools; owners and operators may change its settings."""
+
+    @extend_schema(responses=PoolOutputSerializer, operation_id="pools_retrieve")
+    def get(self, request: Request, pool_id: int) -> Response:
+        pool = pool_get_for_partner(caller=self.caller, pool_id=pool_id)
+        return Response(PoolOutputSerializer(pool).data)
+
+    @extend_schema(request=PoolUpdateInputSerializer, responses=PoolOutputSerializer,
+                   operation_id="pools_update")
+    def patch(self, request: Request, pool_id: int) -> Response:
+        pool = pool_get_for_partner(caller=self.caller, pool_id=pool_id)
+        serializer = PoolUpdateInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data: dict[str, Any] = dict(serializer.validated_data)
+        label = data.pop("label", None)
+        try:
+            pool = pool_update_settings(pool=pool, label=label, thresholds=data)
+        except DjangoValidationError as exc:
+            raise ValidationError(exc.message_dict) from None
+        return Response(PoolOutputSerializer(pool).data)

@@ -1,0 +1,12 @@
+from django.apps import AppConfig
+
+
+class PoolsConfig(AppConfig):
+    name = "pools"
+    verbose_name = "Energy pools"
+
+    def ready(self) -> None:
+        from operations.health import summary_register  # noqa: PLC0415  # apps are loaded now
+        from pools.selectors import pool_status_summary  # noqa: PLC0415
+
+        summary_register("pools", pool_status_summary)

@@ -1,0 +1,268 @@
+"""Energy pools, their history, the energy ledger and market prices.
+
+Energy is counted in energy units, TRX in sun (1 TRX = 1,000,000 sun), both as integers.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.db import models
+from django.db.models import F, Q
+
+from common.fields import TronAddressField
+from common.models import BaseModel
+from partners.models import PERCENT_VALIDATORS, Partner
+
+
+class EnergyPool(BaseModel):
+    class Custody(models.TextChoices):
+        CUSTODIAL = "custodial", "Custodial (platform signs)"
+        WATCH_ONLY = "watch_only", "Watch only"
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        PAUSED = "paused", "Paused"
+        DRAINING = "draining", "Draining"
+        ERROR = "error", "Error"
+        ARCHIVED = "archived", "Archived"
+
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="pools")
+    address = TronAddressField(unique=True)
+    label = models.CharField(max_length=100, blank=True)
+    custody = models.CharField(max_length=16, choices=Custody.choices, default=Custody.WATCH_ONLY)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+
+    # Chain state as of the last sync.
+    staked_trx_sun = models.BigIntegerField(default=0)
+    energy_limit = models.BigIntegerField(default=0)
+    energy_used = models.BigIntegerField(default=0)
+    trx_balance_sun = models.BigIntegerField(default=0)
+    bandwidth_limit = models.BigIntegerField(default=0)
+    bandwidth_used = models.BigIntegerField(default=0)
+    last_synced_at = models.DateTimeField(null=True, blank=True)
+    last_sync_block = models.BigIntegerField(null=True, blank=True)
+    last_sync_error = models.TextField(blank=True)
+
+    # Energy promised to pending reservations; changed only by the reservation ledger.
+    reserved_energy = models.BigIntegerField(default=0)
+
+    # Alert thresholds in percent; None means "use the partner's default".
+    warning_threshold = models.DecimalField(
+        max_digits=5, decimal_places=2, null=True, blank=True, validators=PERCENT_VALIDATORS
+    )
+    critical_threshold = models.DecimalField(
+        max_digits=5, decimal_places=2, null=True, blank=True, validators=PERCENT_VALIDATORS
+    )
+    emergency_threshold = models.DecimalField(
+        max_digits=5, decimal_places=2, null=True, blank=True, validators=PERCENT_VALIDATORS
+    )
+
+    class Meta:
+        ordering = ["partner_id", "id"]
+        constraints = [
+            models.CheckConstraint(name="pool_reserved_nonnegative", condition=Q(reserved_energy__gte=0)),
+            models.CheckConstraint(
+                name="pool_chain_numbers_nonnegative",
+                condition=Q(energy_limit__gte=0)
+                & Q(energy_used__gte=0)
+                & Q(staked_trx_sun__gte=0)
+                & Q(trx_balance_sun__gte=0)
+                & Q(bandwidth_limit__gte=0)
+                & Q(bandwidth_used__gte=0),
+            ),
+            models.CheckConstraint(
+                name="pool_thresholds_in_range",
+                condition=(Q(warning_threshold__isnull=True) | Q(warning_threshold__gt=0, warning_threshold__lte=100))
+                & (Q(critical_threshold__isnull=True) | Q(critical_threshold__gt=0, critical_threshold__lte=100))
+                & (Q(emergency_threshold__isnull=True) | Q(emergency_threshold__gt=0, emergency_threshold__lte=100)),
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["partner", "status"], name="pool_partner_status"),
+            models.Index(
+                fields=["last_synced_at"],
+                name="pool_active_sync_due",
+                condition=Q(status__in=["active", "draining"]),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.label or self.address
+
+    @property
+    def available_energy(self) -> int:
+        """What may still be reserved: limit − used − reserved, never below zero."""
+        return max(0, self.energy_limit - self.energy_used - self.reserved_energy)
+
+    @property
+    def usage_percent(self) -> Decimal:
+        """Energy used or promised, as a percentage of the limit."""
+        if self.energy_limit <= 0:
+            return Decimal("100") if (self.energy_used or self.reserved_energy) else Decimal(0)
+        used = Decimal(self.energy_used + self.reserved_energy) * 100 / self.energy_limit
+        return used.quantize(Decimal("0.01"))
+
+    @property
+    def regeneration_per_hour(self) -> int:
+        """Energy recovers linearly over 24 h, so a full limit regenerates in a day."""
+        return self.energy_limit // 24
+
+    def effective_thresholds(self) -> tuple[Decimal, Decimal, Decimal]:
+        partner = self.partner
+        return (
+            self.warning_threshold or partner.warning_threshold,
+            self.critical_threshold or partner.critical_threshold,
+            self.emergency_threshold or partner.emergency_threshold,
+        )
+
+
+class PoolSnapshot(models.Model):
+    """A pool's chain state at one sync: the time series analytics and forecasts read."""
+
+    pool = models.ForeignKey(EnergyPool, on_delete=models.CASCADE, related_name="snapshots")
+    taken_at = models.DateTimeField()
+    block_number = models.BigIntegerField(null=True, blank=True)
+    energy_limit = models.BigIntegerField()
+    energy_used = models.BigIntegerField()
+    staked_trx_sun = models.BigIntegerField()
+    trx_balance_sun = models.BigIntegerField()
+
+    class Meta:
+        ordering = ["-taken_at"]
+        get_latest_by = "taken_at"
+        indexes = [models.Index(fields=["pool", "-taken_at"], name="snapshot_pool_time")]
+        constraints = [
+            models.CheckConstraint(
+                name="snapshot_nonnegative",
+                condition=Q(energy_limit__gte=0) & Q(energy_used__gte=0)
+                & Q(staked_trx_sun__gte=0) & Q(trx_balance_sun__gte=0),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.pool_id} @ {self.taken_at:%Y-%m-%d %H:%M}"
+
+
+class EnergyUsageLog(models.Model):
+    """One movement of a pool's energy: our own transaction, or usage seen on chain."""
+
+    class Kind(models.TextChoices):
+        WITHDRAWAL = "withdrawal", "Withdrawal"
+        EMERGENCY = "emergency", "Emergency (burned TRX)"
+        STAKING = "staking", "Staking operation"
+        EXTERNAL = "external", "External (not caused by the platform)"
+
+    pool = models.ForeignKey(EnergyPool, on_delete=models.CASCADE, related_name="usage_logs")
+    withdrawal = models.ForeignKey(
+        "withdrawals.Withdrawal",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="usage_logs",
+    )
+    txid = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    energy_used = models.BigIntegerField(default=0)
+    trx_burned_sun = models.BigIntegerField(default=0)
+    bandwidth_used = models.BigIntegerField(default=0)
+    at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["-at"]
+        indexes = [models.Index(fields=["pool", "-at"], name="usage_pool_time")]
+        constraints = [
+            models.CheckConstraint(
+                name="usage_nonnegative",
+                condition=Q(energy_used__gte=0) & Q(trx_burned_sun__gte=0) & Q(bandwidth_used__gte=0),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.energy_used} @ {self.pool_id}"
+
+
+class Reservation(BaseModel):
+    """Energy promised to one withdrawal: pending, then posted with the real energy, or voided.
+
+    A two-phase transfer (TigerBeetle's pending transfers): `pending` holds
+    `estimated_energy` in the pool's `reserved_energy`; `posted` and `voided` are final.
+    `expires_at` is set only while nothing has been signed against it.
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        POSTED = "posted", "Posted"
+        VOIDED = "voided", "Voided"
+
+    pool = models.ForeignKey(EnergyPool, on_delete=models.PROTECT, related_name="reservations")
+    withdrawal = models.ForeignKey(
+        "withdrawals.Withdrawal", on_delete=models.PROTECT, related_name="reservations"
+    )
+    estimated_energy = models.BigIntegerField()
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    posted_energy = models.BigIntegerField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(name="reservation_estimate_positive", condition=Q(estimated_energy__gt=0)),
+            models.CheckConstraint(
+                name="reservation_posted_has_energy",
+                condition=~Q(state="posted") | Q(posted_energy__gte=0),
+            ),
+            models.CheckConstraint(
+                name="reservation_resolved_when_final",
+                condition=Q(state="pending", resolved_at__isnull=True)
+                | (~Q(state="pending") & Q(resolved_at__isnull=False)),
+            ),
+            # At most one pending reservation per withdrawal.
+            models.UniqueConstraint(
+                fields=["withdrawal"],
+                condition=Q(state="pending"),
+                name="reservation_one_pending_per_withdrawal",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["pool"], condition=Q(state="pending"), name="reservation_pending_pool"),
+            models.Index(
+                fields=["expires_at"],
+                condition=Q(state="pending", expires_at__isnull=False),
+                name="reservation_expiring",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.estimated_energy} for {self.withdrawal_id} ({self.state})"
+
+
+class PriceQuote(models.Model):
+    """A price observed at a moment: the chain's fees, or an energy-rental market's offer."""
+
+    class Kind(models.TextChoices):
+        ENERGY_FEE = "energy_fee", "Chain energy fee (sun / energy)"
+        BANDWIDTH_FEE = "bandwidth_fee", "Chain bandwidth fee (sun / byte)"
+        RENTAL = "rental", "Energy rental (sun / energy / day)"
+
+    source = models.CharField(max_length=64)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    price_sun = models.DecimalField(max_digits=20, decimal_places=6)
+    duration_days = models.PositiveIntegerField(null=True, blank=True)
+    min_energy = models.BigIntegerField(null=True, blank=True)
+    quoted_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["-quoted_at"]
+        indexes = [models.Index(fields=["kind", "source", "-quoted_at"], name="price_kind_source_time")]
+        constraints = [
+            models.CheckConstraint(name="price_positive", condition=Q(price_sun__gt=0)),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source} {self.kind} {self.price_sun}"
+
+
+# Derived quantity shared by selectors and admin annotations.
+AVAILABLE_ENERGY = F("energy_limit") - F("energy_used") - F("reserved_energy")

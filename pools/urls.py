@@ -1,0 +1,10 @@
+from django.urls import path
+
+from pools.apis import PoolDetailApi, PoolListApi
+
+app_name = "pools"
+
+urlpatterns = [
+    path("", PoolListApi.as_view(), name="list"),
+    path("<int:pool_id>/", PoolDetailApi.as_view(), name="detail"),
+]

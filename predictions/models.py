@@ -1,0 +1,42 @@
+"""Forecasts of pool energy use, kept with their actuals so accuracy can be tracked."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import F, Q
+
+from pools.models import EnergyPool
+
+
+class EnergyPrediction(models.Model):
+    pool = models.ForeignKey(EnergyPool, on_delete=models.CASCADE, related_name="predictions")
+    made_at = models.DateTimeField()
+    horizon_hours = models.PositiveIntegerField()
+    target_at = models.DateTimeField()
+    predicted_energy = models.BigIntegerField()
+    lower_energy = models.BigIntegerField()
+    upper_energy = models.BigIntegerField()
+    model = models.CharField(max_length=64)
+    actual_energy = models.BigIntegerField(null=True, blank=True)
+    abs_error = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-made_at"]
+        indexes = [
+            models.Index(fields=["pool", "-made_at"], name="prediction_pool_recent"),
+            models.Index(
+                fields=["target_at"], condition=Q(actual_energy__isnull=True), name="prediction_unscored"
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                name="prediction_interval_contains_point",
+                condition=Q(lower_energy__lte=F("predicted_energy"))
+                & Q(predicted_energy__lte=F("upper_energy")),
+            ),
+            models.CheckConstraint(name="prediction_horizon_positive", condition=Q(horizon_hours__gt=0)),
+            models.CheckConstraint(name="prediction_nonnegative", condition=Q(lower_energy__gte=0)),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.pool_id} +{self.horizon_hours}h: {self.predicted_energy}"

@@ -1,0 +1,96 @@
+"""Operators' console: withdrawals with their attempts, queue, fees, balances and holds."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from withdrawals.models import Attempt, Balance, EmergencyFee, Hold, QueueEntry, Withdrawal
+
+
+class ReadOnlyInline(admin.TabularInline):  # type: ignore[type-arg]
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+class AttemptInline(ReadOnlyInline):
+    model = Attempt
+    fields = ["txid", "state", "broadcast_count", "expiration", "fee_limit_sun", "result",
+              "block_number", "created_at"]
+    readonly_fields = fields
+
+
+class HoldInline(ReadOnlyInline):
+    model = Hold
+    fields = ["balance", "amount", "state", "resolved_at"]
+    readonly_fields = fields
+
+
+@admin.register(Withdrawal)
+class WithdrawalAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ["id", "created_at", "partner", "customer", "amount", "to_address", "mode",
+                    "status", "pool", "energy_used", "trx_burned_sun"]
+    list_filter = ["status", "mode", "partner"]
+    list_select_related = ["partner", "customer", "pool"]
+    search_fields = ["to_address", "idempotency_key", "customer__external_ref", "attempts__txid"]
+    raw_id_fields = ["customer", "pool"]
+    autocomplete_fields = ["partner"]
+    readonly_fields = ["status", "request_hash", "energy_estimate", "energy_used",
+                       "trx_burned_sun", "bandwidth_used", "confirmed_at", "failure_reason",
+                       "created_at", "updated_at"]
+    inlines = [AttemptInline, HoldInline]
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+
+
+@admin.register(Attempt)
+class AttemptAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ["txid", "withdrawal", "state", "broadcast_count", "expiration", "result",
+                    "block_number", "created_at"]
+    list_filter = ["state"]
+    search_fields = ["txid"]
+    raw_id_fields = ["withdrawal"]
+    readonly_fields = ["signed_transaction", "receipt"]
+    show_full_result_count = False
+
+
+@admin.register(QueueEntry)
+class QueueEntryAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ["withdrawal", "pool", "energy_needed", "enqueued_at"]
+    list_select_related = ["pool", "withdrawal"]
+    list_filter = ["pool__partner"]
+    raw_id_fields = ["withdrawal", "pool"]
+
+
+@admin.register(EmergencyFee)
+class EmergencyFeeAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ["withdrawal", "quoted_fee_sun", "energy_estimate", "energy_fee_sun",
+                    "recipient_holds_usdt", "expires_at", "paid_with", "payment_txid", "paid_at"]
+    list_filter = ["paid_with", "recipient_holds_usdt"]
+    search_fields = ["payment_txid"]
+    raw_id_fields = ["withdrawal"]
+
+
+@admin.register(Balance)
+class BalanceAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ["customer", "currency", "available", "held", "updated_at"]
+    list_select_related = ["customer"]
+    list_filter = ["currency", "customer__partner"]
+    search_fields = ["customer__external_ref", "customer__user__username"]
+    raw_id_fields = ["customer"]
+    readonly_fields = ["available", "held"]
+
+
+@admin.register(Hold)
+class HoldAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ["id", "withdrawal", "balance", "amount", "state", "resolved_at"]
+    list_select_related = ["balance", "withdrawal"]
+    list_filter = ["state"]
+    raw_id_fields = ["withdrawal", "balance"]

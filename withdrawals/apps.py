@@ -1,0 +1,12 @@
+from django.apps import AppConfig
+
+
+class WithdrawalsConfig(AppConfig):
+    name = "withdrawals"
+    verbose_name = "Withdrawals"
+
+    def ready(self) -> None:
+        from operations.health import summary_register  # noqa: PLC0415  # apps are loaded now
+        from withdrawals.selectors import withdrawal_status_summary  # noqa: PLC0415
+
+        summary_register("withdrawals", withdrawal_status_summary)
