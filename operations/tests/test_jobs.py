@@ -1,0 +1,129 @@
+"""Job leases, job history and the periodic-task registry."""
+
+import threading
+from io import StringIO
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+from django.utils import timezone
+from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+from operations.jobs import JOBS
+from operations.models import JobLock, JobRun
+from operations.services import (
+    job_execute,
+    lease_acquire,
+    lease_force_release,
+    lease_release,
+)
+from operations.tasks import cleanup
+from operations.tests.factories import JobLockFactory, JobRunFactory
+
+pytestmark = pytest.mark.django_db
+
+TTL = timedelta(minutes=1)
+
+
+def test_lease_is_exclusive_until_released():
+    assert lease_acquire(job="sync", holder="a", ttl=TTL)
+    assert not lease_acquire(job="sync", holder="b", ttl=TTL)
+    assert lease_acquire(job="sync", holder="a", ttl=TTL)  # re-acquire extends
+    assert not lease_release(job="sync", holder="b")
+    assert lease_release(job="sync", holder="a")
+    assert lease_acquire(job="sync", holder="b", ttl=TTL)
+
+
+def test_expired_lease_is_taken_over():
+    JobLockFactory(job="sync", holder="crashed",
+                   acquired_at=timezone.now() - timedelta(minutes=10),
+                   expires_at=timezone.now() - timedelta(seconds=1))
+    assert lease_acquire(job="sync", holder="b", ttl=TTL)
+    assert JobLock.objects.get(job="sync").holder == "b"
+
+
+def test_force_release():
+    lease_acquire(job="sync", holder="a", ttl=TTL)
+    assert lease_force_release(job="sync")
+    assert lease_acquire(job="sync", holder="b", ttl=TTL)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_acquirers_get_one_lease():
+    winners = []
+    barrier = threading.Barrier(8)
+
+    def contend(name):
+        try:
+            barrier.wait()
+            if lease_acquire(job="hot", holder=name, ttl=TTL):
+                winners.append(name)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=contend, args=(f"w{i}",)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(winners) == 1
+    assert JobLock.objects.get(job="hot").holder == winners[0]
+
+
+def test_job_execute_records_success_and_frees_lease():
+    run = job_execute(job="demo", ttl=TTL, work=lambda: 7)
+    run.refresh_from_db()
+    assert (run.status, run.items) == (JobRun.Status.SUCCEEDED, 7)
+    assert run.finished_at >= run.started_at
+    assert not JobLock.objects.filter(job="demo").exists()
+
+
+def test_job_execute_skips_when_lease_is_held():
+    lease_acquire(job="demo", holder="elsewhere", ttl=TTL)
+    called = []
+    run = job_execute(job="demo", ttl=TTL, work=lambda: called.append(1) or 1)
+    assert run.status == JobRun.Status.SKIPPED
+    assert called == []
+
+
+def test_job_execute_records_failure_and_reraises():
+    def boom():
+        raise RuntimeError("node down")
+
+    with pytest.raises(RuntimeError):
+        job_execute(job="demo", ttl=TTL, work=boom)
+    run = JobRun.objects.get(job="demo")
+    assert run.status == JobRun.Status.FAILED
+    assert "node down" in run.error
+    assert not JobLock.objects.filter(job="demo").exists()
+
+
+def test_cleanup_removes_expired_leases_and_old_history():
+    old = JobRunFactory(started_at=timezone.now() - timedelta(days=40))
+    recent = JobRunFactory()
+    JobLockFactory(job="stale", acquired_at=timezone.now() - timedelta(hours=2),
+                   expires_at=timezone.now() - timedelta(hours=1))
+    live = JobLockFactory(job="live")
+    assert cleanup() == 2
+    assert not JobRun.objects.filter(pk=old.pk).exists()
+    assert JobRun.objects.filter(pk=recent.pk).exists()
+    assert list(JobLock.objects.values_list("job", flat=True)) == [live.job]
+    assert JobRun.objects.filter(job="cleanup", status="succeeded").count() == 1
+
+
+def test_setup_periodic_tasks_upserts_by_name():
+    every = IntervalSchedule.objects.create(every=10, period=IntervalSchedule.SECONDS)
+    PeriodicTask.objects.create(name="retired", task="x.y", interval=every,
+                                description="old [managed by setup_periodic_tasks]")
+    PeriodicTask.objects.create(name="hand-made", task="x.z", interval=every)
+    call_command("setup_periodic_tasks", stdout=StringIO())
+    call_command("setup_periodic_tasks", stdout=StringIO())
+    tasks = {t.name: t for t in PeriodicTask.objects.all()}
+    assert set(tasks) == {job.name for job in JOBS} | {"hand-made"}
+    for job in JOBS:
+        task = tasks[job.name]
+        assert task.task == job.task
+        assert task.interval.every == job.every_seconds
+        assert task.expire_seconds == int(job.expires_seconds)
+        assert task.expire_seconds < job.every_seconds

@@ -1,0 +1,122 @@
+"""API keys: stored hashed, shown once, scoped to one partner, revocable, last use recorded."""
+
+from datetime import timedelta
+
+import pytest
+from django.core.cache import cache
+from django.test import override_settings
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from partners.models import APIKey, Role
+from partners.selectors import api_key_digest
+from partners.services import api_key_create, api_key_revoke
+
+pytestmark = pytest.mark.django_db
+
+ME = "/api/v1/partners/me/"
+
+
+def client_with(raw_key: str) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {raw_key}")
+    return client
+
+
+def test_key_is_stored_only_as_digest(partner):
+    issued = api_key_create(partner=partner, name="ci")
+    row = APIKey.objects.get(pk=issued.api_key.pk)
+    assert issued.raw_key.startswith(f"ep_{row.prefix}_")
+    assert row.hashed_key == api_key_digest(issued.raw_key)
+    stored = " ".join(str(v) for v in APIKey.objects.filter(pk=row.pk).values().first().values())
+    assert issued.raw_key not in stored
+    assert issued.raw_key.split("_")[2] not in stored
+
+
+def test_key_authenticates_as_its_partner(partner):
+    issued = api_key_create(partner=partner, name="ci", role=Role.VIEWER)
+    response = client_with(issued.raw_key).get(ME)
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert (body["id"], body["role"]) == (partner.pk, "viewer")
+
+
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        lambda k: k[:-1] + ("A" if k[-1] != "A" else "B"),  # wrong secret, right prefix
+        lambda k: "ep_deadbeef_" + k.split("_", 2)[2],  # unknown prefix
+        lambda k: "garbage",
+        lambda k: k.replace("_", "-"),
+    ],
+)
+def test_wrong_keys_are_refused(partner, mangle):
+    issued = api_key_create(partner=partner, name="ci")
+    response = client_with(mangle(issued.raw_key)).get(ME)
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "authentication_failed"
+    assert response["WWW-Authenticate"] == "Api-Key"
+
+
+def test_malformed_header_is_refused(partner):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Api-Key")
+    assert client.get(ME).status_code == 401
+    client.credentials(HTTP_AUTHORIZATION="Api-Key a b")
+    assert client.get(ME).status_code == 401
+
+
+def test_revoked_key_stops_working_at_once(partner):
+    issued = api_key_create(partner=partner, name="ci")
+    client = client_with(issued.raw_key)
+    assert client.get(ME).status_code == 200
+    assert api_key_revoke(api_key=issued.api_key) is True
+    assert api_key_revoke(api_key=issued.api_key) is False  # idempotent
+    assert client.get(ME).status_code == 401
+
+
+def test_key_of_suspended_partner_is_refused(partner):
+    issued = api_key_create(partner=partner, name="ci")
+    partner.status = partner.Status.SUSPENDED
+    partner.save()
+    assert client_with(issued.raw_key).get(ME).status_code == 403
+
+
+def test_last_used_is_recorded_at_most_once_a_minute(partner):
+    issued = api_key_create(partner=partner, name="ci")
+    assert issued.api_key.last_used_at is None
+    client = client_with(issued.raw_key)
+    client.get(ME)
+    first = APIKey.objects.get(pk=issued.api_key.pk).last_used_at
+    assert first is not None
+    client.get(ME)
+    assert APIKey.objects.get(pk=issued.api_key.pk).last_used_at == first
+    APIKey.objects.filter(pk=issued.api_key.pk).update(last_used_at=first - timedelta(minutes=2))
+    client.get(ME)
+    assert APIKey.objects.get(pk=issued.api_key.pk).last_used_at > first - timedelta(minutes=1)
+    assert APIKey.objects.get(pk=issued.api_key.pk).last_used_at <= timezone.now()
+
+
+def test_throttle_is_per_key(partner, other_partner):
+    cache.clear()
+    rates = {"caller": "3/min"}
+    mine = client_with(api_key_create(partner=partner, name="a").raw_key)
+    theirs = client_with(api_key_create(partner=other_partner, name="b").raw_key)
+    with override_settings(REST_FRAMEWORK={
+        **__import__("django.conf").conf.settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": rates,
+    }):
+        from rest_framework.settings import api_settings
+        from rest_framework.throttling import SimpleRateThrottle
+
+        api_settings.reload()
+        SimpleRateThrottle.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
+        try:
+            assert [mine.get(ME).status_code for _ in range(4)] == [200, 200, 200, 429]
+            error = mine.get(ME).json()["error"]
+            assert (error["status"], error["code"]) == (429, "throttled")
+            assert theirs.get(ME).status_code == 200
+        finally:
+            api_settings.reload()
+            SimpleRateThrottle.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
+    cache.clear()
