@@ -11,14 +11,22 @@ class DeliveryInline(admin.TabularInline):  # type: ignore[type-arg]
     model = AlertDelivery
     extra = 0
     can_delete = False
-    fields = ["channel", "level", "status", "attempts", "last_error", "sent_at"]
-    readonly_fields = fields
+    fields = readonly_fields = ("channel", "level", "status", "attempts", "last_error", "sent_at")
 
 
 @admin.register(EnergyAlert)
 class EnergyAlertAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = ["opened_at", "level", "kind", "partner", "pool", "value", "threshold",
-                    "acknowledged_at", "resolved_at"]
+    list_display = [
+        "opened_at",
+        "level",
+        "kind",
+        "partner",
+        "pool",
+        "value",
+        "threshold",
+        "acknowledged_at",
+        "resolved_at",
+    ]
     list_filter = ["level", "kind", ("resolved_at", admin.EmptyFieldListFilter), "partner"]
     list_select_related = ["partner", "pool"]
     search_fields = ["message", "pool__address", "partner__name"]

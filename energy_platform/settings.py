@@ -24,7 +24,7 @@ DEBUG: bool = env.bool("DEBUG", default=False)
 TESTING: bool = env.bool("TESTING", default=False)
 
 # Development fallbacks are only ever used when DEBUG is on.
-_DEV_SECRET_KEY = "dev-only-insecure-secret-key-never-use-in-production-0123456789abcdef"
+_DEV_SECRET_KEY = "dev-only-insecure-secret-key-never-use-in-production-0123456789abcdef"  # noqa: S105
 _DEV_KEY_ENCRYPTION_KEY = "ZGV2LW9ubHktZW5lcmd5LXBsYXRmb3JtLWtleS0wMDA="
 
 
@@ -229,12 +229,6 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
-    "APPEND_COMPONENTS": {
-        "securitySchemes": {
-            "ApiKeyAuth": {"type": "apiKey", "in": "header", "name": "Authorization"}
-        }
-    },
-    "SECURITY": [{"ApiKeyAuth": []}],
 }
 
 # --- TRON -----------------------------------------------------------------------------------

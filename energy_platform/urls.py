@@ -1,18 +1,19 @@
 """URL routes: admin (with a second factor), partner API, health probes, user pages."""
 
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import URLPattern, URLResolver, include, path
 from django_otp.admin import OTPAdminSite
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from operations.urls import api_urlpatterns as health_api, probe_urlpatterns as probes
+from operations.urls import api_urlpatterns as health_api
+from operations.urls import probe_urlpatterns as probes
 
 # Every admin page requires a user verified by a TOTP device or a backup code.
 admin.site.__class__ = OTPAdminSite
 admin.site.site_header = "Energy Platform — operators' console"
 admin.site.site_title = "Energy Platform"
 
-api_v1 = [
+api_v1: list[URLPattern | URLResolver] = [
     path("schema/", SpectacularAPIView.as_view(api_version="v1"), name="schema"),
     path("partners/", include("partners.urls")),
     path("pools/", include("pools.urls")),

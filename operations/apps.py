@@ -6,7 +6,7 @@ class OperationsConfig(AppConfig):
     verbose_name = "Operations"
 
     def ready(self) -> None:
-        from operations.health import summary_register  # noqa: PLC0415  # apps are loaded now
-        from operations.selectors import job_summary  # noqa: PLC0415
+        from operations.health import summary_register  # apps are loaded now
+        from operations.selectors import job_summary
 
         summary_register("jobs", job_summary)

@@ -45,7 +45,7 @@ def _redis_client() -> AsyncRedis:
 
 
 @dataclasses.dataclass
-class BeatFreshness(HealthCheck):
+class BeatFreshness(HealthCheck):  # type: ignore[misc]  # django-health-check is untyped
     """The scheduler is alive if it dispatched any periodic task recently.
 
     `last_dispatch` is read on the request's thread when the check is built, so the

@@ -53,7 +53,8 @@ class JobLock(models.Model):
         ordering = ["job"]
         constraints = [
             models.CheckConstraint(
-                name="joblock_expires_after_acquired", condition=Q(expires_at__gt=models.F("acquired_at"))
+                name="joblock_expires_after_acquired",
+                condition=Q(expires_at__gt=models.F("acquired_at")),
             ),
         ]
 

@@ -19,8 +19,14 @@ class MembershipInline(admin.TabularInline):  # type: ignore[type-arg]
 @admin.register(Partner)
 class PartnerAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = [
-        "name", "slug", "status", "contact_email", "warning_threshold", "critical_threshold",
-        "emergency_threshold", "created_at",
+        "name",
+        "slug",
+        "status",
+        "contact_email",
+        "warning_threshold",
+        "critical_threshold",
+        "emergency_threshold",
+        "created_at",
     ]
     list_filter = ["status"]
     search_fields = ["name", "slug", "contact_email"]
@@ -47,8 +53,14 @@ class APIKeyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_filter = ["role", ("revoked_at", admin.EmptyFieldListFilter)]
     list_select_related = ["partner"]
     search_fields = ["prefix", "name", "partner__name"]
-    readonly_fields = ["prefix", "hashed_key", "created_by", "last_used_at", "revoked_at",
-                       "created_at"]
+    readonly_fields = [
+        "prefix",
+        "hashed_key",
+        "created_by",
+        "last_used_at",
+        "revoked_at",
+        "created_at",
+    ]
     fields = ["partner", "name", "role", *readonly_fields]
     actions = ["revoke"]
 

@@ -34,12 +34,12 @@ def admin_user_create(*, username: str, email: str, password: str, reset: bool) 
     if user is not None and not reset:
         raise AdminUserExists(username)
     if user is None:
-        user = user_model.objects.create_superuser(  # type: ignore[attr-defined]
+        user = user_model.objects.create_superuser(
             username=username, email=email, password=password
         )
     else:
         user.set_password(password)
-        user.is_staff = user.is_superuser = user.is_active = True  # type: ignore[attr-defined]
+        user.is_staff = user.is_superuser = user.is_active = True
         user.save()
         TOTPDevice.objects.filter(user=user).delete()
         StaticDevice.objects.filter(user=user).delete()

@@ -14,8 +14,16 @@ from partners.api_base import PartnerAPIView
 from partners.models import Partner, Role
 from partners.services import partner_update
 
-PERCENT = {"max_digits": 5, "decimal_places": 2, "min_value": Decimal("0.01"),
-           "max_value": Decimal("100")}
+
+def percent_input() -> serializers.DecimalField:
+    """An optional threshold in percent: 0.01 to 100, two decimal places."""
+    return serializers.DecimalField(
+        max_digits=5,
+        decimal_places=2,
+        min_value=Decimal("0.01"),
+        max_value=Decimal("100"),
+        required=False,
+    )
 
 
 class PartnerOutputSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
@@ -24,8 +32,16 @@ class PartnerOutputSerializer(serializers.ModelSerializer):  # type: ignore[type
     class Meta:
         model = Partner
         fields = [
-            "id", "name", "slug", "status", "contact_email", "warning_threshold",
-            "critical_threshold", "emergency_threshold", "created_at", "role",
+            "id",
+            "name",
+            "slug",
+            "status",
+            "contact_email",
+            "warning_threshold",
+            "critical_threshold",
+            "emergency_threshold",
+            "created_at",
+            "role",
         ]
 
     def get_role(self, obj: Partner) -> str:
@@ -35,16 +51,17 @@ class PartnerOutputSerializer(serializers.ModelSerializer):  # type: ignore[type
 class PartnerUpdateInputSerializer(StrictInputSerializer):
     name = serializers.CharField(max_length=120, required=False)
     contact_email = serializers.EmailField(required=False, allow_blank=True)
-    warning_threshold = serializers.DecimalField(required=False, **PERCENT)
-    critical_threshold = serializers.DecimalField(required=False, **PERCENT)
-    emergency_threshold = serializers.DecimalField(required=False, **PERCENT)
+    warning_threshold = percent_input()
+    critical_threshold = percent_input()
+    emergency_threshold = percent_input()
 
     def validate(self, attrs: dict[str, object]) -> dict[str, object]:
         partner: Partner = self.context["partner"]
         warning = attrs.get("warning_threshold", partner.warning_threshold)
         critical = attrs.get("critical_threshold", partner.critical_threshold)
         emergency = attrs.get("emergency_threshold", partner.emergency_threshold)
-        assert isinstance(warning, Decimal) and isinstance(critical, Decimal)
+        assert isinstance(warning, Decimal)
+        assert isinstance(critical, Decimal)
         assert isinstance(emergency, Decimal)
         if not warning <= critical <= emergency:
             raise serializers.ValidationError(

@@ -28,7 +28,7 @@ def _verified_staff(user: Any, session: Any) -> bool:
     if not persistent_id:
         return False
     device = Device.from_persistent_id(persistent_id, for_verify=False)
-    return device is not None and device.user_id == user.pk
+    return bool(device is not None and device.user_id == user.pk)
 
 
 class LiveConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]  # channels is untyped
@@ -70,7 +70,9 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]  # channel
             return True
         if partner_id is None or self.user_id is None:
             return False
-        current = await database_sync_to_async(membership_partner_id)(user_id=self.user_id)
+        current: int | None = await database_sync_to_async(membership_partner_id)(
+            user_id=self.user_id
+        )
         return current == partner_id
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:

@@ -122,11 +122,13 @@ class PartnerWallet(BaseModel):
     class Meta:
         ordering = ["partner_id", "address"]
         constraints = [
-            models.UniqueConstraint(fields=["partner", "address"], name="wallet_unique_per_partner"),
+            models.UniqueConstraint(
+                fields=["partner", "address"], name="wallet_unique_per_partner"
+            ),
         ]
 
     def __str__(self) -> str:
-        return self.address
+        return str(self.address)
 
 
 class Customer(BaseModel):

@@ -44,8 +44,11 @@ def api_key_digest(raw_key: str) -> str:
 
 
 def api_key_split(raw_key: str) -> str | None:
-    """The lookup prefix of a well-formed key `ep_<prefix>_<secret>`, else None."""
-    parts = raw_key.split("_")
+    """The lookup prefix of a well-formed key `ep_<prefix>_<secret>`, else None.
+
+    The secret is URL-safe base64 and may itself contain underscores.
+    """
+    parts = raw_key.split("_", 2)
     if len(parts) != 3 or parts[0] != API_KEY_PREFIX or not parts[1] or not parts[2]:
         return None
     return parts[1]
@@ -82,7 +85,9 @@ def caller_for_user(*, user: AbstractBaseUser | AnonymousUser) -> Caller | None:
     )
     if membership is None:
         return None
-    return Caller(partner=membership.partner, role=Role(membership.role), user_id=membership.user_id)
+    return Caller(
+        partner=membership.partner, role=Role(membership.role), user_id=membership.user_id
+    )
 
 
 def membership_partner_id(*, user_id: int) -> int | None:

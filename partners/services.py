@@ -8,7 +8,6 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractUser
 from django.db import transaction
 from django.utils import timezone
 
@@ -93,9 +92,7 @@ def partner_staff_create(
     *, partner: Partner, username: str, password: str, role: Role, email: str = ""
 ) -> Membership:
     user_model = get_user_model()
-    user: AbstractUser = user_model.objects.create_user(  # type: ignore[attr-defined]
-        username=username, password=password, email=email
-    )
+    user = user_model.objects.create_user(username=username, password=password, email=email)
     return Membership.objects.create(user=user, partner=partner, role=role)
 
 
@@ -105,7 +102,5 @@ def customer_create(
 ) -> Customer:
     """An end user of `partner` with a login for the withdrawal pages."""
     user_model = get_user_model()
-    user: AbstractUser = user_model.objects.create_user(  # type: ignore[attr-defined]
-        username=username, password=password
-    )
+    user = user_model.objects.create_user(username=username, password=password)
     return Customer.objects.create(partner=partner, user=user, external_ref=external_ref)

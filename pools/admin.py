@@ -34,17 +34,37 @@ RECENT_USAGE_DAYS = 7
 @admin.register(EnergyPool)
 class EnergyPoolAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = [
-        "__str__", "address", "partner", "custody", "status", "energy_limit", "energy_used",
-        "reserved_energy", "available", "usage", "days_left", "last_synced_at",
+        "__str__",
+        "address",
+        "partner",
+        "custody",
+        "status",
+        "energy_limit",
+        "energy_used",
+        "reserved_energy",
+        "available",
+        "usage",
+        "days_left",
+        "last_synced_at",
     ]
     list_filter = ["status", "custody", "partner"]
     list_select_related = ["partner"]
     search_fields = ["address", "label", "partner__name"]
     autocomplete_fields = ["partner"]
     readonly_fields = [
-        "staked_trx_sun", "energy_limit", "energy_used", "reserved_energy", "trx_balance_sun",
-        "bandwidth_limit", "bandwidth_used", "last_synced_at", "last_sync_block",
-        "last_sync_error", "available", "usage", "days_left",
+        "staked_trx_sun",
+        "energy_limit",
+        "energy_used",
+        "reserved_energy",
+        "trx_balance_sun",
+        "bandwidth_limit",
+        "bandwidth_used",
+        "last_synced_at",
+        "last_sync_block",
+        "last_sync_error",
+        "available",
+        "usage",
+        "days_left",
     ]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[EnergyPool]:
@@ -55,15 +75,10 @@ class EnergyPoolAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             .annotate(total=Sum("energy_used"))
             .values("total")
         )
-        return (
-            super()
-            .get_queryset(request)
-            .annotate(
-                available_energy_db=ExpressionWrapper(
-                    AVAILABLE_ENERGY, output_field=BigIntegerField()
-                ),
-                recent_usage=Coalesce(Subquery(recent_usage), Value(0)),
-            )
+        queryset: QuerySet[EnergyPool] = super().get_queryset(request)
+        return queryset.annotate(
+            available_energy_db=ExpressionWrapper(AVAILABLE_ENERGY, output_field=BigIntegerField()),
+            recent_usage=Coalesce(Subquery(recent_usage), Value(0)),
         )
 
     @admin.display(description="Available energy", ordering="available_energy_db")
@@ -86,8 +101,15 @@ class EnergyPoolAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 @admin.register(PoolSnapshot)
 class PoolSnapshotAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = ["pool", "taken_at", "block_number", "energy_limit", "energy_used",
-                    "staked_trx_sun", "trx_balance_sun"]
+    list_display = [
+        "pool",
+        "taken_at",
+        "block_number",
+        "energy_limit",
+        "energy_used",
+        "staked_trx_sun",
+        "trx_balance_sun",
+    ]
     list_select_related = ["pool"]
     list_filter = ["pool__partner"]
     raw_id_fields = ["pool"]
@@ -97,8 +119,16 @@ class PoolSnapshotAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 @admin.register(EnergyUsageLog)
 class EnergyUsageLogAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = ["at", "pool", "kind", "energy_used", "trx_burned_sun", "bandwidth_used",
-                    "txid", "withdrawal"]
+    list_display = [
+        "at",
+        "pool",
+        "kind",
+        "energy_used",
+        "trx_burned_sun",
+        "bandwidth_used",
+        "txid",
+        "withdrawal",
+    ]
     list_select_related = ["pool"]
     list_filter = ["kind", "pool__partner"]
     search_fields = ["txid", "pool__address"]
@@ -111,9 +141,18 @@ class EnergyUsageLogAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 class ReservationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     """The ledger is written only by its services; the console reads it."""
 
-    list_display = ["id", "pool", "withdrawal", "estimated_energy", "state", "posted_energy",
-                    "expires_at", "created_at", "resolved_at"]
-    list_select_related = ["pool"]
+    list_display = [
+        "id",
+        "pool",
+        "withdrawal",
+        "estimated_energy",
+        "state",
+        "posted_energy",
+        "expires_at",
+        "created_at",
+        "resolved_at",
+    ]
+    list_select_related = ["pool", "withdrawal"]
     list_filter = ["state"]
     raw_id_fields = ["pool", "withdrawal"]
     show_full_result_count = False

@@ -20,10 +20,17 @@ from pools.models import EnergyPool
 from pools.selectors import pool_get_for_partner, pool_list_for_partner
 from pools.services import pool_update_settings
 
-THRESHOLD = {
-    "max_digits": 5, "decimal_places": 2, "min_value": Decimal("0.01"),
-    "max_value": Decimal("100"), "required": False, "allow_null": True,
-}
+
+def threshold_input() -> serializers.DecimalField:
+    """An optional threshold override in percent; null clears the override."""
+    return serializers.DecimalField(
+        max_digits=5,
+        decimal_places=2,
+        min_value=Decimal("0.01"),
+        max_value=Decimal("100"),
+        required=False,
+        allow_null=True,
+    )
 
 
 class PoolOutputSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
@@ -34,16 +41,32 @@ class PoolOutputSerializer(serializers.ModelSerializer):  # type: ignore[type-ar
     class Meta:
         model = EnergyPool
         fields = [
-            "id", "address", "label", "custody", "status", "staked_trx_sun", "energy_limit",
-            "energy_used", "reserved_energy", "available_energy", "usage_percent",
-            "regeneration_per_hour", "trx_balance_sun", "bandwidth_limit", "bandwidth_used",
-            "warning_threshold", "critical_threshold", "emergency_threshold",
-            "last_synced_at", "last_sync_block", "created_at",
+            "id",
+            "address",
+            "label",
+            "custody",
+            "status",
+            "staked_trx_sun",
+            "energy_limit",
+            "energy_used",
+            "reserved_energy",
+            "available_energy",
+            "usage_percent",
+            "regeneration_per_hour",
+            "trx_balance_sun",
+            "bandwidth_limit",
+            "bandwidth_used",
+            "warning_threshold",
+            "critical_threshold",
+            "emergency_threshold",
+            "last_synced_at",
+            "last_sync_block",
+            "created_at",
         ]
         read_only_fields = fields
 
 
-class PoolFilter(filters.FilterSet):
+class PoolFilter(filters.FilterSet):  # type: ignore[misc]  # django-filter is untyped
     status = filters.MultipleChoiceFilter(choices=EnergyPool.Status.choices)
     custody = filters.ChoiceFilter(choices=EnergyPool.Custody.choices)
 
@@ -55,24 +78,30 @@ class PoolFilter(filters.FilterSet):
 class PoolListApi(PartnerAPIView):
     """The calling partner's pools, oldest first, paginated."""
 
-    @extend_schema(responses=PoolOutputSerializer(many=True), operation_id="pools_list",
-                   filters=True)
+    @extend_schema(
+        responses=PoolOutputSerializer(many=True), operation_id="pools_list", filters=True
+    )
     def get(self, request: Request) -> Response:
         queryset = pool_list_for_partner(caller=self.caller)
         filterset = PoolFilter(request.query_params, queryset=queryset)
         if not filterset.is_valid():
             raise ValidationError(filterset.errors)
         paginator = DefaultPagination()
-        page = paginator.paginate_queryset(filterset.qs, request, view=self)
+        page: list[EnergyPool] | None = paginator.paginate_queryset(
+            filterset.qs, request, view=self
+        )
         data = PoolOutputSerializer(page, many=True).data
         return paginator.get_paginated_response(data)
 
 
 class PoolUpdateInputSerializer(StrictInputSerializer):
-    label = serializers.CharField(max_length=100, required=False, allow_blank=True)
-    warning_threshold = serializers.DecimalField(**THRESHOLD)  # type: ignore[arg-type]
-    critical_threshold = serializers.DecimalField(**THRESHOLD)  # type: ignore[arg-type]
-    emergency_threshold = serializers.DecimalField(**THRESHOLD)  # type: ignore[arg-type]
+    # The input field "label" shadows DRF's Field.label attribute, which stubs type as str.
+    label = serializers.CharField(  # type: ignore[assignment]
+        max_length=100, required=False, allow_blank=True
+    )
+    warning_threshold = threshold_input()
+    critical_threshold = threshold_input()
+    emergency_threshold = threshold_input()
 
 
 class PoolDetailApi(PartnerAPIView):
@@ -83,8 +112,11 @@ class PoolDetailApi(PartnerAPIView):
         pool = pool_get_for_partner(caller=self.caller, pool_id=pool_id)
         return Response(PoolOutputSerializer(pool).data)
 
-    @extend_schema(request=PoolUpdateInputSerializer, responses=PoolOutputSerializer,
-                   operation_id="pools_update")
+    @extend_schema(
+        request=PoolUpdateInputSerializer,
+        responses=PoolOutputSerializer,
+        operation_id="pools_update",
+    )
     def patch(self, request: Request, pool_id: int) -> Response:
         pool = pool_get_for_partner(caller=self.caller, pool_id=pool_id)
         serializer = PoolUpdateInputSerializer(data=request.data)

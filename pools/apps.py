@@ -6,7 +6,7 @@ class PoolsConfig(AppConfig):
     verbose_name = "Energy pools"
 
     def ready(self) -> None:
-        from operations.health import summary_register  # noqa: PLC0415  # apps are loaded now
-        from pools.selectors import pool_status_summary  # noqa: PLC0415
+        from operations.health import summary_register  # apps are loaded now
+        from pools.selectors import pool_status_summary
 
         summary_register("pools", pool_status_summary)

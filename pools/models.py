@@ -61,7 +61,9 @@ class EnergyPool(BaseModel):
     class Meta:
         ordering = ["partner_id", "id"]
         constraints = [
-            models.CheckConstraint(name="pool_reserved_nonnegative", condition=Q(reserved_energy__gte=0)),
+            models.CheckConstraint(
+                name="pool_reserved_nonnegative", condition=Q(reserved_energy__gte=0)
+            ),
             models.CheckConstraint(
                 name="pool_chain_numbers_nonnegative",
                 condition=Q(energy_limit__gte=0)
@@ -73,9 +75,18 @@ class EnergyPool(BaseModel):
             ),
             models.CheckConstraint(
                 name="pool_thresholds_in_range",
-                condition=(Q(warning_threshold__isnull=True) | Q(warning_threshold__gt=0, warning_threshold__lte=100))
-                & (Q(critical_threshold__isnull=True) | Q(critical_threshold__gt=0, critical_threshold__lte=100))
-                & (Q(emergency_threshold__isnull=True) | Q(emergency_threshold__gt=0, emergency_threshold__lte=100)),
+                condition=(
+                    Q(warning_threshold__isnull=True)
+                    | Q(warning_threshold__gt=0, warning_threshold__lte=100)
+                )
+                & (
+                    Q(critical_threshold__isnull=True)
+                    | Q(critical_threshold__gt=0, critical_threshold__lte=100)
+                )
+                & (
+                    Q(emergency_threshold__isnull=True)
+                    | Q(emergency_threshold__gt=0, emergency_threshold__lte=100)
+                ),
             ),
         ]
         indexes = [
@@ -92,7 +103,7 @@ class EnergyPool(BaseModel):
 
     @property
     def available_energy(self) -> int:
-        """What may still be reserved: limit − used − reserved, never below zero."""
+        """What may still be reserved: limit - used - reserved, never below zero."""
         return max(0, self.energy_limit - self.energy_used - self.reserved_energy)
 
     @property
@@ -135,8 +146,10 @@ class PoolSnapshot(models.Model):
         constraints = [
             models.CheckConstraint(
                 name="snapshot_nonnegative",
-                condition=Q(energy_limit__gte=0) & Q(energy_used__gte=0)
-                & Q(staked_trx_sun__gte=0) & Q(trx_balance_sun__gte=0),
+                condition=Q(energy_limit__gte=0)
+                & Q(energy_used__gte=0)
+                & Q(staked_trx_sun__gte=0)
+                & Q(trx_balance_sun__gte=0),
             ),
         ]
 
@@ -174,7 +187,9 @@ class EnergyUsageLog(models.Model):
         constraints = [
             models.CheckConstraint(
                 name="usage_nonnegative",
-                condition=Q(energy_used__gte=0) & Q(trx_burned_sun__gte=0) & Q(bandwidth_used__gte=0),
+                condition=Q(energy_used__gte=0)
+                & Q(trx_burned_sun__gte=0)
+                & Q(bandwidth_used__gte=0),
             ),
         ]
 
@@ -208,7 +223,9 @@ class Reservation(BaseModel):
     class Meta:
         ordering = ["-created_at"]
         constraints = [
-            models.CheckConstraint(name="reservation_estimate_positive", condition=Q(estimated_energy__gt=0)),
+            models.CheckConstraint(
+                name="reservation_estimate_positive", condition=Q(estimated_energy__gt=0)
+            ),
             models.CheckConstraint(
                 name="reservation_posted_has_energy",
                 condition=~Q(state="posted") | Q(posted_energy__gte=0),
@@ -226,7 +243,9 @@ class Reservation(BaseModel):
             ),
         ]
         indexes = [
-            models.Index(fields=["pool"], condition=Q(state="pending"), name="reservation_pending_pool"),
+            models.Index(
+                fields=["pool"], condition=Q(state="pending"), name="reservation_pending_pool"
+            ),
             models.Index(
                 fields=["expires_at"],
                 condition=Q(state="pending", expires_at__isnull=False),
@@ -255,7 +274,9 @@ class PriceQuote(models.Model):
 
     class Meta:
         ordering = ["-quoted_at"]
-        indexes = [models.Index(fields=["kind", "source", "-quoted_at"], name="price_kind_source_time")]
+        indexes = [
+            models.Index(fields=["kind", "source", "-quoted_at"], name="price_kind_source_time")
+        ]
         constraints = [
             models.CheckConstraint(name="price_positive", condition=Q(price_sun__gt=0)),
         ]

@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 
 from pools.models import EnergyPool
 
+
 def pool_update_settings(
     *,
     pool: EnergyPool,

@@ -9,8 +9,18 @@ from predictions.models import EnergyPrediction
 
 @admin.register(EnergyPrediction)
 class EnergyPredictionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = ["made_at", "pool", "horizon_hours", "target_at", "predicted_energy",
-                    "lower_energy", "upper_energy", "model", "actual_energy", "abs_error"]
+    list_display = [
+        "made_at",
+        "pool",
+        "horizon_hours",
+        "target_at",
+        "predicted_energy",
+        "lower_energy",
+        "upper_energy",
+        "model",
+        "actual_energy",
+        "abs_error",
+    ]
     list_filter = ["model", "horizon_hours"]
     list_select_related = ["pool"]
     raw_id_fields = ["pool"]

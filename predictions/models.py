@@ -25,7 +25,9 @@ class EnergyPrediction(models.Model):
         indexes = [
             models.Index(fields=["pool", "-made_at"], name="prediction_pool_recent"),
             models.Index(
-                fields=["target_at"], condition=Q(actual_energy__isnull=True), name="prediction_unscored"
+                fields=["target_at"],
+                condition=Q(actual_energy__isnull=True),
+                name="prediction_unscored",
             ),
         ]
         constraints = [
@@ -34,7 +36,9 @@ class EnergyPrediction(models.Model):
                 condition=Q(lower_energy__lte=F("predicted_energy"))
                 & Q(predicted_energy__lte=F("upper_energy")),
             ),
-            models.CheckConstraint(name="prediction_horizon_positive", condition=Q(horizon_hours__gt=0)),
+            models.CheckConstraint(
+                name="prediction_horizon_positive", condition=Q(horizon_hours__gt=0)
+            ),
             models.CheckConstraint(name="prediction_nonnegative", condition=Q(lower_energy__gte=0)),
         ]
 

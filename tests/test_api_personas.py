@@ -33,8 +33,11 @@ def assert_error(response, status, code=None):
 
 
 def test_me_for_owner_viewer_and_key(partner, owner_client, viewer_client, key_client):
-    for client, role in ((owner_client, "owner"), (viewer_client, "viewer"),
-                         (key_client, "operator")):
+    for client, role in (
+        (owner_client, "owner"),
+        (viewer_client, "viewer"),
+        (key_client, "operator"),
+    ):
         body = client.get(ME).json()
         assert body["id"] == partner.pk
         assert body["slug"] == "acme"
@@ -50,8 +53,9 @@ def test_me_anonymous_is_refused(db):
 
 
 def test_owner_updates_partner(partner, owner_client):
-    response = owner_client.patch(ME, {"contact_email": "new@acme.example",
-                                       "warning_threshold": "85.5"}, format="json")
+    response = owner_client.patch(
+        ME, {"contact_email": "new@acme.example", "warning_threshold": "85.5"}, format="json"
+    )
     assert response.status_code == 200, response.content
     partner.refresh_from_db()
     assert partner.contact_email == "new@acme.example"
@@ -117,8 +121,9 @@ def test_pool_list_shows_only_own_pools(pools, key_client, outsider_key_client):
 
 
 def test_pool_list_reports_derived_numbers(partner, owner_client):
-    EnergyPoolFactory(partner=partner, energy_limit=1_000_000, energy_used=400_000,
-                      reserved_energy=100_000)
+    EnergyPoolFactory(
+        partner=partner, energy_limit=1_000_000, energy_used=400_000, reserved_energy=100_000
+    )
     pool = owner_client.get(POOLS).json()["results"][0]
     assert pool["available_energy"] == 500_000
     assert pool["usage_percent"] == "50.00"
@@ -159,8 +164,9 @@ def test_pool_detail_of_another_partner_is_404(pools, outsider_client, outsider_
 
 def test_operator_updates_pool_thresholds(pools, key_client):
     pool = pools[0][0]
-    response = key_client.patch(pool_url(pool), {"label": "hot wallet",
-                                                 "warning_threshold": "80"}, format="json")
+    response = key_client.patch(
+        pool_url(pool), {"label": "hot wallet", "warning_threshold": "80"}, format="json"
+    )
     assert response.status_code == 200, response.content
     pool.refresh_from_db()
     assert (pool.label, pool.warning_threshold) == ("hot wallet", Decimal(80))
@@ -212,5 +218,6 @@ def test_method_not_allowed_in_error_shape(owner_client, pools):
 
 
 def test_form_encoded_body_is_415(owner_client):
-    assert_error(owner_client.patch(ME, "name=x", content_type="application/x-www-form-urlencoded"),
-                 415)
+    assert_error(
+        owner_client.patch(ME, "name=x", content_type="application/x-www-form-urlencoded"), 415
+    )

@@ -22,29 +22,55 @@ class ReadOnlyInline(admin.TabularInline):  # type: ignore[type-arg]
 
 class AttemptInline(ReadOnlyInline):
     model = Attempt
-    fields = ["txid", "state", "broadcast_count", "expiration", "fee_limit_sun", "result",
-              "block_number", "created_at"]
-    readonly_fields = fields
+    fields = readonly_fields = (
+        "txid",
+        "state",
+        "broadcast_count",
+        "expiration",
+        "fee_limit_sun",
+        "result",
+        "block_number",
+        "created_at",
+    )
 
 
 class HoldInline(ReadOnlyInline):
     model = Hold
-    fields = ["balance", "amount", "state", "resolved_at"]
-    readonly_fields = fields
+    fields = readonly_fields = ("balance", "amount", "state", "resolved_at")
 
 
 @admin.register(Withdrawal)
 class WithdrawalAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = ["id", "created_at", "partner", "customer", "amount", "to_address", "mode",
-                    "status", "pool", "energy_used", "trx_burned_sun"]
+    list_display = [
+        "id",
+        "created_at",
+        "partner",
+        "customer",
+        "amount",
+        "to_address",
+        "mode",
+        "status",
+        "pool",
+        "energy_used",
+        "trx_burned_sun",
+    ]
     list_filter = ["status", "mode", "partner"]
     list_select_related = ["partner", "customer", "pool"]
     search_fields = ["to_address", "idempotency_key", "customer__external_ref", "attempts__txid"]
     raw_id_fields = ["customer", "pool"]
     autocomplete_fields = ["partner"]
-    readonly_fields = ["status", "request_hash", "energy_estimate", "energy_used",
-                       "trx_burned_sun", "bandwidth_used", "confirmed_at", "failure_reason",
-                       "created_at", "updated_at"]
+    readonly_fields = [
+        "status",
+        "request_hash",
+        "energy_estimate",
+        "energy_used",
+        "trx_burned_sun",
+        "bandwidth_used",
+        "confirmed_at",
+        "failure_reason",
+        "created_at",
+        "updated_at",
+    ]
     inlines = [AttemptInline, HoldInline]
     date_hierarchy = "created_at"
     show_full_result_count = False
@@ -52,8 +78,16 @@ class WithdrawalAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 @admin.register(Attempt)
 class AttemptAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = ["txid", "withdrawal", "state", "broadcast_count", "expiration", "result",
-                    "block_number", "created_at"]
+    list_display = [
+        "txid",
+        "withdrawal",
+        "state",
+        "broadcast_count",
+        "expiration",
+        "result",
+        "block_number",
+        "created_at",
+    ]
     list_filter = ["state"]
     search_fields = ["txid"]
     raw_id_fields = ["withdrawal"]
@@ -71,8 +105,17 @@ class QueueEntryAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 @admin.register(EmergencyFee)
 class EmergencyFeeAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = ["withdrawal", "quoted_fee_sun", "energy_estimate", "energy_fee_sun",
-                    "recipient_holds_usdt", "expires_at", "paid_with", "payment_txid", "paid_at"]
+    list_display = [
+        "withdrawal",
+        "quoted_fee_sun",
+        "energy_estimate",
+        "energy_fee_sun",
+        "recipient_holds_usdt",
+        "expires_at",
+        "paid_with",
+        "payment_txid",
+        "paid_at",
+    ]
     list_filter = ["paid_with", "recipient_holds_usdt"]
     search_fields = ["payment_txid"]
     raw_id_fields = ["withdrawal"]

@@ -6,7 +6,7 @@ class WithdrawalsConfig(AppConfig):
     verbose_name = "Withdrawals"
 
     def ready(self) -> None:
-        from operations.health import summary_register  # noqa: PLC0415  # apps are loaded now
-        from withdrawals.selectors import withdrawal_status_summary  # noqa: PLC0415
+        from operations.health import summary_register  # apps are loaded now
+        from withdrawals.selectors import withdrawal_status_summary
 
         summary_register("withdrawals", withdrawal_status_summary)

@@ -118,7 +118,9 @@ class Attempt(BaseModel):
                 condition=Q(state__in=["signed", "broadcast"]),
                 name="attempt_one_live_per_withdrawal",
             ),
-            models.CheckConstraint(name="attempt_fee_limit_positive", condition=Q(fee_limit_sun__gt=0)),
+            models.CheckConstraint(
+                name="attempt_fee_limit_positive", condition=Q(fee_limit_sun__gt=0)
+            ),
             models.CheckConstraint(
                 name="attempt_txid_hex", condition=Q(txid__regex=r"^[0-9a-f]{64}$")
             ),
@@ -138,7 +140,9 @@ class Attempt(BaseModel):
 class QueueEntry(models.Model):
     """A withdrawal waiting for its pool's energy. Position and wait are derived, not stored."""
 
-    withdrawal = models.OneToOneField(Withdrawal, on_delete=models.CASCADE, related_name="queue_entry")
+    withdrawal = models.OneToOneField(
+        Withdrawal, on_delete=models.CASCADE, related_name="queue_entry"
+    )
     pool = models.ForeignKey(EnergyPool, on_delete=models.PROTECT, related_name="queue_entries")
     energy_needed = models.BigIntegerField()
     enqueued_at = models.DateTimeField(db_index=True)
@@ -162,7 +166,9 @@ class EmergencyFee(BaseModel):
         BALANCE = "balance", "User's TRX balance"
         ONCHAIN = "onchain", "On-chain TRX payment"
 
-    withdrawal = models.OneToOneField(Withdrawal, on_delete=models.PROTECT, related_name="emergency_fee")
+    withdrawal = models.OneToOneField(
+        Withdrawal, on_delete=models.PROTECT, related_name="emergency_fee"
+    )
     energy_estimate = models.BigIntegerField()
     energy_fee_sun = models.BigIntegerField(help_text="getEnergyFee at quote time (sun / energy)")
     bandwidth_estimate = models.BigIntegerField()
@@ -177,11 +183,15 @@ class EmergencyFee(BaseModel):
     class Meta:
         ordering = ["-created_at"]
         constraints = [
-            models.CheckConstraint(name="emergency_fee_positive", condition=Q(quoted_fee_sun__gt=0)),
+            models.CheckConstraint(
+                name="emergency_fee_positive", condition=Q(quoted_fee_sun__gt=0)
+            ),
             models.CheckConstraint(
                 name="emergency_fee_inputs_nonnegative",
-                condition=Q(energy_estimate__gte=0) & Q(energy_fee_sun__gte=0)
-                & Q(bandwidth_estimate__gte=0) & Q(bandwidth_fee_sun__gte=0),
+                condition=Q(energy_estimate__gte=0)
+                & Q(energy_fee_sun__gte=0)
+                & Q(bandwidth_estimate__gte=0)
+                & Q(bandwidth_fee_sun__gte=0),
             ),
         ]
 
@@ -200,8 +210,12 @@ class Balance(BaseModel):
     class Meta:
         ordering = ["customer_id", "currency"]
         constraints = [
-            models.UniqueConstraint(fields=["customer", "currency"], name="balance_one_per_currency"),
-            models.CheckConstraint(name="balance_available_nonnegative", condition=Q(available__gte=0)),
+            models.UniqueConstraint(
+                fields=["customer", "currency"], name="balance_one_per_currency"
+            ),
+            models.CheckConstraint(
+                name="balance_available_nonnegative", condition=Q(available__gte=0)
+            ),
             models.CheckConstraint(name="balance_held_nonnegative", condition=Q(held__gte=0)),
         ]
 

@@ -30,6 +30,4 @@ def history(request: HttpRequest) -> HttpResponse:
     page = Paginator(withdrawal_list_for_customer(customer=customer), 25).get_page(
         request.GET.get("page")
     )
-    return render(
-        request, "withdrawals/history.html", {"customer": customer, "page": page}
-    )
+    return render(request, "withdrawals/history.html", {"customer": customer, "page": page})

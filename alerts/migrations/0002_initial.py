@@ -5,47 +5,81 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('alerts', '0001_initial'),
-        ('pools', '0001_initial'),
+        ("alerts", "0001_initial"),
+        ("pools", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='energyalert',
-            name='pool',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='alerts', to='pools.energypool'),
+            model_name="energyalert",
+            name="pool",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="alerts",
+                to="pools.energypool",
+            ),
         ),
         migrations.AddField(
-            model_name='alertdelivery',
-            name='alert',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='deliveries', to='alerts.energyalert'),
+            model_name="alertdelivery",
+            name="alert",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="deliveries",
+                to="alerts.energyalert",
+            ),
         ),
         migrations.AddIndex(
-            model_name='energyalert',
-            index=models.Index(condition=models.Q(('resolved_at__isnull', True)), fields=['partner', '-opened_at'], name='alert_open_partner'),
+            model_name="energyalert",
+            index=models.Index(
+                condition=models.Q(("resolved_at__isnull", True)),
+                fields=["partner", "-opened_at"],
+                name="alert_open_partner",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='energyalert',
-            constraint=models.UniqueConstraint(condition=models.Q(('pool__isnull', False), ('resolved_at__isnull', True)), fields=('pool', 'kind'), name='alert_one_open_per_pool_kind'),
+            model_name="energyalert",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("pool__isnull", False), ("resolved_at__isnull", True)),
+                fields=("pool", "kind"),
+                name="alert_one_open_per_pool_kind",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='energyalert',
-            constraint=models.UniqueConstraint(condition=models.Q(('pool__isnull', True), ('resolved_at__isnull', True)), fields=('partner', 'kind'), name='alert_one_open_per_partner_kind'),
+            model_name="energyalert",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("pool__isnull", True), ("resolved_at__isnull", True)),
+                fields=("partner", "kind"),
+                name="alert_one_open_per_partner_kind",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='energyalert',
-            constraint=models.CheckConstraint(condition=models.Q(('acknowledged_by__isnull', True), ('acknowledged_at__isnull', False), _connector='OR'), name='alert_ack_has_time'),
+            model_name="energyalert",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("acknowledged_by__isnull", True),
+                    ("acknowledged_at__isnull", False),
+                    _connector="OR",
+                ),
+                name="alert_ack_has_time",
+            ),
         ),
         migrations.AddIndex(
-            model_name='alertdelivery',
-            index=models.Index(condition=models.Q(('status', 'pending')), fields=['next_retry_at'], name='delivery_due'),
+            model_name="alertdelivery",
+            index=models.Index(
+                condition=models.Q(("status", "pending")),
+                fields=["next_retry_at"],
+                name="delivery_due",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='alertdelivery',
-            constraint=models.UniqueConstraint(fields=('alert', 'channel', 'level'), name='delivery_once_per_alert_channel_level'),
+            model_name="alertdelivery",
+            constraint=models.UniqueConstraint(
+                fields=("alert", "channel", "level"), name="delivery_once_per_alert_channel_level"
+            ),
         ),
     ]

@@ -41,5 +41,7 @@ class AlertDeliveryFactory(DjangoModelFactory[AlertDelivery]):
         model = AlertDelivery
 
     alert = factory.SubFactory(EnergyAlertFactory)
-    channel = factory.SubFactory(AlertChannelFactory, partner=factory.SelfAttribute("..alert.partner"))
+    channel = factory.SubFactory(
+        AlertChannelFactory, partner=factory.SelfAttribute("..alert.partner")
+    )
     level = factory.SelfAttribute("alert.level")

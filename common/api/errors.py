@@ -44,10 +44,12 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     if response is None or not isinstance(exc, exceptions.APIException):
         return response
     if isinstance(exc, exceptions.ValidationError):
-        detail = exc.detail
-        fields = _flatten(detail) if isinstance(detail, dict) else {
-            "non_field_errors": _flatten(detail if isinstance(detail, list) else [detail])
-        }
+        invalid = exc.detail
+        fields = (
+            _flatten(invalid)
+            if isinstance(invalid, dict)
+            else {"non_field_errors": _flatten(invalid if isinstance(invalid, list) else [invalid])}
+        )
         response.data = error_body(
             status_code=response.status_code,
             code="invalid",

@@ -4,43 +4,77 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='JobLock',
+            name="JobLock",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('job', models.CharField(max_length=64, unique=True)),
-                ('holder', models.CharField(max_length=128)),
-                ('acquired_at', models.DateTimeField()),
-                ('expires_at', models.DateTimeField(db_index=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("job", models.CharField(max_length=64, unique=True)),
+                ("holder", models.CharField(max_length=128)),
+                ("acquired_at", models.DateTimeField()),
+                ("expires_at", models.DateTimeField(db_index=True)),
             ],
             options={
-                'ordering': ['job'],
-                'constraints': [models.CheckConstraint(condition=models.Q(('expires_at__gt', models.F('acquired_at'))), name='joblock_expires_after_acquired')],
+                "ordering": ["job"],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(("expires_at__gt", models.F("acquired_at"))),
+                        name="joblock_expires_after_acquired",
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='JobRun',
+            name="JobRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('job', models.CharField(max_length=64)),
-                ('started_at', models.DateTimeField()),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('status', models.CharField(choices=[('running', 'Running'), ('succeeded', 'Succeeded'), ('failed', 'Failed'), ('skipped', 'Skipped (lease held elsewhere)')], default='running', max_length=16)),
-                ('items', models.PositiveIntegerField(default=0)),
-                ('error', models.TextField(blank=True)),
-                ('holder', models.CharField(blank=True, max_length=128)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("job", models.CharField(max_length=64)),
+                ("started_at", models.DateTimeField()),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("running", "Running"),
+                            ("succeeded", "Succeeded"),
+                            ("failed", "Failed"),
+                            ("skipped", "Skipped (lease held elsewhere)"),
+                        ],
+                        default="running",
+                        max_length=16,
+                    ),
+                ),
+                ("items", models.PositiveIntegerField(default=0)),
+                ("error", models.TextField(blank=True)),
+                ("holder", models.CharField(blank=True, max_length=128)),
             ],
             options={
-                'ordering': ['-started_at'],
-                'indexes': [models.Index(fields=['job', '-started_at'], name='jobrun_job_recent')],
-                'constraints': [models.CheckConstraint(condition=models.Q(('finished_at__isnull', True), ('finished_at__gte', models.F('started_at')), _connector='OR'), name='jobrun_finished_after_start')],
+                "ordering": ["-started_at"],
+                "indexes": [models.Index(fields=["job", "-started_at"], name="jobrun_job_recent")],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("finished_at__isnull", True),
+                            ("finished_at__gte", models.F("started_at")),
+                            _connector="OR",
+                        ),
+                        name="jobrun_finished_after_start",
+                    )
+                ],
             },
         ),
     ]

@@ -22,7 +22,8 @@ pytestmark = pytest.mark.django_db
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
 def component(body, name):
@@ -43,8 +44,9 @@ def test_ready_with_real_database_and_redis():
         assert component(body, name)["latency_ms"] >= 0
 
 
-@pytest.mark.parametrize("path", ["/api/v1/health", "/api/v1/health/database",
-                                  "/api/v1/health/redis"])
+@pytest.mark.parametrize(
+    "path", ["/api/v1/health", "/api/v1/health/database", "/api/v1/health/redis"]
+)
 def test_component_endpoints(path):
     body = APIClient().get(path).json()
     assert body["status"] == "ok"

@@ -1,8 +1,8 @@
 """Job leases, job history and the periodic-task registry."""
 
 import threading
-from io import StringIO
 from datetime import timedelta
+from io import StringIO
 
 import pytest
 from django.core.management import call_command
@@ -36,9 +36,12 @@ def test_lease_is_exclusive_until_released():
 
 
 def test_expired_lease_is_taken_over():
-    JobLockFactory(job="sync", holder="crashed",
-                   acquired_at=timezone.now() - timedelta(minutes=10),
-                   expires_at=timezone.now() - timedelta(seconds=1))
+    JobLockFactory(
+        job="sync",
+        holder="crashed",
+        acquired_at=timezone.now() - timedelta(minutes=10),
+        expires_at=timezone.now() - timedelta(seconds=1),
+    )
     assert lease_acquire(job="sync", holder="b", ttl=TTL)
     assert JobLock.objects.get(job="sync").holder == "b"
 
@@ -102,8 +105,11 @@ def test_job_execute_records_failure_and_reraises():
 def test_cleanup_removes_expired_leases_and_old_history():
     old = JobRunFactory(started_at=timezone.now() - timedelta(days=40))
     recent = JobRunFactory()
-    JobLockFactory(job="stale", acquired_at=timezone.now() - timedelta(hours=2),
-                   expires_at=timezone.now() - timedelta(hours=1))
+    JobLockFactory(
+        job="stale",
+        acquired_at=timezone.now() - timedelta(hours=2),
+        expires_at=timezone.now() - timedelta(hours=1),
+    )
     live = JobLockFactory(job="live")
     assert cleanup() == 2
     assert not JobRun.objects.filter(pk=old.pk).exists()
@@ -114,8 +120,12 @@ def test_cleanup_removes_expired_leases_and_old_history():
 
 def test_setup_periodic_tasks_upserts_by_name():
     every = IntervalSchedule.objects.create(every=10, period=IntervalSchedule.SECONDS)
-    PeriodicTask.objects.create(name="retired", task="x.y", interval=every,
-                                description="old [managed by setup_periodic_tasks]")
+    PeriodicTask.objects.create(
+        name="retired",
+        task="x.y",
+        interval=every,
+        description="old [managed by setup_periodic_tasks]",
+    )
     PeriodicTask.objects.create(name="hand-made", task="x.z", interval=every)
     call_command("setup_periodic_tasks", stdout=StringIO())
     call_command("setup_periodic_tasks", stdout=StringIO())

@@ -102,10 +102,12 @@ def test_throttle_is_per_key(partner, other_partner):
     rates = {"caller": "3/min"}
     mine = client_with(api_key_create(partner=partner, name="a").raw_key)
     theirs = client_with(api_key_create(partner=other_partner, name="b").raw_key)
-    with override_settings(REST_FRAMEWORK={
-        **__import__("django.conf").conf.settings.REST_FRAMEWORK,
-        "DEFAULT_THROTTLE_RATES": rates,
-    }):
+    with override_settings(
+        REST_FRAMEWORK={
+            **__import__("django.conf").conf.settings.REST_FRAMEWORK,
+            "DEFAULT_THROTTLE_RATES": rates,
+        }
+    ):
         from rest_framework.settings import api_settings
         from rest_framework.throttling import SimpleRateThrottle
 
@@ -120,3 +122,9 @@ def test_throttle_is_per_key(partner, other_partner):
             api_settings.reload()
             SimpleRateThrottle.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
     cache.clear()
+
+
+def test_keys_with_underscores_in_the_secret_work(partner):
+    for _ in range(20):  # token_urlsafe often contains "_" and "-"
+        issued = api_key_create(partner=partner, name="many")
+        assert client_with(issued.raw_key).get(ME).status_code == 200

@@ -8,104 +8,233 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('partners', '0001_initial'),
+        ("partners", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='PoolSnapshot',
+            name="PoolSnapshot",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('taken_at', models.DateTimeField()),
-                ('block_number', models.BigIntegerField(blank=True, null=True)),
-                ('energy_limit', models.BigIntegerField()),
-                ('energy_used', models.BigIntegerField()),
-                ('staked_trx_sun', models.BigIntegerField()),
-                ('trx_balance_sun', models.BigIntegerField()),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("taken_at", models.DateTimeField()),
+                ("block_number", models.BigIntegerField(blank=True, null=True)),
+                ("energy_limit", models.BigIntegerField()),
+                ("energy_used", models.BigIntegerField()),
+                ("staked_trx_sun", models.BigIntegerField()),
+                ("trx_balance_sun", models.BigIntegerField()),
             ],
             options={
-                'ordering': ['-taken_at'],
-                'get_latest_by': 'taken_at',
+                "ordering": ["-taken_at"],
+                "get_latest_by": "taken_at",
             },
         ),
         migrations.CreateModel(
-            name='PriceQuote',
+            name="PriceQuote",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('source', models.CharField(max_length=64)),
-                ('kind', models.CharField(choices=[('energy_fee', 'Chain energy fee (sun / energy)'), ('bandwidth_fee', 'Chain bandwidth fee (sun / byte)'), ('rental', 'Energy rental (sun / energy / day)')], max_length=16)),
-                ('price_sun', models.DecimalField(decimal_places=6, max_digits=20)),
-                ('duration_days', models.PositiveIntegerField(blank=True, null=True)),
-                ('min_energy', models.BigIntegerField(blank=True, null=True)),
-                ('quoted_at', models.DateTimeField(db_index=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("source", models.CharField(max_length=64)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("energy_fee", "Chain energy fee (sun / energy)"),
+                            ("bandwidth_fee", "Chain bandwidth fee (sun / byte)"),
+                            ("rental", "Energy rental (sun / energy / day)"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("price_sun", models.DecimalField(decimal_places=6, max_digits=20)),
+                ("duration_days", models.PositiveIntegerField(blank=True, null=True)),
+                ("min_energy", models.BigIntegerField(blank=True, null=True)),
+                ("quoted_at", models.DateTimeField(db_index=True)),
             ],
             options={
-                'ordering': ['-quoted_at'],
+                "ordering": ["-quoted_at"],
             },
         ),
         migrations.CreateModel(
-            name='Reservation',
+            name="Reservation",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('estimated_energy', models.BigIntegerField()),
-                ('state', models.CharField(choices=[('pending', 'Pending'), ('posted', 'Posted'), ('voided', 'Voided')], default='pending', max_length=16)),
-                ('posted_energy', models.BigIntegerField(blank=True, null=True)),
-                ('expires_at', models.DateTimeField(blank=True, null=True)),
-                ('resolved_at', models.DateTimeField(blank=True, null=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("estimated_energy", models.BigIntegerField()),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("posted", "Posted"),
+                            ("voided", "Voided"),
+                        ],
+                        default="pending",
+                        max_length=16,
+                    ),
+                ),
+                ("posted_energy", models.BigIntegerField(blank=True, null=True)),
+                ("expires_at", models.DateTimeField(blank=True, null=True)),
+                ("resolved_at", models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='EnergyPool',
+            name="EnergyPool",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('address', common.fields.TronAddressField(max_length=34, unique=True)),
-                ('label', models.CharField(blank=True, max_length=100)),
-                ('custody', models.CharField(choices=[('custodial', 'Custodial (platform signs)'), ('watch_only', 'Watch only')], default='watch_only', max_length=16)),
-                ('status', models.CharField(choices=[('active', 'Active'), ('paused', 'Paused'), ('draining', 'Draining'), ('error', 'Error'), ('archived', 'Archived')], default='active', max_length=16)),
-                ('staked_trx_sun', models.BigIntegerField(default=0)),
-                ('energy_limit', models.BigIntegerField(default=0)),
-                ('energy_used', models.BigIntegerField(default=0)),
-                ('trx_balance_sun', models.BigIntegerField(default=0)),
-                ('bandwidth_limit', models.BigIntegerField(default=0)),
-                ('bandwidth_used', models.BigIntegerField(default=0)),
-                ('last_synced_at', models.DateTimeField(blank=True, null=True)),
-                ('last_sync_block', models.BigIntegerField(blank=True, null=True)),
-                ('last_sync_error', models.TextField(blank=True)),
-                ('reserved_energy', models.BigIntegerField(default=0)),
-                ('warning_threshold', models.DecimalField(blank=True, decimal_places=2, max_digits=5, null=True, validators=[django.core.validators.MinValueValidator(Decimal('0.01')), django.core.validators.MaxValueValidator(Decimal('100'))])),
-                ('critical_threshold', models.DecimalField(blank=True, decimal_places=2, max_digits=5, null=True, validators=[django.core.validators.MinValueValidator(Decimal('0.01')), django.core.validators.MaxValueValidator(Decimal('100'))])),
-                ('emergency_threshold', models.DecimalField(blank=True, decimal_places=2, max_digits=5, null=True, validators=[django.core.validators.MinValueValidator(Decimal('0.01')), django.core.validators.MaxValueValidator(Decimal('100'))])),
-                ('partner', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='pools', to='partners.partner')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("address", common.fields.TronAddressField(max_length=34, unique=True)),
+                ("label", models.CharField(blank=True, max_length=100)),
+                (
+                    "custody",
+                    models.CharField(
+                        choices=[
+                            ("custodial", "Custodial (platform signs)"),
+                            ("watch_only", "Watch only"),
+                        ],
+                        default="watch_only",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("active", "Active"),
+                            ("paused", "Paused"),
+                            ("draining", "Draining"),
+                            ("error", "Error"),
+                            ("archived", "Archived"),
+                        ],
+                        default="active",
+                        max_length=16,
+                    ),
+                ),
+                ("staked_trx_sun", models.BigIntegerField(default=0)),
+                ("energy_limit", models.BigIntegerField(default=0)),
+                ("energy_used", models.BigIntegerField(default=0)),
+                ("trx_balance_sun", models.BigIntegerField(default=0)),
+                ("bandwidth_limit", models.BigIntegerField(default=0)),
+                ("bandwidth_used", models.BigIntegerField(default=0)),
+                ("last_synced_at", models.DateTimeField(blank=True, null=True)),
+                ("last_sync_block", models.BigIntegerField(blank=True, null=True)),
+                ("last_sync_error", models.TextField(blank=True)),
+                ("reserved_energy", models.BigIntegerField(default=0)),
+                (
+                    "warning_threshold",
+                    models.DecimalField(
+                        blank=True,
+                        decimal_places=2,
+                        max_digits=5,
+                        null=True,
+                        validators=[
+                            django.core.validators.MinValueValidator(Decimal("0.01")),
+                            django.core.validators.MaxValueValidator(Decimal("100")),
+                        ],
+                    ),
+                ),
+                (
+                    "critical_threshold",
+                    models.DecimalField(
+                        blank=True,
+                        decimal_places=2,
+                        max_digits=5,
+                        null=True,
+                        validators=[
+                            django.core.validators.MinValueValidator(Decimal("0.01")),
+                            django.core.validators.MaxValueValidator(Decimal("100")),
+                        ],
+                    ),
+                ),
+                (
+                    "emergency_threshold",
+                    models.DecimalField(
+                        blank=True,
+                        decimal_places=2,
+                        max_digits=5,
+                        null=True,
+                        validators=[
+                            django.core.validators.MinValueValidator(Decimal("0.01")),
+                            django.core.validators.MaxValueValidator(Decimal("100")),
+                        ],
+                    ),
+                ),
+                (
+                    "partner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="pools",
+                        to="partners.partner",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['partner_id', 'id'],
+                "ordering": ["partner_id", "id"],
             },
         ),
         migrations.CreateModel(
-            name='EnergyUsageLog',
+            name="EnergyUsageLog",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('txid', models.CharField(blank=True, max_length=64, null=True, unique=True)),
-                ('kind', models.CharField(choices=[('withdrawal', 'Withdrawal'), ('emergency', 'Emergency (burned TRX)'), ('staking', 'Staking operation'), ('external', 'External (not caused by the platform)')], max_length=16)),
-                ('energy_used', models.BigIntegerField(default=0)),
-                ('trx_burned_sun', models.BigIntegerField(default=0)),
-                ('bandwidth_used', models.BigIntegerField(default=0)),
-                ('at', models.DateTimeField(db_index=True)),
-                ('pool', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='usage_logs', to='pools.energypool')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("txid", models.CharField(blank=True, max_length=64, null=True, unique=True)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("withdrawal", "Withdrawal"),
+                            ("emergency", "Emergency (burned TRX)"),
+                            ("staking", "Staking operation"),
+                            ("external", "External (not caused by the platform)"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("energy_used", models.BigIntegerField(default=0)),
+                ("trx_burned_sun", models.BigIntegerField(default=0)),
+                ("bandwidth_used", models.BigIntegerField(default=0)),
+                ("at", models.DateTimeField(db_index=True)),
+                (
+                    "pool",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="usage_logs",
+                        to="pools.energypool",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-at'],
+                "ordering": ["-at"],
             },
         ),
     ]

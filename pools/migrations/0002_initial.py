@@ -5,101 +5,202 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('pools', '0001_initial'),
-        ('withdrawals', '0001_initial'),
+        ("pools", "0001_initial"),
+        ("withdrawals", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='energyusagelog',
-            name='withdrawal',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='usage_logs', to='withdrawals.withdrawal'),
+            model_name="energyusagelog",
+            name="withdrawal",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="usage_logs",
+                to="withdrawals.withdrawal",
+            ),
         ),
         migrations.AddField(
-            model_name='poolsnapshot',
-            name='pool',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='snapshots', to='pools.energypool'),
+            model_name="poolsnapshot",
+            name="pool",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="snapshots",
+                to="pools.energypool",
+            ),
         ),
         migrations.AddIndex(
-            model_name='pricequote',
-            index=models.Index(fields=['kind', 'source', '-quoted_at'], name='price_kind_source_time'),
+            model_name="pricequote",
+            index=models.Index(
+                fields=["kind", "source", "-quoted_at"], name="price_kind_source_time"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='pricequote',
-            constraint=models.CheckConstraint(condition=models.Q(('price_sun__gt', 0)), name='price_positive'),
+            model_name="pricequote",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("price_sun__gt", 0)), name="price_positive"
+            ),
         ),
         migrations.AddField(
-            model_name='reservation',
-            name='pool',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='reservations', to='pools.energypool'),
+            model_name="reservation",
+            name="pool",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="reservations",
+                to="pools.energypool",
+            ),
         ),
         migrations.AddField(
-            model_name='reservation',
-            name='withdrawal',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='reservations', to='withdrawals.withdrawal'),
+            model_name="reservation",
+            name="withdrawal",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="reservations",
+                to="withdrawals.withdrawal",
+            ),
         ),
         migrations.AddIndex(
-            model_name='energypool',
-            index=models.Index(fields=['partner', 'status'], name='pool_partner_status'),
+            model_name="energypool",
+            index=models.Index(fields=["partner", "status"], name="pool_partner_status"),
         ),
         migrations.AddIndex(
-            model_name='energypool',
-            index=models.Index(condition=models.Q(('status__in', ['active', 'draining'])), fields=['last_synced_at'], name='pool_active_sync_due'),
+            model_name="energypool",
+            index=models.Index(
+                condition=models.Q(("status__in", ["active", "draining"])),
+                fields=["last_synced_at"],
+                name="pool_active_sync_due",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='energypool',
-            constraint=models.CheckConstraint(condition=models.Q(('reserved_energy__gte', 0)), name='pool_reserved_nonnegative'),
+            model_name="energypool",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("reserved_energy__gte", 0)), name="pool_reserved_nonnegative"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='energypool',
-            constraint=models.CheckConstraint(condition=models.Q(('energy_limit__gte', 0), ('energy_used__gte', 0), ('staked_trx_sun__gte', 0), ('trx_balance_sun__gte', 0), ('bandwidth_limit__gte', 0), ('bandwidth_used__gte', 0)), name='pool_chain_numbers_nonnegative'),
+            model_name="energypool",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("energy_limit__gte", 0),
+                    ("energy_used__gte", 0),
+                    ("staked_trx_sun__gte", 0),
+                    ("trx_balance_sun__gte", 0),
+                    ("bandwidth_limit__gte", 0),
+                    ("bandwidth_used__gte", 0),
+                ),
+                name="pool_chain_numbers_nonnegative",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='energypool',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('warning_threshold__isnull', True), models.Q(('warning_threshold__gt', 0), ('warning_threshold__lte', 100)), _connector='OR'), models.Q(('critical_threshold__isnull', True), models.Q(('critical_threshold__gt', 0), ('critical_threshold__lte', 100)), _connector='OR'), models.Q(('emergency_threshold__isnull', True), models.Q(('emergency_threshold__gt', 0), ('emergency_threshold__lte', 100)), _connector='OR')), name='pool_thresholds_in_range'),
+            model_name="energypool",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(
+                        ("warning_threshold__isnull", True),
+                        models.Q(("warning_threshold__gt", 0), ("warning_threshold__lte", 100)),
+                        _connector="OR",
+                    ),
+                    models.Q(
+                        ("critical_threshold__isnull", True),
+                        models.Q(("critical_threshold__gt", 0), ("critical_threshold__lte", 100)),
+                        _connector="OR",
+                    ),
+                    models.Q(
+                        ("emergency_threshold__isnull", True),
+                        models.Q(("emergency_threshold__gt", 0), ("emergency_threshold__lte", 100)),
+                        _connector="OR",
+                    ),
+                ),
+                name="pool_thresholds_in_range",
+            ),
         ),
         migrations.AddIndex(
-            model_name='energyusagelog',
-            index=models.Index(fields=['pool', '-at'], name='usage_pool_time'),
+            model_name="energyusagelog",
+            index=models.Index(fields=["pool", "-at"], name="usage_pool_time"),
         ),
         migrations.AddConstraint(
-            model_name='energyusagelog',
-            constraint=models.CheckConstraint(condition=models.Q(('energy_used__gte', 0), ('trx_burned_sun__gte', 0), ('bandwidth_used__gte', 0)), name='usage_nonnegative'),
+            model_name="energyusagelog",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("energy_used__gte", 0), ("trx_burned_sun__gte", 0), ("bandwidth_used__gte", 0)
+                ),
+                name="usage_nonnegative",
+            ),
         ),
         migrations.AddIndex(
-            model_name='poolsnapshot',
-            index=models.Index(fields=['pool', '-taken_at'], name='snapshot_pool_time'),
+            model_name="poolsnapshot",
+            index=models.Index(fields=["pool", "-taken_at"], name="snapshot_pool_time"),
         ),
         migrations.AddConstraint(
-            model_name='poolsnapshot',
-            constraint=models.CheckConstraint(condition=models.Q(('energy_limit__gte', 0), ('energy_used__gte', 0), ('staked_trx_sun__gte', 0), ('trx_balance_sun__gte', 0)), name='snapshot_nonnegative'),
+            model_name="poolsnapshot",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("energy_limit__gte", 0),
+                    ("energy_used__gte", 0),
+                    ("staked_trx_sun__gte", 0),
+                    ("trx_balance_sun__gte", 0),
+                ),
+                name="snapshot_nonnegative",
+            ),
         ),
         migrations.AddIndex(
-            model_name='reservation',
-            index=models.Index(condition=models.Q(('state', 'pending')), fields=['pool'], name='reservation_pending_pool'),
+            model_name="reservation",
+            index=models.Index(
+                condition=models.Q(("state", "pending")),
+                fields=["pool"],
+                name="reservation_pending_pool",
+            ),
         ),
         migrations.AddIndex(
-            model_name='reservation',
-            index=models.Index(condition=models.Q(('expires_at__isnull', False), ('state', 'pending')), fields=['expires_at'], name='reservation_expiring'),
+            model_name="reservation",
+            index=models.Index(
+                condition=models.Q(("expires_at__isnull", False), ("state", "pending")),
+                fields=["expires_at"],
+                name="reservation_expiring",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='reservation',
-            constraint=models.CheckConstraint(condition=models.Q(('estimated_energy__gt', 0)), name='reservation_estimate_positive'),
+            model_name="reservation",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("estimated_energy__gt", 0)),
+                name="reservation_estimate_positive",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='reservation',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('state', 'posted'), _negated=True), ('posted_energy__gte', 0), _connector='OR'), name='reservation_posted_has_energy'),
+            model_name="reservation",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("state", "posted"), _negated=True),
+                    ("posted_energy__gte", 0),
+                    _connector="OR",
+                ),
+                name="reservation_posted_has_energy",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='reservation',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('resolved_at__isnull', True), ('state', 'pending')), models.Q(models.Q(('state', 'pending'), _negated=True), ('resolved_at__isnull', False)), _connector='OR'), name='reservation_resolved_when_final'),
+            model_name="reservation",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("resolved_at__isnull", True), ("state", "pending")),
+                    models.Q(
+                        models.Q(("state", "pending"), _negated=True),
+                        ("resolved_at__isnull", False),
+                    ),
+                    _connector="OR",
+                ),
+                name="reservation_resolved_when_final",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='reservation',
-            constraint=models.UniqueConstraint(condition=models.Q(('state', 'pending')), fields=('withdrawal',), name='reservation_one_pending_per_withdrawal'),
+            model_name="reservation",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("state", "pending")),
+                fields=("withdrawal",),
+                name="reservation_one_pending_per_withdrawal",
+            ),
         ),
     ]

@@ -5,33 +5,66 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('pools', '0001_initial'),
+        ("pools", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='EnergyPrediction',
+            name="EnergyPrediction",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('made_at', models.DateTimeField()),
-                ('horizon_hours', models.PositiveIntegerField()),
-                ('target_at', models.DateTimeField()),
-                ('predicted_energy', models.BigIntegerField()),
-                ('lower_energy', models.BigIntegerField()),
-                ('upper_energy', models.BigIntegerField()),
-                ('model', models.CharField(max_length=64)),
-                ('actual_energy', models.BigIntegerField(blank=True, null=True)),
-                ('abs_error', models.BigIntegerField(blank=True, null=True)),
-                ('pool', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='predictions', to='pools.energypool')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("made_at", models.DateTimeField()),
+                ("horizon_hours", models.PositiveIntegerField()),
+                ("target_at", models.DateTimeField()),
+                ("predicted_energy", models.BigIntegerField()),
+                ("lower_energy", models.BigIntegerField()),
+                ("upper_energy", models.BigIntegerField()),
+                ("model", models.CharField(max_length=64)),
+                ("actual_energy", models.BigIntegerField(blank=True, null=True)),
+                ("abs_error", models.BigIntegerField(blank=True, null=True)),
+                (
+                    "pool",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="predictions",
+                        to="pools.energypool",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-made_at'],
-                'indexes': [models.Index(fields=['pool', '-made_at'], name='prediction_pool_recent'), models.Index(condition=models.Q(('actual_energy__isnull', True)), fields=['target_at'], name='prediction_unscored')],
-                'constraints': [models.CheckConstraint(condition=models.Q(('lower_energy__lte', models.F('predicted_energy')), ('predicted_energy__lte', models.F('upper_energy'))), name='prediction_interval_contains_point'), models.CheckConstraint(condition=models.Q(('horizon_hours__gt', 0)), name='prediction_horizon_positive'), models.CheckConstraint(condition=models.Q(('lower_energy__gte', 0)), name='prediction_nonnegative')],
+                "ordering": ["-made_at"],
+                "indexes": [
+                    models.Index(fields=["pool", "-made_at"], name="prediction_pool_recent"),
+                    models.Index(
+                        condition=models.Q(("actual_energy__isnull", True)),
+                        fields=["target_at"],
+                        name="prediction_unscored",
+                    ),
+                ],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("lower_energy__lte", models.F("predicted_energy")),
+                            ("predicted_energy__lte", models.F("upper_energy")),
+                        ),
+                        name="prediction_interval_contains_point",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("horizon_hours__gt", 0)),
+                        name="prediction_horizon_positive",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("lower_energy__gte", 0)), name="prediction_nonnegative"
+                    ),
+                ],
             },
         ),
     ]

@@ -6,206 +6,434 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('partners', '0001_initial'),
-        ('pools', '0001_initial'),
+        ("partners", "0001_initial"),
+        ("pools", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Balance',
+            name="Balance",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('currency', models.CharField(choices=[('USDT', 'USDT'), ('TRX', 'TRX')], max_length=8)),
-                ('available', models.DecimalField(decimal_places=6, default=0, max_digits=24)),
-                ('held', models.DecimalField(decimal_places=6, default=0, max_digits=24)),
-                ('customer', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='balances', to='partners.customer')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "currency",
+                    models.CharField(choices=[("USDT", "USDT"), ("TRX", "TRX")], max_length=8),
+                ),
+                ("available", models.DecimalField(decimal_places=6, default=0, max_digits=24)),
+                ("held", models.DecimalField(decimal_places=6, default=0, max_digits=24)),
+                (
+                    "customer",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="balances",
+                        to="partners.customer",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['customer_id', 'currency'],
+                "ordering": ["customer_id", "currency"],
             },
         ),
         migrations.CreateModel(
-            name='Withdrawal',
+            name="Withdrawal",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('to_address', common.fields.TronAddressField(max_length=34)),
-                ('amount', models.DecimalField(decimal_places=6, max_digits=24)),
-                ('mode', models.CharField(choices=[('standard', 'Standard (pool energy)'), ('emergency', 'Emergency (user pays TRX)')], default='standard', max_length=16)),
-                ('status', models.CharField(choices=[('requested', 'Requested'), ('queued', 'Queued'), ('reserved', 'Reserved'), ('signed', 'Signed'), ('broadcast', 'Broadcast'), ('confirmed', 'Confirmed'), ('failed', 'Failed'), ('cancelled', 'Cancelled')], default='requested', max_length=16)),
-                ('idempotency_key', models.CharField(blank=True, max_length=255, null=True)),
-                ('request_hash', models.CharField(blank=True, max_length=64)),
-                ('energy_estimate', models.BigIntegerField(blank=True, null=True)),
-                ('energy_used', models.BigIntegerField(blank=True, null=True)),
-                ('trx_burned_sun', models.BigIntegerField(blank=True, null=True)),
-                ('bandwidth_used', models.BigIntegerField(blank=True, null=True)),
-                ('failure_reason', models.TextField(blank=True)),
-                ('confirmed_at', models.DateTimeField(blank=True, null=True)),
-                ('customer', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='withdrawals', to='partners.customer')),
-                ('partner', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='withdrawals', to='partners.partner')),
-                ('pool', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='withdrawals', to='pools.energypool')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("to_address", common.fields.TronAddressField(max_length=34)),
+                ("amount", models.DecimalField(decimal_places=6, max_digits=24)),
+                (
+                    "mode",
+                    models.CharField(
+                        choices=[
+                            ("standard", "Standard (pool energy)"),
+                            ("emergency", "Emergency (user pays TRX)"),
+                        ],
+                        default="standard",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("requested", "Requested"),
+                            ("queued", "Queued"),
+                            ("reserved", "Reserved"),
+                            ("signed", "Signed"),
+                            ("broadcast", "Broadcast"),
+                            ("confirmed", "Confirmed"),
+                            ("failed", "Failed"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        default="requested",
+                        max_length=16,
+                    ),
+                ),
+                ("idempotency_key", models.CharField(blank=True, max_length=255, null=True)),
+                ("request_hash", models.CharField(blank=True, max_length=64)),
+                ("energy_estimate", models.BigIntegerField(blank=True, null=True)),
+                ("energy_used", models.BigIntegerField(blank=True, null=True)),
+                ("trx_burned_sun", models.BigIntegerField(blank=True, null=True)),
+                ("bandwidth_used", models.BigIntegerField(blank=True, null=True)),
+                ("failure_reason", models.TextField(blank=True)),
+                ("confirmed_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "customer",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="withdrawals",
+                        to="partners.customer",
+                    ),
+                ),
+                (
+                    "partner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="withdrawals",
+                        to="partners.partner",
+                    ),
+                ),
+                (
+                    "pool",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="withdrawals",
+                        to="pools.energypool",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='QueueEntry',
+            name="QueueEntry",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('energy_needed', models.BigIntegerField()),
-                ('enqueued_at', models.DateTimeField(db_index=True)),
-                ('pool', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='queue_entries', to='pools.energypool')),
-                ('withdrawal', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='queue_entry', to='withdrawals.withdrawal')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("energy_needed", models.BigIntegerField()),
+                ("enqueued_at", models.DateTimeField(db_index=True)),
+                (
+                    "pool",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="queue_entries",
+                        to="pools.energypool",
+                    ),
+                ),
+                (
+                    "withdrawal",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="queue_entry",
+                        to="withdrawals.withdrawal",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'queue entries',
-                'ordering': ['enqueued_at', 'id'],
+                "verbose_name_plural": "queue entries",
+                "ordering": ["enqueued_at", "id"],
             },
         ),
         migrations.CreateModel(
-            name='Hold',
+            name="Hold",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('amount', models.DecimalField(decimal_places=6, max_digits=24)),
-                ('state', models.CharField(choices=[('held', 'Held'), ('settled', 'Settled'), ('released', 'Released')], default='held', max_length=16)),
-                ('resolved_at', models.DateTimeField(blank=True, null=True)),
-                ('balance', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='holds', to='withdrawals.balance')),
-                ('withdrawal', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='holds', to='withdrawals.withdrawal')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("amount", models.DecimalField(decimal_places=6, max_digits=24)),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("held", "Held"),
+                            ("settled", "Settled"),
+                            ("released", "Released"),
+                        ],
+                        default="held",
+                        max_length=16,
+                    ),
+                ),
+                ("resolved_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "balance",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="holds",
+                        to="withdrawals.balance",
+                    ),
+                ),
+                (
+                    "withdrawal",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="holds",
+                        to="withdrawals.withdrawal",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='EmergencyFee',
+            name="EmergencyFee",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('energy_estimate', models.BigIntegerField()),
-                ('energy_fee_sun', models.BigIntegerField(help_text='getEnergyFee at quote time (sun / energy)')),
-                ('bandwidth_estimate', models.BigIntegerField()),
-                ('bandwidth_fee_sun', models.BigIntegerField(help_text='getTransactionFee (sun / byte)')),
-                ('recipient_holds_usdt', models.BooleanField()),
-                ('quoted_fee_sun', models.BigIntegerField()),
-                ('expires_at', models.DateTimeField()),
-                ('paid_with', models.CharField(blank=True, choices=[('balance', "User's TRX balance"), ('onchain', 'On-chain TRX payment')], max_length=16)),
-                ('payment_txid', models.CharField(blank=True, max_length=64, null=True, unique=True)),
-                ('paid_at', models.DateTimeField(blank=True, null=True)),
-                ('withdrawal', models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, related_name='emergency_fee', to='withdrawals.withdrawal')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("energy_estimate", models.BigIntegerField()),
+                (
+                    "energy_fee_sun",
+                    models.BigIntegerField(help_text="getEnergyFee at quote time (sun / energy)"),
+                ),
+                ("bandwidth_estimate", models.BigIntegerField()),
+                (
+                    "bandwidth_fee_sun",
+                    models.BigIntegerField(help_text="getTransactionFee (sun / byte)"),
+                ),
+                ("recipient_holds_usdt", models.BooleanField()),
+                ("quoted_fee_sun", models.BigIntegerField()),
+                ("expires_at", models.DateTimeField()),
+                (
+                    "paid_with",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("balance", "User's TRX balance"),
+                            ("onchain", "On-chain TRX payment"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "payment_txid",
+                    models.CharField(blank=True, max_length=64, null=True, unique=True),
+                ),
+                ("paid_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "withdrawal",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="emergency_fee",
+                        to="withdrawals.withdrawal",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='Attempt',
+            name="Attempt",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('signed_transaction', models.JSONField()),
-                ('txid', models.CharField(max_length=64, unique=True)),
-                ('expiration', models.DateTimeField()),
-                ('ref_block_bytes', models.CharField(max_length=8)),
-                ('ref_block_hash', models.CharField(max_length=32)),
-                ('fee_limit_sun', models.BigIntegerField()),
-                ('state', models.CharField(choices=[('signed', 'Signed, not yet broadcast'), ('broadcast', 'Broadcast'), ('confirmed', 'Confirmed on chain'), ('failed', 'Failed on chain'), ('dead', 'Expired, never on chain')], default='signed', max_length=16)),
-                ('broadcast_count', models.PositiveIntegerField(default=0)),
-                ('last_broadcast_at', models.DateTimeField(blank=True, null=True)),
-                ('result', models.CharField(blank=True, max_length=64)),
-                ('receipt', models.JSONField(blank=True, null=True)),
-                ('block_number', models.BigIntegerField(blank=True, null=True)),
-                ('withdrawal', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='attempts', to='withdrawals.withdrawal')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("signed_transaction", models.JSONField()),
+                ("txid", models.CharField(max_length=64, unique=True)),
+                ("expiration", models.DateTimeField()),
+                ("ref_block_bytes", models.CharField(max_length=8)),
+                ("ref_block_hash", models.CharField(max_length=32)),
+                ("fee_limit_sun", models.BigIntegerField()),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("signed", "Signed, not yet broadcast"),
+                            ("broadcast", "Broadcast"),
+                            ("confirmed", "Confirmed on chain"),
+                            ("failed", "Failed on chain"),
+                            ("dead", "Expired, never on chain"),
+                        ],
+                        default="signed",
+                        max_length=16,
+                    ),
+                ),
+                ("broadcast_count", models.PositiveIntegerField(default=0)),
+                ("last_broadcast_at", models.DateTimeField(blank=True, null=True)),
+                ("result", models.CharField(blank=True, max_length=64)),
+                ("receipt", models.JSONField(blank=True, null=True)),
+                ("block_number", models.BigIntegerField(blank=True, null=True)),
+                (
+                    "withdrawal",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="attempts",
+                        to="withdrawals.withdrawal",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.AddConstraint(
-            model_name='balance',
-            constraint=models.UniqueConstraint(fields=('customer', 'currency'), name='balance_one_per_currency'),
+            model_name="balance",
+            constraint=models.UniqueConstraint(
+                fields=("customer", "currency"), name="balance_one_per_currency"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='balance',
-            constraint=models.CheckConstraint(condition=models.Q(('available__gte', 0)), name='balance_available_nonnegative'),
+            model_name="balance",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("available__gte", 0)), name="balance_available_nonnegative"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='balance',
-            constraint=models.CheckConstraint(condition=models.Q(('held__gte', 0)), name='balance_held_nonnegative'),
+            model_name="balance",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("held__gte", 0)), name="balance_held_nonnegative"
+            ),
         ),
         migrations.AddIndex(
-            model_name='withdrawal',
-            index=models.Index(fields=['partner', '-created_at'], name='withdrawal_partner_recent'),
+            model_name="withdrawal",
+            index=models.Index(fields=["partner", "-created_at"], name="withdrawal_partner_recent"),
         ),
         migrations.AddIndex(
-            model_name='withdrawal',
-            index=models.Index(fields=['customer', '-created_at'], name='withdrawal_customer_recent'),
+            model_name="withdrawal",
+            index=models.Index(
+                fields=["customer", "-created_at"], name="withdrawal_customer_recent"
+            ),
         ),
         migrations.AddIndex(
-            model_name='withdrawal',
-            index=models.Index(condition=models.Q(('status__in', ['reserved', 'signed', 'broadcast'])), fields=['status', 'updated_at'], name='withdrawal_in_flight'),
+            model_name="withdrawal",
+            index=models.Index(
+                condition=models.Q(("status__in", ["reserved", "signed", "broadcast"])),
+                fields=["status", "updated_at"],
+                name="withdrawal_in_flight",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='withdrawal',
-            constraint=models.CheckConstraint(condition=models.Q(('amount__gt', 0)), name='withdrawal_amount_positive'),
+            model_name="withdrawal",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("amount__gt", 0)), name="withdrawal_amount_positive"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='withdrawal',
-            constraint=models.UniqueConstraint(condition=models.Q(('idempotency_key__isnull', False)), fields=('partner', 'idempotency_key'), name='withdrawal_idempotency_key_unique_per_partner'),
+            model_name="withdrawal",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("idempotency_key__isnull", False)),
+                fields=("partner", "idempotency_key"),
+                name="withdrawal_idempotency_key_unique_per_partner",
+            ),
         ),
         migrations.AddIndex(
-            model_name='queueentry',
-            index=models.Index(fields=['pool', 'enqueued_at', 'id'], name='queue_pool_order'),
+            model_name="queueentry",
+            index=models.Index(fields=["pool", "enqueued_at", "id"], name="queue_pool_order"),
         ),
         migrations.AddConstraint(
-            model_name='queueentry',
-            constraint=models.CheckConstraint(condition=models.Q(('energy_needed__gt', 0)), name='queue_energy_positive'),
+            model_name="queueentry",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("energy_needed__gt", 0)), name="queue_energy_positive"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='hold',
-            constraint=models.CheckConstraint(condition=models.Q(('amount__gt', 0)), name='hold_amount_positive'),
+            model_name="hold",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("amount__gt", 0)), name="hold_amount_positive"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='hold',
-            constraint=models.UniqueConstraint(fields=('withdrawal', 'balance'), name='hold_one_per_balance'),
+            model_name="hold",
+            constraint=models.UniqueConstraint(
+                fields=("withdrawal", "balance"), name="hold_one_per_balance"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='hold',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('resolved_at__isnull', True), ('state', 'held')), models.Q(models.Q(('state', 'held'), _negated=True), ('resolved_at__isnull', False)), _connector='OR'), name='hold_resolved_when_final'),
+            model_name="hold",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("resolved_at__isnull", True), ("state", "held")),
+                    models.Q(
+                        models.Q(("state", "held"), _negated=True), ("resolved_at__isnull", False)
+                    ),
+                    _connector="OR",
+                ),
+                name="hold_resolved_when_final",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='emergencyfee',
-            constraint=models.CheckConstraint(condition=models.Q(('quoted_fee_sun__gt', 0)), name='emergency_fee_positive'),
+            model_name="emergencyfee",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("quoted_fee_sun__gt", 0)), name="emergency_fee_positive"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='emergencyfee',
-            constraint=models.CheckConstraint(condition=models.Q(('energy_estimate__gte', 0), ('energy_fee_sun__gte', 0), ('bandwidth_estimate__gte', 0), ('bandwidth_fee_sun__gte', 0)), name='emergency_fee_inputs_nonnegative'),
+            model_name="emergencyfee",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("energy_estimate__gte", 0),
+                    ("energy_fee_sun__gte", 0),
+                    ("bandwidth_estimate__gte", 0),
+                    ("bandwidth_fee_sun__gte", 0),
+                ),
+                name="emergency_fee_inputs_nonnegative",
+            ),
         ),
         migrations.AddIndex(
-            model_name='attempt',
-            index=models.Index(condition=models.Q(('state__in', ['signed', 'broadcast'])), fields=['state', 'last_broadcast_at'], name='attempt_live'),
+            model_name="attempt",
+            index=models.Index(
+                condition=models.Q(("state__in", ["signed", "broadcast"])),
+                fields=["state", "last_broadcast_at"],
+                name="attempt_live",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='attempt',
-            constraint=models.UniqueConstraint(condition=models.Q(('state__in', ['signed', 'broadcast'])), fields=('withdrawal',), name='attempt_one_live_per_withdrawal'),
+            model_name="attempt",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("state__in", ["signed", "broadcast"])),
+                fields=("withdrawal",),
+                name="attempt_one_live_per_withdrawal",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='attempt',
-            constraint=models.CheckConstraint(condition=models.Q(('fee_limit_sun__gt', 0)), name='attempt_fee_limit_positive'),
+            model_name="attempt",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("fee_limit_sun__gt", 0)), name="attempt_fee_limit_positive"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='attempt',
-            constraint=models.CheckConstraint(condition=models.Q(('txid__regex', '^[0-9a-f]{64}$')), name='attempt_txid_hex'),
+            model_name="attempt",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("txid__regex", "^[0-9a-f]{64}$")), name="attempt_txid_hex"
+            ),
         ),
     ]

@@ -25,9 +25,7 @@ class WithdrawalFactory(DjangoModelFactory[Withdrawal]):
     class Meta:
         model = Withdrawal
 
-    customer = factory.SubFactory(
-        CustomerFactory, partner=factory.SelfAttribute("..partner")
-    )
+    customer = factory.SubFactory(CustomerFactory, partner=factory.SelfAttribute("..partner"))
     partner = factory.SubFactory("partners.tests.factories.PartnerFactory")
     to_address = factory.Sequence(lambda n: test_address(f"recipient-{n}"))
     amount = Decimal("25.500000")

@@ -18,7 +18,8 @@ class Command(BaseCommand):
         parser.add_argument("--email", default="")
         parser.add_argument("--password", help="Defaults to a random one, printed once.")
         parser.add_argument(
-            "--reset-device", action="store_true",
+            "--reset-device",
+            action="store_true",
             help="If the user exists, replace its devices and password.",
         )
 

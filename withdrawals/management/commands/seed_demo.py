@@ -21,8 +21,9 @@ from partners.models import APIKey, Customer, Membership, Partner, Role
 from partners.services import api_key_create, api_key_revoke, customer_create, partner_staff_create
 from pools.models import EnergyPool
 
-DEMO_PASSWORD = "demo-pass-2026"
-ADMIN_PASSWORD = "admin-pass-2026"
+# Printed by `make run`; seed_demo refuses to run outside DEBUG.
+DEMO_PASSWORD = "demo-pass-2026"  # noqa: S105
+ADMIN_PASSWORD = "admin-pass-2026"  # noqa: S105
 DEMO_KEY_NAME = "demo key"
 
 PARTNERS = [
@@ -47,15 +48,19 @@ class Command(BaseCommand):
         admin = admin_user_create(
             username="admin", email="admin@example.com", password=ADMIN_PASSWORD, reset=True
         )
-        self.stdout.write("\n".join([
-            "",
-            "Demo logins (DEVELOPMENT ONLY)",
-            f"  admin console   /admin/   admin / {ADMIN_PASSWORD}",
-            f"    second factor: backup code {admin.backup_codes[0]} "
-            f"(others: {' '.join(admin.backup_codes[1:])})",
-            f"    or add to an authenticator: {admin.provisioning_uri}",
-            *lines,
-        ]))
+        self.stdout.write(
+            "\n".join(
+                [
+                    "",
+                    "Demo logins (DEVELOPMENT ONLY)",
+                    f"  admin console   /admin/   admin / {ADMIN_PASSWORD}",
+                    f"    second factor: backup code {admin.backup_codes[0]} "
+                    f"(others: {' '.join(admin.backup_codes[1:])})",
+                    f"    or add to an authenticator: {admin.provisioning_uri}",
+                    *lines,
+                ]
+            )
+        )
 
     def _seed(self) -> list[str]:
         user_model = get_user_model()
@@ -73,7 +78,9 @@ class Command(BaseCommand):
             customer_name = f"{slug}-user"
             if not Customer.objects.filter(user__username=customer_name).exists():
                 customer_create(
-                    partner=partner, external_ref=f"{slug}-0001", username=customer_name,
+                    partner=partner,
+                    external_ref=f"{slug}-0001",
+                    username=customer_name,
                     password=DEMO_PASSWORD,
                 )
             for label in pool_labels:
@@ -89,8 +96,7 @@ class Command(BaseCommand):
             )
             lines += [
                 f"  partner {name}:",
-                f"    staff          {slug}-owner / {DEMO_PASSWORD}  "
-                f"({slug}-viewer is read-only)",
+                f"    staff          {slug}-owner / {DEMO_PASSWORD}  ({slug}-viewer is read-only)",
                 f"    end user       /login/  {customer_name} / {DEMO_PASSWORD}",
                 f"    API key        Authorization: Api-Key {issued.raw_key}",
             ]

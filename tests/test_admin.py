@@ -1,0 +1,196 @@
+"""The operators' console: second factor, lockout, every changelist at constant query cost."""
+
+from io import StringIO
+
+import pytest
+from django.contrib import admin
+from django.core.management import call_command
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django_otp import DEVICE_ID_SESSION_KEY
+from django_otp.oath import TOTP
+from django_otp.plugins.otp_static.models import StaticToken
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from alerts.tests.factories import AlertDeliveryFactory, EnergyAlertFactory
+from operations.tests.factories import JobLockFactory, JobRunFactory
+from partners.tests.factories import (
+    APIKeyFactory,
+    CustomerFactory,
+    MembershipFactory,
+    PartnerWalletFactory,
+    UserFactory,
+)
+from pools.tests.factories import (
+    EnergyPoolFactory,
+    EnergyUsageLogFactory,
+    PoolSnapshotFactory,
+    PriceQuoteFactory,
+    ReservationFactory,
+)
+from predictions.tests.factories import EnergyPredictionFactory
+from withdrawals.tests.factories import (
+    AttemptFactory,
+    BalanceFactory,
+    EmergencyFeeFactory,
+    HoldFactory,
+    QueueEntryFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+PASSWORD = "s3cret-admin-pass"
+LOGIN = "/admin/login/"
+
+
+@pytest.fixture
+def admin_user():
+    user = UserFactory(username="root", is_staff=True, is_superuser=True)
+    user.set_password(PASSWORD)
+    user.save()
+    device = TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
+    return user, device
+
+
+def current_token(device: TOTPDevice) -> str:
+    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+    return f"{totp.token():0{device.digits}d}"
+
+
+def verified_client(user, device) -> Client:
+    client = Client()
+    client.force_login(user)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()
+    return client
+
+
+def test_admin_asks_for_second_factor(admin_user):
+    client = Client()
+    assert client.get("/admin/").status_code == 302
+    page = client.get(LOGIN).content.decode()
+    assert 'name="otp_token"' in page
+    response = client.post(LOGIN, {"username": "root", "password": PASSWORD})
+    assert response.status_code == 200  # form shown again: no token, no entry
+    assert client.get("/admin/").status_code == 302
+
+
+def test_password_and_totp_let_the_admin_in(admin_user):
+    _, device = admin_user
+    client = Client()
+    response = client.post(
+        LOGIN,
+        {
+            "username": "root",
+            "password": PASSWORD,
+            "otp_device": device.persistent_id,
+            "otp_token": current_token(device),
+            "next": "/admin/",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert client.get("/admin/").status_code == 200
+
+
+def test_staff_logged_in_without_second_factor_is_not_admitted(admin_user):
+    user, _ = admin_user
+    client = Client()
+    client.force_login(user)
+    assert client.get("/admin/").status_code == 302
+
+
+def test_repeated_failures_lock_the_account_out(admin_user, settings):
+    _, device = admin_user
+    client = Client()
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        client.post(LOGIN, {"username": "root", "password": "wrong", "otp_token": "000000"})
+    response = client.post(
+        LOGIN,
+        {
+            "username": "root",
+            "password": PASSWORD,
+            "otp_device": device.persistent_id,
+            "otp_token": current_token(device),
+        },
+    )
+    assert response.status_code == 429
+    assert client.get("/admin/").status_code == 302
+
+
+def test_create_admin_prints_provisioning_uri_and_backup_codes():
+    out = StringIO()
+    call_command("create_admin", "ops", "--password", "pw-123-xyz", stdout=out)
+    text = out.getvalue()
+    device = TOTPDevice.objects.get(user__username="ops")
+    assert device.confirmed
+    assert device.config_url in text
+    assert text.count("otpauth://totp/") == 1
+    codes = list(
+        StaticToken.objects.filter(device__user__username="ops").values_list("token", flat=True)
+    )
+    assert len(codes) == 5
+    assert all(code in text for code in codes)
+
+
+def test_create_admin_refuses_existing_user_without_reset():
+    call_command("create_admin", "ops", stdout=StringIO())
+    with pytest.raises(Exception, match="exists"):
+        call_command("create_admin", "ops", stdout=StringIO())
+    call_command("create_admin", "ops", "--reset-device", stdout=StringIO())
+    assert TOTPDevice.objects.filter(user__username="ops").count() == 1
+
+
+def _make_rows(n: int) -> None:
+    for _ in range(n):
+        pool = EnergyPoolFactory()
+        EnergyUsageLogFactory(pool=pool)
+        PoolSnapshotFactory(pool=pool)
+        reservation = ReservationFactory(pool=pool)
+        AttemptFactory(withdrawal=reservation.withdrawal)
+        QueueEntryFactory(pool=pool)
+        EmergencyFeeFactory()
+        HoldFactory()
+        BalanceFactory(currency="TRX")
+        delivery = AlertDeliveryFactory(alert=EnergyAlertFactory(pool=pool))
+        assert delivery.pk
+        EnergyPredictionFactory(pool=pool)
+        PriceQuoteFactory()
+        MembershipFactory()
+        APIKeyFactory()
+        PartnerWalletFactory()
+        CustomerFactory()
+        JobRunFactory()
+        JobLockFactory()
+
+
+def _changelist_queries(client) -> dict[str, int]:
+    counts = {}
+    for model in admin.site._registry:
+        url = f"/admin/{model._meta.app_label}/{model._meta.model_name}/"
+        with CaptureQueriesContext(connection) as ctx:
+            response = client.get(url)
+        assert response.status_code == 200, url
+        counts[url] = len(ctx.captured_queries)
+    return counts
+
+
+def test_every_changelist_costs_the_same_with_more_rows(admin_user):
+    client = verified_client(*admin_user)
+    _make_rows(2)
+    few = _changelist_queries(client)
+    _make_rows(6)
+    many = _changelist_queries(client)
+    assert few == many
+    assert len(few) >= 20
+
+
+def test_pool_changelist_shows_computed_columns(admin_user):
+    pool = EnergyPoolFactory(energy_limit=1_000_000, energy_used=300_000, reserved_energy=200_000)
+    EnergyUsageLogFactory(pool=pool, energy_used=700_000)  # 100,000 a day over the last week
+    client = verified_client(*admin_user)
+    page = client.get("/admin/pools/energypool/").content.decode()
+    assert "500000" in page  # available
+    assert "50.00" in page  # usage %
+    assert "5.0" in page  # days of energy left

@@ -1,0 +1,110 @@
+"""Project-level checks: demo data, OpenAPI schema, deploy settings."""
+
+import os
+import subprocess
+import sys
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from partners.models import APIKey, Customer, Membership, Partner
+from pools.models import EnergyPool
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.django_db
+def test_seed_demo_is_idempotent_and_prints_working_logins(settings, client):
+    settings.DEBUG = True
+    out = StringIO()
+    call_command("seed_demo", stdout=out)
+    call_command("seed_demo", stdout=out)
+    assert Partner.objects.count() == 2
+    assert Membership.objects.count() == 4
+    assert Customer.objects.count() == 2
+    assert EnergyPool.objects.count() == 4
+    # one live demo key per partner; the first run's keys were revoked
+    assert APIKey.objects.filter(revoked_at__isnull=True).count() == 2
+    last_key = out.getvalue().rsplit("Api-Key ", 1)[1].split()[0]
+    response = client.get("/api/v1/pools/", HTTP_AUTHORIZATION=f"Api-Key {last_key}")
+    assert response.status_code == 200
+    assert response.json()["count"] == 1  # borealis has one pool
+
+
+@pytest.mark.django_db
+def test_seed_demo_refuses_without_debug(settings):
+    settings.DEBUG = False
+    with pytest.raises(CommandError):
+        call_command("seed_demo", stdout=StringIO())
+
+
+@pytest.mark.django_db
+def test_openapi_schema_and_docs(client):
+    response = client.get("/api/v1/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    assert response.status_code == 200
+    schema = response.json()
+    for path in (
+        "/api/v1/partners/me/",
+        "/api/v1/pools/",
+        "/api/v1/pools/{pool_id}/",
+        "/api/v1/health",
+        "/api/v1/status",
+    ):
+        assert path in schema["paths"], path
+    assert client.get("/api/docs/").status_code == 200
+
+
+def test_schema_generates_without_warnings():
+    result = subprocess.run(
+        [
+            sys.executable,
+            "manage.py",
+            "spectacular",
+            "--fail-on-warn",
+            "--validate",
+            "--file",
+            os.devnull,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "DEBUG": "1"},
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_deploy_check_is_clean_with_production_settings():
+    env = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "TESTING"}} | {
+        "DEBUG": "0",
+        "SECRET_KEY": "x9$kq!r2-pl#v8zt@w5&m1yn7^c3bj0h6f4gd_ue+sa%io*ex-prod-like-key",
+        "KEY_ENCRYPTION_KEYS": "ZGV2LW9ubHktZW5lcmd5LXBsYXRmb3JtLWtleS0wMDA=",
+        "ALLOWED_HOSTS": "energy.example.com",
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_production_settings_refuse_missing_secrets():
+    env = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY"}}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=env | {"DEBUG": "0"},
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set" in result.stderr
