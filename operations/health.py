@@ -46,29 +46,38 @@ def _redis_client() -> AsyncRedis:
 
 @dataclasses.dataclass
 class BeatFreshness(HealthCheck):  # type: ignore[misc]  # django-health-check is untyped
-    """The scheduler is alive if it dispatched any periodic task recently.
+    """The scheduler is alive if no enabled interval job is overdue.
 
-    `last_dispatch` is read on the request's thread when the check is built, so the
-    check itself touches no database connection from the executor.
+    A job is overdue when more than its interval plus `BEAT_STALE_AFTER` has passed since
+    beat last dispatched it (or, never dispatched, since it was last changed). The jobs are
+    read on the request's thread when the check is built, so `run` touches no database.
     """
 
-    last_dispatch: datetime.datetime | None
+    overdue: list[str]
+    jobs: int
 
     @classmethod
     def build(cls) -> BeatFreshness:
-        last = (
-            PeriodicTask.objects.filter(enabled=True, last_run_at__isnull=False)
-            .order_by("-last_run_at")
-            .values_list("last_run_at", flat=True)
-            .first()
+        now = timezone.now()
+        overdue = []
+        tasks = PeriodicTask.objects.filter(enabled=True, interval__isnull=False).select_related(
+            "interval"
         )
-        return cls(last_dispatch=last)
+        jobs = 0
+        for task in tasks:
+            jobs += 1
+            assert task.interval is not None
+            every: datetime.timedelta = task.interval.schedule.run_every
+            since = task.last_run_at or task.date_changed
+            if now - since > every + settings.BEAT_STALE_AFTER:
+                overdue.append(task.name)
+        return cls(overdue=overdue, jobs=jobs)
 
     def run(self) -> None:
-        if self.last_dispatch is None:
-            raise ServiceUnavailable("beat has not dispatched any job yet")
-        if timezone.now() - self.last_dispatch > settings.BEAT_STALE_AFTER:
-            raise ServiceUnavailable(f"last dispatch at {self.last_dispatch.isoformat()}")
+        if self.jobs == 0:
+            raise ServiceUnavailable("no periodic jobs are scheduled")
+        if self.overdue:
+            raise ServiceUnavailable(f"overdue: {', '.join(sorted(self.overdue))}")
 
 
 def _celery_ping() -> HealthCheck:

@@ -4,6 +4,7 @@ import shutil
 import socket
 import subprocess
 import time
+from datetime import timedelta
 
 import pytest
 from celery import current_app
@@ -112,11 +113,19 @@ def test_celery_up_with_a_real_worker():
     assert component(response.json(), "celery")["status"] == "ok"
 
 
-def test_beat_freshness_follows_last_dispatch():
+def test_beat_freshness_follows_job_intervals():
+    body = APIClient().get("/api/v1/health/comprehensive").json()
+    assert component(body, "beat")["status"] == "down"  # nothing scheduled at all
     schedule = IntervalSchedule.objects.create(every=30, period=IntervalSchedule.SECONDS)
     task = PeriodicTask.objects.create(name="j", task="operations.tasks.cleanup", interval=schedule)
     body = APIClient().get("/api/v1/health/comprehensive").json()
+    assert component(body, "beat")["status"] == "ok"  # new, not yet due
+    PeriodicTask.objects.filter(pk=task.pk).update(
+        last_run_at=timezone.now() - timedelta(minutes=10)
+    )
+    body = APIClient().get("/api/v1/health/comprehensive").json()
     assert component(body, "beat")["status"] == "down"
+    assert "j" in component(body, "beat")["error"]
     PeriodicTask.objects.filter(pk=task.pk).update(last_run_at=timezone.now())
     body = APIClient().get("/api/v1/health/comprehensive").json()
     assert component(body, "beat")["status"] == "ok"
