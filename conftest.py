@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 import pytest
 from django.conf import settings
 from django.db import connection
@@ -14,6 +17,7 @@ from partners.tests.factories import (
     PartnerFactory,
     raw_key_for,
 )
+from tron_devnet.testing import RunningDevnet, devnet_server
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -94,3 +98,19 @@ def outsider_key_client(other_partner: Partner) -> APIClient:
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Api-Key {raw_key_for(key.prefix)}")
     return client
+
+
+@pytest.fixture(scope="session")
+def devnet_session() -> Iterator[RunningDevnet]:
+    """One in-process TRON devnet per test process (manual block mode)."""
+    with devnet_server() as devnet:
+        yield devnet
+
+
+@pytest.fixture
+def devnet(devnet_session: RunningDevnet, settings: Any) -> RunningDevnet:
+    """A fresh devnet state, with the platform pointed at it."""
+    devnet_session.clear_faults()
+    devnet_session.reset()
+    settings.TRON_NODE_URLS = [devnet_session.url]
+    return devnet_session

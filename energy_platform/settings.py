@@ -235,6 +235,12 @@ SPECTACULAR_SETTINGS = {
 TRON_NODE_URLS: list[str] = env.list("TRON_NODE_URLS", default=["http://127.0.0.1:8090"])
 TRONGRID_API_KEY: str = env.str("TRONGRID_API_KEY", default="")
 TRON_NETWORK: str = env.str("TRON_NETWORK", default="devnet")
+TRON_TIMEOUT_SECONDS: float = env.float("TRON_TIMEOUT_SECONDS", default=10.0)
+# Transactions expire this long after the node's head block time; past it, a transaction
+# that is not on chain is provably dead and may be replaced.
+TRON_TX_EXPIRATION_SECONDS: int = env.int("TRON_TX_EXPIRATION_SECONDS", default=60)
+# The node is unhealthy when its head block is older than this.
+TRON_HEAD_STALE_SECONDS: int = env.int("TRON_HEAD_STALE_SECONDS", default=60)
 
 # --- i18n, static ---------------------------------------------------------------------------
 LANGUAGE_CODE = "en"

@@ -32,6 +32,14 @@ class ComponentReport(TypedDict, total=False):
     status: ComponentStatus
     latency_ms: float
     error: str
+    details: dict[str, object]
+
+
+@dataclasses.dataclass
+class DetailedHealthCheck(HealthCheck):  # type: ignore[misc]  # django-health-check is untyped
+    """A check that also reports what it saw (a block height, an age) in `details`."""
+
+    details: dict[str, object] = dataclasses.field(default_factory=dict, repr=False)
 
 
 class HealthReport(TypedDict):
@@ -104,6 +112,8 @@ async def _run(names: Sequence[str], checks: Sequence[HealthCheck]) -> dict[str,
         }
         if result.error is not None:
             report["error"] = str(result.error)
+        if isinstance(result.check, DetailedHealthCheck) and result.check.details:
+            report["details"] = result.check.details
         reports[name] = report
     return reports
 

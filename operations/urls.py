@@ -21,5 +21,6 @@ api_urlpatterns = [
     path(
         "health/celery", apis.HealthComponentApi.as_view(component="celery"), name="health-celery"
     ),
+    path("health/tron", apis.HealthComponentApi.as_view(component="tron"), name="health-tron"),
     path("status", apis.StatusApi.as_view(), name="status"),
 ]

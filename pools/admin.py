@@ -26,6 +26,7 @@ from pools.models import (
     PoolSnapshot,
     PriceQuote,
     Reservation,
+    SigningKey,
 )
 
 RECENT_USAGE_DAYS = 7
@@ -172,3 +173,19 @@ class PriceQuoteAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ["quoted_at", "source", "kind", "price_sun", "duration_days", "min_energy"]
     list_filter = ["kind", "source"]
     date_hierarchy = "quoted_at"
+
+
+@admin.register(SigningKey)
+class SigningKeyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Addresses only: the ciphertext is never shown, and keys are added by import only."""
+
+    list_display = ["address", "created_at"]
+    search_fields = ["address"]
+    fields = ["address", "created_at"]
+    readonly_fields = ["address", "created_at"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False

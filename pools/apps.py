@@ -6,7 +6,10 @@ class PoolsConfig(AppConfig):
     verbose_name = "Energy pools"
 
     def ready(self) -> None:
-        from operations.health import summary_register  # apps are loaded now
+        # Imported here: models must be loaded first.
+        from operations.health import health_register, summary_register
+        from pools.chain.health import TronNodeCheck
         from pools.selectors import pool_status_summary
 
         summary_register("pools", pool_status_summary)
+        health_register("tron", TronNodeCheck)

@@ -285,5 +285,24 @@ class PriceQuote(models.Model):
         return f"{self.source} {self.kind} {self.price_sun}"
 
 
+class SigningKey(BaseModel):
+    """A custodial pool's private key, encrypted at rest (see `pools.chain.signers`).
+
+    Only the ciphertext is stored; `__str__` and the admin show the address alone.
+    """
+
+    address = TronAddressField(unique=True)
+    ciphertext = models.TextField()
+
+    class Meta:
+        ordering = ["address"]
+
+    def __str__(self) -> str:
+        return str(self.address)
+
+    def __repr__(self) -> str:
+        return f"<SigningKey {self.address}>"
+
+
 # Derived quantity shared by selectors and admin annotations.
 AVAILABLE_ENERGY = F("energy_limit") - F("energy_used") - F("reserved_energy")

@@ -7,7 +7,8 @@ from django.db.models.functions import Coalesce
 from django.http import Http404
 
 from partners.selectors import Caller
-from pools.models import EnergyPool
+from pools.chain.signers import LocalSigner
+from pools.models import EnergyPool, SigningKey
 
 
 def pool_list_for_partner(*, caller: Caller) -> QuerySet[EnergyPool]:
@@ -38,3 +39,11 @@ def pool_status_summary() -> dict[str, object]:
         reserved_energy=Coalesce(Sum("reserved_energy"), 0),
     )
     return {"by_status": by_status, **totals}
+
+
+def signer_for_address(*, address: str) -> LocalSigner | None:
+    """The signer holding `address`'s key, or None if the platform has no key for it."""
+    key = SigningKey.objects.filter(address=address).only("address", "ciphertext").first()
+    if key is None:
+        return None
+    return LocalSigner(address=key.address, ciphertext=key.ciphertext)

@@ -16,6 +16,7 @@ from rest_framework.test import APIClient
 
 from partners.tests.factories import PartnerFactory
 from pools.tests.factories import EnergyPoolFactory
+from tron_devnet.testing import devnet_server
 
 pytestmark = pytest.mark.django_db
 
@@ -143,3 +144,31 @@ def test_status_summary_counts_real_rows():
     assert body["pools"]["energy_used"] == 200
     assert body["withdrawals"] == {"by_status": {}}
     assert body["alerts"] == {"open_by_level": {}}
+
+
+def test_tron_health_reports_head_block(devnet):
+    devnet.mine()
+    body = APIClient().get("/api/v1/health/tron").json()
+    tron = component(body, "tron")
+    assert tron["status"] == "ok"
+    assert tron["details"]["head_block"] == devnet.state()["head_block"]
+    assert tron["details"]["head_block_age_seconds"] < 60
+
+
+def test_tron_health_down_when_node_unreachable(devnet, settings):
+    settings.TRON_NODE_URLS = ["http://127.0.0.1:9"]
+    response = APIClient().get("/api/v1/health/tron")
+    assert response.status_code == 503
+    assert "unreachable" in component(response.json(), "tron")["error"]
+
+
+def test_tron_health_down_when_head_is_stale(settings):
+    # A devnet of its own: the shared one's clock may have been advanced past ours.
+    with devnet_server() as fresh:
+        fresh.mine()
+        settings.TRON_NODE_URLS = [fresh.url]
+        settings.TRON_HEAD_STALE_SECONDS = 0
+        time.sleep(1.1)
+        response = APIClient().get("/api/v1/health/tron")
+    assert response.status_code == 503
+    assert "old" in component(response.json(), "tron")["error"]
