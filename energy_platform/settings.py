@@ -239,6 +239,11 @@ TRON_TIMEOUT_SECONDS: float = env.float("TRON_TIMEOUT_SECONDS", default=10.0)
 # Transactions expire this long after the node's head block time; past it, a transaction
 # that is not on chain is provably dead and may be replaced.
 TRON_TX_EXPIRATION_SECONDS: int = env.int("TRON_TX_EXPIRATION_SECONDS", default=60)
+# Chain sync: pools per batch, concurrent reads, staleness, external-usage tolerance.
+POOL_SYNC_BATCH_SIZE: int = env.int("POOL_SYNC_BATCH_SIZE", default=500)
+POOL_SYNC_CONCURRENCY: int = env.int("POOL_SYNC_CONCURRENCY", default=64)
+POOL_STALE_AFTER_SECONDS: int = env.int("POOL_STALE_AFTER_SECONDS", default=300)
+POOL_EXTERNAL_USAGE_TOLERANCE: int = env.int("POOL_EXTERNAL_USAGE_TOLERANCE", default=1000)
 # The node is unhealthy when its head block is older than this.
 TRON_HEAD_STALE_SECONDS: int = env.int("TRON_HEAD_STALE_SECONDS", default=60)
 

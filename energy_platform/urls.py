@@ -17,6 +17,7 @@ api_v1: list[URLPattern | URLResolver] = [
     path("schema/", SpectacularAPIView.as_view(api_version="v1"), name="schema"),
     path("partners/", include("partners.urls")),
     path("pools/", include("pools.urls")),
+    path("", include("pools.energy_urls")),
     path("", include((health_api, "health"))),
 ]
 

@@ -29,6 +29,12 @@ class JobSpec:
 
 JOBS: tuple[JobSpec, ...] = (
     JobSpec(
+        name="sync_pools",
+        task="pools.tasks.sync_pools",
+        every_seconds=30,
+        description="Read every pool's balance, stake and energy from the chain.",
+    ),
+    JobSpec(
         name="cleanup",
         task="operations.tasks.cleanup",
         every_seconds=24 * 3600,

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
 from django.db.models import Count, QuerySet, Sum
 from django.db.models.functions import Coalesce
 from django.http import Http404
+from django.utils import timezone
 
 from partners.selectors import Caller
 from pools.chain.signers import LocalSigner
-from pools.models import EnergyPool, SigningKey
+from pools.models import EnergyPool, EnergyUsageLog, SigningKey
+
+RECENT_USAGE_DAYS = 7
 
 
 def pool_list_for_partner(*, caller: Caller) -> QuerySet[EnergyPool]:
@@ -47,3 +57,143 @@ def signer_for_address(*, address: str) -> LocalSigner | None:
     if key is None:
         return None
     return LocalSigner(address=key.address, ciphertext=key.ciphertext)
+
+
+def days_until_depleted(*, limit: int, committed: int, daily_usage: float) -> float | None:
+    """Days until used-or-reserved energy reaches the limit at a steady `daily_usage`.
+
+    Usage recovers linearly over 24 h, so under a constant rate D per day the used energy
+    u follows du/dt = D - u (t in days) and settles at D. A pool with D ≤ limit never runs
+    out (None); otherwise u reaches the limit after ln((D - u0) / (D - limit)) days.
+    """
+    if daily_usage <= limit:
+        return None
+    if committed >= limit:
+        return 0.0
+    return math.log((daily_usage - committed) / (daily_usage - limit))
+
+
+@dataclass(frozen=True)
+class PoolEnergy:
+    """The live energy picture of one pool (SPEC §5 derived numbers)."""
+
+    pool: EnergyPool
+    daily_usage: float
+    days_left: float | None
+    stale: bool
+
+    @property
+    def available(self) -> int:
+        return self.pool.available_energy
+
+
+def recent_daily_usage(*, pool_ids: list[int], now: datetime | None = None) -> dict[int, float]:
+    """Average energy used per day over the last week, per pool (one query)."""
+    since = (now or timezone.now()) - timedelta(days=RECENT_USAGE_DAYS)
+    rows = (
+        EnergyUsageLog.objects.filter(pool_id__in=pool_ids, at__gte=since)
+        .values("pool_id")
+        .annotate(total=Sum("energy_used"))
+        .values_list("pool_id", "total")
+    )
+    return {pool_id: float(total) / RECENT_USAGE_DAYS for pool_id, total in rows}
+
+
+def pool_energy(*, pools: list[EnergyPool], now: datetime | None = None) -> list[PoolEnergy]:
+    """The energy picture of each of `pools`, in two queries whatever their number."""
+    now = now or timezone.now()
+    usage = recent_daily_usage(pool_ids=[p.pk for p in pools], now=now)
+    stale_before = now - timedelta(seconds=settings.POOL_STALE_AFTER_SECONDS)
+    result = []
+    for pool in pools:
+        daily = usage.get(pool.pk, 0.0)
+        result.append(
+            PoolEnergy(
+                pool=pool,
+                daily_usage=daily,
+                days_left=days_until_depleted(
+                    limit=pool.energy_limit,
+                    committed=pool.energy_used + pool.reserved_energy,
+                    daily_usage=daily,
+                ),
+                stale=pool.status != EnergyPool.Status.ARCHIVED
+                and (pool.last_synced_at is None or pool.last_synced_at < stale_before),
+            )
+        )
+    return result
+
+
+def energy_totals(entries: list[PoolEnergy]) -> dict[str, Any]:
+    """Totals over the given pools, in the same shape as the overview's."""
+    return _totals(
+        pools=len(entries),
+        limit=sum(e.pool.energy_limit for e in entries),
+        used=sum(e.pool.energy_used for e in entries),
+        reserved=sum(e.pool.reserved_energy for e in entries),
+        daily_usage=sum(e.daily_usage for e in entries),
+    )
+
+
+def usage_logs_for_partner(*, partner_id: int) -> QuerySet[EnergyUsageLog]:
+    return (
+        EnergyUsageLog.objects.filter(pool__partner_id=partner_id)
+        .select_related("pool")
+        .order_by("-at", "-id")
+    )
+
+
+def partner_energy_overview() -> dict[str, object]:
+    """Totals across partners and per partner, from database aggregates (three queries)."""
+    rows = (
+        EnergyPool.objects.exclude(status=EnergyPool.Status.ARCHIVED)
+        .values("partner_id", "partner__name")
+        .annotate(
+            pools=Count("id"),
+            energy_limit=Coalesce(Sum("energy_limit"), 0),
+            energy_used=Coalesce(Sum("energy_used"), 0),
+            reserved_energy=Coalesce(Sum("reserved_energy"), 0),
+        )
+        .order_by("partner__name")
+    )
+    since = timezone.now() - timedelta(days=RECENT_USAGE_DAYS)
+    usage = dict(
+        EnergyUsageLog.objects.filter(at__gte=since)
+        .values("pool__partner_id")
+        .annotate(total=Sum("energy_used"))
+        .values_list("pool__partner_id", "total")
+    )
+    partners = [
+        _totals(
+            pools=row["pools"],
+            limit=row["energy_limit"],
+            used=row["energy_used"],
+            reserved=row["reserved_energy"],
+            daily_usage=float(usage.get(row["partner_id"], 0)) / RECENT_USAGE_DAYS,
+        )
+        | {"partner_id": row["partner_id"], "partner_name": row["partner__name"]}
+        for row in rows
+    ]
+    totals = _totals(
+        pools=sum(p["pools"] for p in partners),
+        limit=sum(p["energy_limit"] for p in partners),
+        used=sum(p["energy_used"] for p in partners),
+        reserved=sum(p["reserved_energy"] for p in partners),
+        daily_usage=sum(p["daily_usage"] for p in partners),
+    )
+    return {"totals": totals, "partners": partners}
+
+
+def _totals(
+    *, pools: int, limit: int, used: int, reserved: int, daily_usage: float
+) -> dict[str, Any]:
+    percent = Decimal(used + reserved) * 100 / limit if limit else Decimal(0)
+    return {
+        "pools": pools,
+        "energy_limit": limit,
+        "energy_used": used,
+        "reserved_energy": reserved,
+        # Available counts each pool at zero at least, like EnergyPool.available_energy.
+        "available_energy": max(0, limit - used - reserved),
+        "daily_usage": daily_usage,
+        "usage_percent": percent.quantize(Decimal("0.01")),
+    }

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from pools.apis import PoolDetailApi, PoolListApi
+from pools.apis.pools import PoolDetailApi, PoolListApi
 
 app_name = "pools"
 

@@ -1,0 +1,1 @@
+"""Pool API views, one module per area: the partner's pools, and energy reads and actions."""

@@ -1,0 +1,197 @@
+"""Energy reads and actions: the partner's live monitor, usage logs and sync-now; the admin
+views across partners (seed documents 000 and 001)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django_filters import rest_framework as filters
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from common.api.pagination import DefaultPagination
+from partners.api_base import PartnerAPIView
+from partners.permissions import IsVerifiedStaff
+from partners.selectors import partner_get_for_caller
+from pools.models import EnergyPool, EnergyUsageLog
+from pools.selectors import (
+    PoolEnergy,
+    energy_totals,
+    partner_energy_overview,
+    pool_energy,
+    pool_list_for_partner,
+    usage_logs_for_partner,
+)
+from pools.services.sync import pools_sync
+
+
+class PoolEnergySerializer(serializers.Serializer):  # type: ignore[type-arg]
+    pool_id = serializers.IntegerField(source="pool.pk")
+    address = serializers.CharField(source="pool.address")
+    # "label" shadows DRF's Field.label, which the stubs type as str.
+    label = serializers.CharField(source="pool.label")  # type: ignore[assignment]
+    status = serializers.CharField(source="pool.status")
+    energy_limit = serializers.IntegerField(source="pool.energy_limit")
+    energy_used = serializers.IntegerField(source="pool.energy_used")
+    reserved_energy = serializers.IntegerField(source="pool.reserved_energy")
+    available_energy = serializers.IntegerField(source="available")
+    usage_percent = serializers.DecimalField(
+        source="pool.usage_percent", max_digits=7, decimal_places=2
+    )
+    regeneration_per_hour = serializers.IntegerField(source="pool.regeneration_per_hour")
+    daily_usage = serializers.FloatField()
+    days_left = serializers.FloatField(
+        allow_null=True, help_text="Null when the recent rate is sustainable."
+    )
+    staked_trx_sun = serializers.IntegerField(source="pool.staked_trx_sun")
+    trx_balance_sun = serializers.IntegerField(source="pool.trx_balance_sun")
+    last_synced_at = serializers.DateTimeField(source="pool.last_synced_at", allow_null=True)
+    last_sync_error = serializers.CharField(source="pool.last_sync_error")
+    stale = serializers.BooleanField()
+
+
+class AdminPoolEnergySerializer(PoolEnergySerializer):
+    partner_id = serializers.IntegerField(source="pool.partner_id")
+    partner_name = serializers.CharField(source="pool.partner.name")
+
+
+class TotalsSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    pools = serializers.IntegerField()
+    energy_limit = serializers.IntegerField()
+    energy_used = serializers.IntegerField()
+    reserved_energy = serializers.IntegerField()
+    available_energy = serializers.IntegerField()
+    daily_usage = serializers.FloatField()
+    usage_percent = serializers.DecimalField(max_digits=7, decimal_places=2)
+
+
+class MonitorOutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    partner_id = serializers.IntegerField()
+    totals = TotalsSerializer()
+    pools = PoolEnergySerializer(many=True)
+
+
+class EnergyMonitorApi(PartnerAPIView):
+    """Live energy of the partner and each of its pools (archived pools left out)."""
+
+    @extend_schema(responses=MonitorOutputSerializer, operation_id="energy_monitor")
+    def get(self, request: Request, partner_id: int) -> Response:
+        partner = partner_get_for_caller(caller=self.caller, partner_id=partner_id)
+        pools = list(
+            pool_list_for_partner(caller=self.caller).exclude(status=EnergyPool.Status.ARCHIVED)
+        )
+        entries = pool_energy(pools=pools)
+        data = {"partner_id": partner.pk, "totals": energy_totals(entries), "pools": entries}
+        return Response(MonitorOutputSerializer(data).data)
+
+
+class UsageLogFilter(filters.FilterSet):  # type: ignore[misc]  # django-filter is untyped
+    pool = filters.NumberFilter(field_name="pool_id")
+    kind = filters.MultipleChoiceFilter(choices=EnergyUsageLog.Kind.choices)
+    since = filters.IsoDateTimeFilter(field_name="at", lookup_expr="gte")
+    until = filters.IsoDateTimeFilter(field_name="at", lookup_expr="lt")
+
+    class Meta:
+        model = EnergyUsageLog
+        fields = ["pool", "kind", "since", "until"]
+
+
+class UsageLogSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+    pool_address = serializers.CharField(source="pool.address")
+
+    class Meta:
+        model = EnergyUsageLog
+        fields = [
+            "id",
+            "pool",
+            "pool_address",
+            "withdrawal",
+            "txid",
+            "kind",
+            "energy_used",
+            "trx_burned_sun",
+            "bandwidth_used",
+            "at",
+        ]
+
+
+class UsageLogListApi(PartnerAPIView):
+    """Every energy movement of the partner's pools, newest first (external usage included)."""
+
+    @extend_schema(
+        responses=UsageLogSerializer(many=True), operation_id="energy_usage_logs", filters=True
+    )
+    def get(self, request: Request, partner_id: int) -> Response:
+        partner = partner_get_for_caller(caller=self.caller, partner_id=partner_id)
+        filterset = UsageLogFilter(
+            request.query_params, queryset=usage_logs_for_partner(partner_id=partner.pk)
+        )
+        if not filterset.is_valid():
+            raise ValidationError(filterset.errors)
+        paginator = DefaultPagination()
+        page: list[EnergyUsageLog] | None = paginator.paginate_queryset(
+            filterset.qs, request, view=self
+        )
+        return paginator.get_paginated_response(UsageLogSerializer(page, many=True).data)
+
+
+class SyncReportSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    pools = serializers.IntegerField()
+    synced = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    snapshots = serializers.IntegerField()
+    external_logs = serializers.IntegerField()
+    failures = serializers.DictField(
+        source="errors", child=serializers.CharField(), help_text="address → why it failed"
+    )
+
+
+class EnergyUpdateApi(PartnerAPIView):
+    """Sync the partner's pools with the chain now, and report what was read."""
+
+    @extend_schema(request=None, responses=SyncReportSerializer, operation_id="energy_update")
+    def post(self, request: Request, partner_id: int) -> Response:
+        partner_get_for_caller(caller=self.caller, partner_id=partner_id)
+        report = pools_sync(queryset=pool_list_for_partner(caller=self.caller))
+        return Response(SyncReportSerializer(report).data)
+
+
+class StaffAPIView(APIView):
+    permission_classes = [IsVerifiedStaff]
+
+
+class AdminEnergyStatusApi(StaffAPIView):
+    """Every pool of every partner, with its live energy (operators only)."""
+
+    @extend_schema(
+        responses=AdminPoolEnergySerializer(many=True), operation_id="admin_energy_status"
+    )
+    def get(self, request: Request) -> Response:
+        queryset = EnergyPool.objects.select_related("partner").order_by("partner_id", "id")
+        paginator = DefaultPagination()
+        page: list[EnergyPool] = paginator.paginate_queryset(queryset, request, view=self) or []
+        entries: list[PoolEnergy] = pool_energy(pools=page)
+        return paginator.get_paginated_response(AdminPoolEnergySerializer(entries, many=True).data)
+
+
+class PartnerTotalsSerializer(TotalsSerializer):
+    partner_id = serializers.IntegerField()
+    partner_name = serializers.CharField()
+
+
+class OverviewOutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    totals = TotalsSerializer()
+    partners = PartnerTotalsSerializer(many=True)
+
+
+class EnergyOverviewApi(StaffAPIView):
+    """Energy totals across all partners and per partner (operators only)."""
+
+    @extend_schema(responses=OverviewOutputSerializer, operation_id="energy_overview")
+    def get(self, request: Request) -> Response:
+        overview: dict[str, Any] = partner_energy_overview()
+        return Response(OverviewOutputSerializer(overview).data)

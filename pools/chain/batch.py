@@ -1,0 +1,116 @@
+"""Concurrent account reads for chain sync (SPEC §6.1), through tronpy's async provider.
+
+One call reads many accounts with bounded concurrency. Each address fails over between
+node URLs on its own, and a failure is returned for that address instead of failing the
+batch, so one bad read never holds back the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+from tronpy.providers.async_http import AsyncHTTPProvider
+
+from pools.chain.errors import ChainError, ChainRejected, ChainUnavailable
+from pools.chain.types import AccountState, BlockRef
+
+TRANSIENT_CODES = frozenset({"SERVER_BUSY", "NOT_ENOUGH_EFFECTIVE_CONNECTION", "NO_CONNECTION"})
+
+
+class _Transient(Exception):
+    pass
+
+
+class BatchReader:
+    """Reads accounts from a list of nodes with failover; use as an async context manager."""
+
+    def __init__(
+        self,
+        urls: Sequence[str],
+        *,
+        concurrency: int = 64,
+        timeout: float = 10.0,
+        api_key: str = "",
+    ) -> None:
+        headers = {"TRON-PRO-API-KEY": api_key} if api_key else {}
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        self._http = httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout), limits=limits, headers=headers
+        )
+        self._providers = [
+            AsyncHTTPProvider(url.rstrip("/") + "/", timeout=timeout, client=self._http)
+            for url in urls
+        ]
+        self._urls = list(urls)
+        self._semaphore = asyncio.Semaphore(concurrency)
+        self._preferred = 0
+
+    async def __aenter__(self) -> BatchReader:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._http.aclose()
+
+    async def _request(self, provider: AsyncHTTPProvider, path: str, body: dict[str, Any]) -> Any:
+        try:
+            payload = await provider.make_request(path, body)
+        except (httpx.TransportError, httpx.TimeoutException) as exc:
+            raise _Transient(type(exc).__name__) from exc
+        except httpx.HTTPStatusError as exc:
+            status = exc.response.status_code
+            if status >= 500 or status == 429:
+                raise _Transient(f"HTTP {status}") from exc
+            raise ChainRejected(f"HTTP {status} from node", code=f"HTTP_{status}") from exc
+        except ValueError as exc:
+            raise _Transient("malformed response") from exc
+        if not isinstance(payload, dict):
+            raise _Transient("unexpected response shape")
+        code = payload.get("code")
+        if isinstance(code, str) and code in TRANSIENT_CODES:
+            raise _Transient(code)
+        if "Error" in payload:
+            raise ChainRejected(str(payload["Error"]), code="ERROR")
+        return payload
+
+    async def _with_failover(self, path_bodies: list[tuple[str, dict[str, Any]]]) -> list[Any]:
+        """Make the requests on one node, failing over to the next on a transient error."""
+        failures = []
+        count = len(self._providers)
+        for offset in range(count):
+            index = (self._preferred + offset) % count
+            provider = self._providers[index]
+            try:
+                results = [await self._request(provider, p, b) for p, b in path_bodies]
+            except _Transient as exc:
+                failures.append(f"{self._urls[index]}: {exc}")
+                continue
+            self._preferred = index
+            return results
+        raise ChainUnavailable("; ".join(failures))
+
+    async def head_block(self) -> BlockRef:
+        (block,) = await self._with_failover([("wallet/getnowblock", {"visible": True})])
+        raw = block.get("block_header", {}).get("raw_data", {})
+        return BlockRef(
+            number=int(raw.get("number", 0)),
+            block_id=str(block.get("blockID", "")),
+            timestamp_ms=int(raw.get("timestamp", 0)),
+        )
+
+    async def account(self, address: str) -> AccountState | ChainError:
+        body = {"address": address, "visible": True}
+        async with self._semaphore:
+            try:
+                account, resource = await self._with_failover(
+                    [("wallet/getaccount", body), ("wallet/getaccountresource", body)]
+                )
+            except ChainError as exc:
+                return exc
+        return AccountState.parse(address, account, resource)
+
+    async def accounts(self, addresses: Sequence[str]) -> dict[str, AccountState | ChainError]:
+        results = await asyncio.gather(*(self.account(address) for address in addresses))
+        return dict(zip(addresses, results, strict=True))

@@ -1,0 +1,188 @@
+"""Energy reads and actions: personas, outsiders, bad input, query counts, real numbers."""
+
+import math
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from django_otp import DEVICE_ID_SESSION_KEY
+from django_otp.plugins.otp_totp.models import TOTPDevice
+from rest_framework.test import APIClient
+from tronpy.keys import PrivateKey
+
+from partners.tests.factories import UserFactory
+from pools.models import EnergyPool, EnergyUsageLog
+from pools.selectors import days_until_depleted
+from pools.tests.factories import EnergyPoolFactory, EnergyUsageLogFactory
+from pools.tests.test_chain_client import KeySigner
+
+pytestmark = pytest.mark.django_db
+
+
+def monitor(pid):
+    return f"/api/v1/energy/monitor/{pid}"
+
+
+def logs(pid):
+    return f"/api/v1/energy/usage-logs/{pid}"
+
+
+def update(pid):
+    return f"/api/v1/energy/update/{pid}"
+
+
+@pytest.fixture
+def staff_client():
+    user = UserFactory(is_staff=True)
+    device = TOTPDevice.objects.create(user=user, name="t", confirmed=True)
+    client = APIClient()
+    client.force_login(user)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()
+    return client
+
+
+@pytest.fixture
+def unverified_staff_client():
+    client = APIClient()
+    client.force_login(UserFactory(is_staff=True))
+    return client
+
+
+def test_days_until_depleted():
+    assert days_until_depleted(limit=1000, committed=0, daily_usage=900) is None
+    assert days_until_depleted(limit=1000, committed=1000, daily_usage=2000) == 0.0
+    # du/dt = D - u from 0 reaches 1000 with D = 2000 after ln 2 days
+    assert days_until_depleted(limit=1000, committed=0, daily_usage=2000) == pytest.approx(
+        math.log(2)
+    )
+
+
+def test_monitor_shows_partner_and_pool_numbers(partner, key_client):
+    pool = EnergyPoolFactory(
+        partner=partner,
+        energy_limit=2_400_000,
+        energy_used=600_000,
+        reserved_energy=200_000,
+        last_synced_at=timezone.now(),
+    )
+    EnergyPoolFactory(partner=partner, status=EnergyPool.Status.ARCHIVED)
+    EnergyUsageLogFactory(pool=pool, energy_used=7 * 3_000_000)  # 3M a day for a week
+    body = key_client.get(monitor(partner.pk)).json()
+    assert body["partner_id"] == partner.pk
+    assert body["totals"]["pools"] == 1
+    assert body["totals"]["available_energy"] == 1_600_000
+    (entry,) = body["pools"]
+    assert entry["pool_id"] == pool.pk
+    assert entry["available_energy"] == 1_600_000
+    assert entry["usage_percent"] == "33.33"
+    assert entry["regeneration_per_hour"] == 100_000
+    assert entry["daily_usage"] == 3_000_000
+    assert entry["days_left"] == pytest.approx(math.log(2_200_000 / 600_000))
+    assert entry["stale"] is False
+
+
+def test_monitor_flags_stale_pools(partner, owner_client):
+    EnergyPoolFactory(partner=partner, last_synced_at=timezone.now() - timedelta(hours=2))
+    EnergyPoolFactory(partner=partner, last_synced_at=None)
+    assert [p["stale"] for p in owner_client.get(monitor(partner.pk)).json()["pools"]] == [
+        True,
+        True,
+    ]
+
+
+def test_monitor_of_another_partner_is_404(
+    partner, other_partner, outsider_key_client, outsider_client
+):
+    EnergyPoolFactory(partner=partner)
+    for client in (outsider_key_client, outsider_client):
+        assert client.get(monitor(partner.pk)).status_code == 404
+        assert client.get(logs(partner.pk)).status_code == 404
+        assert client.post(update(partner.pk)).status_code == 404
+    assert outsider_key_client.get(monitor(10**9)).status_code == 404
+
+
+def test_monitor_query_count_is_constant(partner, key_client, django_assert_num_queries):
+    key_client.get(monitor(partner.pk))  # records the key's last use
+    EnergyPoolFactory.create_batch(2, partner=partner)
+    with django_assert_num_queries(3):  # key, pools, recent usage
+        key_client.get(monitor(partner.pk))
+    EnergyPoolFactory.create_batch(15, partner=partner)
+    with django_assert_num_queries(3):
+        assert len(key_client.get(monitor(partner.pk)).json()["pools"]) == 17
+
+
+def test_usage_logs_filter_and_paginate(
+    partner, other_partner, key_client, django_assert_num_queries
+):
+    pool = EnergyPoolFactory(partner=partner)
+    other = EnergyPoolFactory(partner=partner)
+    EnergyUsageLogFactory.create_batch(3, pool=pool, kind=EnergyUsageLog.Kind.EXTERNAL)
+    EnergyUsageLogFactory(pool=other, kind=EnergyUsageLog.Kind.WITHDRAWAL)
+    EnergyUsageLogFactory(pool=EnergyPoolFactory(partner=other_partner))
+    body = key_client.get(logs(partner.pk)).json()
+    assert body["count"] == 4
+    assert key_client.get(logs(partner.pk), {"pool": other.pk}).json()["count"] == 1
+    assert key_client.get(logs(partner.pk), {"kind": "external"}).json()["count"] == 3
+    future = (timezone.now() + timedelta(days=1)).isoformat()
+    assert key_client.get(logs(partner.pk), {"since": future}).json()["count"] == 0
+    with django_assert_num_queries(3):  # key, count, page
+        key_client.get(logs(partner.pk))
+
+
+@pytest.mark.parametrize("params", [{"kind": "nope"}, {"since": "yesterday"}, {"pool": "x"}])
+def test_usage_logs_bad_filters_are_400(partner, key_client, params):
+    response = key_client.get(logs(partner.pk), params)
+    assert response.status_code == 400
+    assert set(response.json()["error"]["fields"]) <= {"kind", "since", "pool"}
+
+
+def test_update_syncs_only_the_partners_pools(devnet, partner, other_partner, key_client):
+    mine = KeySigner(PrivateKey.random())
+    theirs = KeySigner(PrivateKey.random())
+    devnet.fund_many([mine.address, theirs.address], 12)
+    pool = EnergyPoolFactory(partner=partner, address=mine.address, trx_balance_sun=0)
+    their_pool = EnergyPoolFactory(partner=other_partner, address=theirs.address, trx_balance_sun=0)
+    body = key_client.post(update(partner.pk)).json()
+    assert (body["pools"], body["synced"], body["failed"]) == (1, 1, 0)
+    pool.refresh_from_db()
+    their_pool.refresh_from_db()
+    assert pool.trx_balance_sun == 12_000_000
+    assert their_pool.trx_balance_sun == 0
+
+
+def test_viewer_cannot_trigger_update(partner, viewer_client):
+    assert viewer_client.post(update(partner.pk)).status_code == 403
+
+
+@pytest.mark.parametrize("path", ["/api/v1/admin/energy/status", "/api/v1/energy/overview"])
+def test_admin_reads_need_verified_staff(path, key_client, owner_client, unverified_staff_client):
+    for client in (key_client, owner_client, unverified_staff_client, APIClient()):
+        assert client.get(path).status_code in (401, 403)
+
+
+def test_admin_status_lists_every_pool(
+    partner, other_partner, staff_client, django_assert_num_queries
+):
+    EnergyPoolFactory.create_batch(2, partner=partner)
+    EnergyPoolFactory(partner=other_partner)
+    body = staff_client.get("/api/v1/admin/energy/status").json()
+    assert body["count"] == 3
+    assert {p["partner_name"] for p in body["results"]} == {"Acme Wallet", "Outsider Exchange"}
+    EnergyPoolFactory.create_batch(10, partner=other_partner)
+    # session, user, otp device, count, page, recent usage
+    with django_assert_num_queries(6):
+        staff_client.get("/api/v1/admin/energy/status")
+
+
+def test_overview_totals(partner, other_partner, staff_client):
+    EnergyPoolFactory(partner=partner, energy_limit=1000, energy_used=100, reserved_energy=50)
+    EnergyPoolFactory(partner=other_partner, energy_limit=3000, energy_used=300)
+    EnergyPoolFactory(partner=other_partner, energy_limit=99, status=EnergyPool.Status.ARCHIVED)
+    body = staff_client.get("/api/v1/energy/overview").json()
+    assert body["totals"]["pools"] == 2
+    assert body["totals"]["energy_limit"] == 4000
+    assert body["totals"]["available_energy"] == 3550
+    assert [p["partner_name"] for p in body["partners"]] == ["Acme Wallet", "Outsider Exchange"]
+    assert body["partners"][0]["usage_percent"] == "15.00"
