@@ -106,6 +106,11 @@ def partner_get_for_caller(*, caller: Caller, partner_id: int) -> Partner:
     return caller.partner
 
 
+def partner_get_by_id(*, partner_id: int) -> Partner | None:
+    """Any partner by id: for operators' tools only, never behind a partner's credentials."""
+    return Partner.objects.filter(pk=partner_id).first()
+
+
 def api_key_list(*, partner: Partner) -> QuerySet[APIKey]:
     return APIKey.objects.filter(partner=partner).order_by("-created_at")
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.db.models import (
     BigIntegerField,
     ExpressionWrapper,
@@ -16,6 +18,7 @@ from django.db.models import (
     Value,
 )
 from django.db.models.functions import Coalesce
+from django.forms import ModelForm
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -28,8 +31,50 @@ from pools.models import (
     Reservation,
     SigningKey,
 )
+from pools.services.onboarding import OnboardPlan, pool_onboard, pool_onboard_check, pool_set_status
 
 RECENT_USAGE_DAYS = 7
+
+
+class PoolOnboardForm(forms.ModelForm):  # type: ignore[type-arg]
+    """Adding a pool goes through the onboarding service: address checked on chain,
+    key (if any) stored only encrypted and never rendered back."""
+
+    private_key = forms.CharField(
+        required=False,
+        strip=True,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="Hex private key: makes the pool custodial. Stored encrypted.",
+    )
+    generate_key = forms.BooleanField(
+        required=False, help_text="Create a new custodial key (fund the address afterwards)."
+    )
+
+    class Meta:
+        model = EnergyPool
+        fields = ["partner", "address", "label"]
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.fields["address"].required = False
+        self.plan: OnboardPlan | None = None
+
+    def _post_clean(self) -> None:
+        # The model's own validation would demand an address; the service decides instead.
+        pass
+
+    def clean(self) -> dict[str, object]:
+        data = super().clean() or {}
+        try:
+            self.plan = pool_onboard_check(
+                address=str(data.get("address") or ""),
+                private_key_hex=str(data.get("private_key") or ""),
+                generate_key=bool(data.get("generate_key")),
+            )
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                self.add_error(field if field in self.fields else None, errors)
+        return data
 
 
 @admin.register(EnergyPool)
@@ -67,6 +112,65 @@ class EnergyPoolAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "usage",
         "days_left",
     ]
+
+    actions = ["pause", "resume", "drain", "archive"]
+
+    def get_form(  # type: ignore[override]
+        self, request: HttpRequest, obj: EnergyPool | None = None, **kwargs: object
+    ) -> type[ModelForm]:  # type: ignore[type-arg]
+        if obj is None:
+            kwargs["form"] = PoolOnboardForm
+            kwargs["fields"] = ["partner", "address", "label", "private_key", "generate_key"]
+        return super().get_form(request, obj, **kwargs)  # type: ignore[arg-type]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: EnergyPool | None = None) -> list[str]:
+        if obj is None:
+            return []
+        return [*self.readonly_fields, "address", "custody", "status", "partner"]
+
+    def save_model(
+        self,
+        request: HttpRequest,
+        obj: EnergyPool,
+        form: ModelForm,  # type: ignore[type-arg]
+        change: bool,
+    ) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        assert isinstance(form, PoolOnboardForm)
+        assert form.plan is not None
+        pool = pool_onboard(partner=form.cleaned_data["partner"], plan=form.plan, label=obj.label)
+        obj.pk = pool.pk
+        obj.address = pool.address
+
+    def _set_status(
+        self, request: HttpRequest, queryset: QuerySet[EnergyPool], status: str
+    ) -> None:
+        done = 0
+        for pool in queryset:
+            try:
+                pool_set_status(pool=pool, status=status)
+                done += 1
+            except ValidationError as exc:
+                self.message_user(request, f"{pool}: {' '.join(exc.messages)}", messages.ERROR)
+        self.message_user(request, f"{done} pool(s) now {status}.", messages.SUCCESS)
+
+    @admin.action(description="Pause selected pools")
+    def pause(self, request: HttpRequest, queryset: QuerySet[EnergyPool]) -> None:
+        self._set_status(request, queryset, EnergyPool.Status.PAUSED)
+
+    @admin.action(description="Resume selected pools")
+    def resume(self, request: HttpRequest, queryset: QuerySet[EnergyPool]) -> None:
+        self._set_status(request, queryset, EnergyPool.Status.ACTIVE)
+
+    @admin.action(description="Drain selected pools (no new withdrawals)")
+    def drain(self, request: HttpRequest, queryset: QuerySet[EnergyPool]) -> None:
+        self._set_status(request, queryset, EnergyPool.Status.DRAINING)
+
+    @admin.action(description="Archive selected pools")
+    def archive(self, request: HttpRequest, queryset: QuerySet[EnergyPool]) -> None:
+        self._set_status(request, queryset, EnergyPool.Status.ARCHIVED)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[EnergyPool]:
         since = timezone.now() - timedelta(days=RECENT_USAGE_DAYS)

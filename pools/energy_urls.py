@@ -12,4 +12,5 @@ urlpatterns = [
     path("energy/update/<int:partner_id>", energy.EnergyUpdateApi.as_view(), name="update"),
     path("energy/overview", energy.EnergyOverviewApi.as_view(), name="overview"),
     path("admin/energy/status", energy.AdminEnergyStatusApi.as_view(), name="admin-status"),
+    path("admin/energy/create-pool", energy.AdminCreatePoolApi.as_view(), name="admin-create-pool"),
 ]

@@ -194,3 +194,36 @@ def test_pool_changelist_shows_computed_columns(admin_user):
     assert "500000" in page  # available
     assert "50.00" in page  # usage %
     assert "5.0" in page  # days of energy left
+
+
+def test_admin_adds_pool_through_onboarding(admin_user, devnet):
+    from tronpy.keys import PrivateKey
+
+    from partners.tests.factories import PartnerFactory
+    from pools.models import EnergyPool, SigningKey
+
+    client = verified_client(*admin_user)
+    partner = PartnerFactory()
+    key = PrivateKey.random()
+    address = key.public_key.to_base58check_address()
+    url = "/admin/pools/energypool/add/"
+    page = client.post(url, {"partner": partner.pk, "address": address, "label": "x"})
+    assert page.status_code == 200  # not on chain yet: the form shows the error
+    assert "does not exist on chain" in page.content.decode()
+    assert not EnergyPool.objects.exists()
+    devnet.fund(address, 10)
+    response = client.post(url, {"partner": partner.pk, "label": "x", "private_key": key.hex()})
+    assert response.status_code == 302, response.content.decode()[:3000]
+    pool = EnergyPool.objects.get(address=address)
+    assert (pool.custody, pool.trx_balance_sun) == ("custodial", 10_000_000)
+    assert SigningKey.objects.filter(address=address).exists()
+    change_page = client.get(f"/admin/pools/energypool/{pool.pk}/change/").content.decode()
+    assert key.hex() not in change_page
+
+
+def test_admin_pause_action(admin_user):
+    pool = EnergyPoolFactory()
+    client = verified_client(*admin_user)
+    client.post("/admin/pools/energypool/", {"action": "pause", "_selected_action": [pool.pk]})
+    pool.refresh_from_db()
+    assert pool.status == "paused"

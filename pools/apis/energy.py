@@ -7,7 +7,7 @@ from typing import Any
 
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers
+from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -16,7 +16,8 @@ from rest_framework.views import APIView
 from common.api.pagination import DefaultPagination
 from partners.api_base import PartnerAPIView
 from partners.permissions import IsVerifiedStaff
-from partners.selectors import partner_get_for_caller
+from partners.selectors import partner_get_by_id, partner_get_for_caller
+from pools.apis.pools import PoolCreateInputSerializer, PoolOutputSerializer, onboard
 from pools.models import EnergyPool, EnergyUsageLog
 from pools.selectors import (
     PoolEnergy,
@@ -160,6 +161,12 @@ class EnergyUpdateApi(PartnerAPIView):
         return Response(SyncReportSerializer(report).data)
 
 
+class AdminPoolSerializer(PoolOutputSerializer):
+    class Meta(PoolOutputSerializer.Meta):
+        fields = [*PoolOutputSerializer.Meta.fields, "partner"]
+        read_only_fields = fields
+
+
 class StaffAPIView(APIView):
     permission_classes = [IsVerifiedStaff]
 
@@ -195,3 +202,25 @@ class EnergyOverviewApi(StaffAPIView):
     def get(self, request: Request) -> Response:
         overview: dict[str, Any] = partner_energy_overview()
         return Response(OverviewOutputSerializer(overview).data)
+
+
+class AdminCreatePoolInputSerializer(PoolCreateInputSerializer):
+    partner_id = serializers.IntegerField()
+
+
+class AdminCreatePoolApi(StaffAPIView):
+    """Add a pool for any partner (operators only)."""
+
+    @extend_schema(
+        request=AdminCreatePoolInputSerializer,
+        responses={201: AdminPoolSerializer},
+        operation_id="admin_energy_create_pool",
+    )
+    def post(self, request: Request) -> Response:
+        serializer = AdminCreatePoolInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        partner = partner_get_by_id(partner_id=serializer.validated_data["partner_id"])
+        if partner is None:
+            raise ValidationError({"partner_id": ["No such partner."]})
+        pool = onboard(partner=partner, data=serializer.validated_data)
+        return Response(AdminPoolSerializer(pool).data, status=status.HTTP_201_CREATED)

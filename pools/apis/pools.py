@@ -8,7 +8,7 @@ from typing import Any
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers
+from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -16,9 +16,11 @@ from rest_framework.response import Response
 from common.api.pagination import DefaultPagination
 from common.api.serializers import StrictInputSerializer
 from partners.api_base import PartnerAPIView
+from partners.models import Partner, Role
 from pools.models import EnergyPool
 from pools.selectors import pool_get_for_partner, pool_list_for_partner
 from pools.services import pool_update_settings
+from pools.services.onboarding import pool_onboard, pool_onboard_check, pool_set_status
 
 
 def threshold_input() -> serializers.DecimalField:
@@ -75,8 +77,40 @@ class PoolFilter(filters.FilterSet):  # type: ignore[misc]  # django-filter is u
         fields = ["status", "custody"]
 
 
+class PoolCreateInputSerializer(StrictInputSerializer):
+    address = serializers.CharField(required=False, allow_blank=True, max_length=64)
+    # "label" shadows DRF's Field.label, which the stubs type as str.
+    label = serializers.CharField(  # type: ignore[assignment]
+        required=False, allow_blank=True, max_length=100
+    )
+    private_key = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        write_only=True,
+        trim_whitespace=True,
+        style={"input_type": "password"},
+        help_text="Hex private key to make the pool custodial. Stored only encrypted.",
+    )
+    generate_key = serializers.BooleanField(required=False, default=False)
+
+
+def onboard(*, partner: Partner, data: dict[str, Any]) -> EnergyPool:
+    """Run the onboarding service with API input; its field errors become a 400."""
+    try:
+        plan = pool_onboard_check(
+            address=data.get("address", ""),
+            private_key_hex=data.get("private_key", ""),
+            generate_key=data.get("generate_key", False),
+        )
+        return pool_onboard(partner=partner, plan=plan, label=data.get("label", ""))
+    except DjangoValidationError as exc:
+        raise ValidationError(exc.message_dict) from None
+
+
 class PoolListApi(PartnerAPIView):
-    """The calling partner's pools, oldest first, paginated."""
+    """The calling partner's pools, oldest first, paginated; owners add pools."""
+
+    write_roles = frozenset({Role.OWNER})
 
     @extend_schema(
         responses=PoolOutputSerializer(many=True), operation_id="pools_list", filters=True
@@ -92,6 +126,18 @@ class PoolListApi(PartnerAPIView):
         )
         data = PoolOutputSerializer(page, many=True).data
         return paginator.get_paginated_response(data)
+
+    @extend_schema(
+        request=PoolCreateInputSerializer,
+        responses={201: PoolOutputSerializer},
+        operation_id="pools_create",
+    )
+    def post(self, request: Request) -> Response:
+        """Add a pool by address (watch-only) or with a key (custodial). Owners only."""
+        serializer = PoolCreateInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        pool = onboard(partner=self.caller.partner, data=serializer.validated_data)
+        return Response(PoolOutputSerializer(pool).data, status=status.HTTP_201_CREATED)
 
 
 class PoolUpdateInputSerializer(StrictInputSerializer):
@@ -125,6 +171,29 @@ class PoolDetailApi(PartnerAPIView):
         label = data.pop("label", None)
         try:
             pool = pool_update_settings(pool=pool, label=label, thresholds=data)
+        except DjangoValidationError as exc:
+            raise ValidationError(exc.message_dict) from None
+        return Response(PoolOutputSerializer(pool).data)
+
+
+class PoolStatusInputSerializer(StrictInputSerializer):
+    status = serializers.ChoiceField(choices=EnergyPool.Status.choices)
+
+
+class PoolStatusApi(PartnerAPIView):
+    """Pause, resume, drain or archive one of the partner's pools."""
+
+    @extend_schema(
+        request=PoolStatusInputSerializer,
+        responses=PoolOutputSerializer,
+        operation_id="pools_set_status",
+    )
+    def post(self, request: Request, pool_id: int) -> Response:
+        pool = pool_get_for_partner(caller=self.caller, pool_id=pool_id)
+        serializer = PoolStatusInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            pool = pool_set_status(pool=pool, status=serializer.validated_data["status"])
         except DjangoValidationError as exc:
             raise ValidationError(exc.message_dict) from None
         return Response(PoolOutputSerializer(pool).data)
