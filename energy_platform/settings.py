@@ -229,6 +229,14 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "ENUM_NAME_OVERRIDES": {
+        "PoolStatusEnum": "pools.models.EnergyPool.Status",
+        "PoolCustodyEnum": "pools.models.EnergyPool.Custody",
+        "PartnerStatusEnum": "partners.models.Partner.Status",
+        "UsageKindEnum": "pools.models.EnergyUsageLog.Kind",
+        "StakingKindEnum": "pools.models.StakingOperation.Kind",
+        "StakingStateEnum": "pools.models.StakingOperation.State",
+    },
 }
 
 # --- TRON -----------------------------------------------------------------------------------

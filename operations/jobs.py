@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# Celery kills a task after CELERY_TASK_TIME_LIMIT (300 s); a lease outlives that.
+LEASE_FLOOR_SECONDS = 360
+
 
 @dataclass(frozen=True)
 class JobSpec:
@@ -23,8 +26,9 @@ class JobSpec:
 
     @property
     def lease_seconds(self) -> int:
-        """How long a run's lease lasts if its holder dies without releasing it."""
-        return max(60, self.every_seconds * 2)
+        """How long a run's lease lasts if its holder dies without releasing it: longer than
+        Celery's hard time limit, so a slow run never loses its lease while alive."""
+        return max(LEASE_FLOOR_SECONDS, self.every_seconds * 2)
 
 
 JOBS: tuple[JobSpec, ...] = (
@@ -33,6 +37,12 @@ JOBS: tuple[JobSpec, ...] = (
         task="pools.tasks.sync_pools",
         every_seconds=30,
         description="Read every pool's balance, stake and energy from the chain.",
+    ),
+    JobSpec(
+        name="broadcast_and_confirm",
+        task="withdrawals.tasks.broadcast_and_confirm",
+        every_seconds=3,
+        description="Rebroadcast, confirm or retire signed transactions (staking operations).",
     ),
     JobSpec(
         name="cleanup",

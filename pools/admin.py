@@ -22,6 +22,7 @@ from django.forms import ModelForm
 from django.http import HttpRequest
 from django.utils import timezone
 
+from common.tron import SUN_PER_TRX
 from pools.models import (
     AVAILABLE_ENERGY,
     EnergyPool,
@@ -30,8 +31,10 @@ from pools.models import (
     PriceQuote,
     Reservation,
     SigningKey,
+    StakingOperation,
 )
 from pools.services.onboarding import OnboardPlan, pool_onboard, pool_onboard_check, pool_set_status
+from pools.services.staking import staking_submit
 
 RECENT_USAGE_DAYS = 7
 
@@ -292,4 +295,98 @@ class SigningKeyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        # A generated key exists only here: deleting it would lose the pool's funds.
+        return False
+
+
+class StakingOperationForm(forms.ModelForm):  # type: ignore[type-arg]
+    """New operations are built, signed and broadcast by the staking service."""
+
+    amount_trx = forms.DecimalField(
+        required=False, max_digits=18, decimal_places=6, min_value=Decimal("0.000001")
+    )
+
+    class Meta:
+        model = StakingOperation
+        fields = ["pool", "kind", "receiver", "lock_period_blocks"]
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.operation: StakingOperation | None = None
+
+    def _post_clean(self) -> None:
+        # The service validates and creates the row; the model form must not.
+        pass
+
+    def clean(self) -> dict[str, object]:
+        data = super().clean() or {}
+        if self.errors:
+            return data
+        amount = data.get("amount_trx")
+        try:
+            self.operation = staking_submit(
+                pool=data["pool"],
+                kind=str(data["kind"]),
+                amount_sun=None if amount is None else int(Decimal(str(amount)) * SUN_PER_TRX),
+                receiver=str(data.get("receiver") or ""),
+                lock_period_blocks=int(data.get("lock_period_blocks") or 0),
+            )
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                target = {"amount": "amount_trx"}.get(field, field)
+                self.add_error(target if target in self.fields else None, errors)
+        return data
+
+
+@admin.register(StakingOperation)
+class StakingOperationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = [
+        "created_at",
+        "pool",
+        "kind",
+        "amount_sun",
+        "receiver",
+        "state",
+        "energy_quote",
+        "txid",
+        "confirmed_at",
+    ]
+    list_filter = ["kind", "state"]
+    list_select_related = ["pool"]
+    search_fields = ["txid", "pool__address", "receiver"]
+    raw_id_fields = ["pool"]
+    show_full_result_count = False
+
+    def get_form(  # type: ignore[override]
+        self, request: HttpRequest, obj: StakingOperation | None = None, **kwargs: object
+    ) -> type[ModelForm]:  # type: ignore[type-arg]
+        if obj is None:
+            kwargs["form"] = StakingOperationForm
+            kwargs["fields"] = ["pool", "kind", "amount_trx", "receiver", "lock_period_blocks"]
+        return super().get_form(request, obj, **kwargs)  # type: ignore[arg-type]
+
+    def get_readonly_fields(
+        self, request: HttpRequest, obj: StakingOperation | None = None
+    ) -> list[str]:
+        if obj is None:
+            return []
+        return [f.name for f in StakingOperation._meta.fields]
+
+    def save_model(
+        self,
+        request: HttpRequest,
+        obj: StakingOperation,
+        form: ModelForm,  # type: ignore[type-arg]
+        change: bool,
+    ) -> None:
+        if change:
+            return
+        assert isinstance(form, StakingOperationForm)
+        assert form.operation is not None
+        obj.pk = form.operation.pk
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False

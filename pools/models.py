@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
@@ -283,6 +284,86 @@ class PriceQuote(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source} {self.kind} {self.price_sun}"
+
+
+class StakingOperation(BaseModel):
+    """A Stake 2.0 operation on a custodial pool, recorded with its signed transaction.
+
+    The signed transaction is persisted before it is broadcast; the pool's numbers change
+    only when sync reads the result from the chain.
+    """
+
+    class Kind(models.TextChoices):
+        STAKE = "stake", "Stake TRX for energy"
+        UNSTAKE = "unstake", "Unstake (14-day wait)"
+        WITHDRAW = "withdraw", "Withdraw matured unstakes"
+        DELEGATE = "delegate", "Delegate energy"
+        UNDELEGATE = "undelegate", "Undelegate energy"
+
+    class State(models.TextChoices):
+        SIGNED = "signed", "Signed, not yet accepted by a node"
+        BROADCAST = "broadcast", "Broadcast"
+        CONFIRMED = "confirmed", "Confirmed"
+        FAILED = "failed", "Failed"
+        DEAD = "dead", "Expired, never on chain"
+
+    OPEN_STATES = (State.SIGNED, State.BROADCAST)
+
+    pool = models.ForeignKey(EnergyPool, on_delete=models.PROTECT, related_name="operations")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    amount_sun = models.BigIntegerField(null=True, blank=True)
+    receiver = TronAddressField(blank=True)
+    lock_period_blocks = models.PositiveIntegerField(default=0)
+    energy_quote = models.BigIntegerField(null=True, blank=True)
+    txid = models.CharField(max_length=64, unique=True)
+    signed_transaction = models.JSONField()
+    expiration = models.DateTimeField()
+    state = models.CharField(max_length=16, choices=State.choices, default=State.SIGNED)
+    broadcast_count = models.PositiveIntegerField(default=0)
+    result = models.CharField(max_length=500, blank=True)
+    receipt = models.JSONField(null=True, blank=True)
+    block_number = models.BigIntegerField(null=True, blank=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                name="staking_amount_positive",
+                condition=Q(amount_sun__isnull=True) | Q(amount_sun__gt=0),
+            ),
+            models.CheckConstraint(
+                name="staking_amount_unless_withdraw",
+                condition=Q(kind="withdraw") | Q(amount_sun__isnull=False),
+            ),
+            models.CheckConstraint(
+                name="staking_delegation_has_receiver",
+                condition=~Q(kind__in=["delegate", "undelegate"]) | ~Q(receiver=""),
+            ),
+            models.UniqueConstraint(
+                fields=["pool", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="staking_idempotency_key_unique_per_pool",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["created_at"],
+                condition=Q(state__in=["signed", "broadcast"]),
+                name="staking_open",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.amount_sun or ''} on {self.pool_id} ({self.state})"
 
 
 class SigningKey(BaseModel):

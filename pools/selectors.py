@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from partners.selectors import Caller
 from pools.chain.signers import LocalSigner
-from pools.models import EnergyPool, EnergyUsageLog, SigningKey
+from pools.models import EnergyPool, EnergyUsageLog, SigningKey, StakingOperation
 
 RECENT_USAGE_DAYS = 7
 
@@ -197,3 +197,7 @@ def _totals(
         "daily_usage": daily_usage,
         "usage_percent": percent.quantize(Decimal("0.01")),
     }
+
+
+def staking_operations_for_pool(*, pool: EnergyPool) -> QuerySet[StakingOperation]:
+    return StakingOperation.objects.filter(pool=pool).order_by("-created_at", "-id")

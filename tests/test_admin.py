@@ -227,3 +227,25 @@ def test_admin_pause_action(admin_user):
     client.post("/admin/pools/energypool/", {"action": "pause", "_selected_action": [pool.pk]})
     pool.refresh_from_db()
     assert pool.status == "paused"
+
+
+def test_admin_submits_a_staking_operation(admin_user, devnet):
+    from pools.models import EnergyPool, SigningKey, StakingOperation
+    from pools.services.keys import signing_key_generate
+
+    key = signing_key_generate()
+    devnet.fund(key.address, 5_000)
+    pool = EnergyPoolFactory(address=key.address, custody=EnergyPool.Custody.CUSTODIAL)
+    client = verified_client(*admin_user)
+    url = "/admin/pools/stakingoperation/add/"
+    bad = client.post(url, {"pool": pool.pk, "kind": "stake", "lock_period_blocks": 0})
+    assert bad.status_code == 200
+    assert "At least 1 TRX" in bad.content.decode()
+    response = client.post(
+        url, {"pool": pool.pk, "kind": "stake", "amount_trx": "1000", "lock_period_blocks": 0}
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    op = StakingOperation.objects.get()
+    assert (op.kind, op.amount_sun, op.state) == ("stake", 1_000_000_000, "broadcast")
+    assert SigningKey.objects.count() == 1
+    assert client.post(f"/admin/pools/signingkey/{key.pk}/delete/").status_code == 403

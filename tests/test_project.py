@@ -11,17 +11,26 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from partners.models import APIKey, Customer, Membership, Partner
-from pools.models import EnergyPool
+from pools.models import EnergyPool, PoolSnapshot, StakingOperation
+from tron_devnet.testing import devnet_server
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.slow
 @pytest.mark.django_db
 def test_seed_demo_is_idempotent_and_prints_working_logins(settings, client):
     settings.DEBUG = True
-    out = StringIO()
-    call_command("seed_demo", stdout=out)
-    call_command("seed_demo", stdout=out)
+    with devnet_server(mode="realtime") as devnet:  # blocks every 3 s, as under `make run`
+        settings.TRON_NODE_URLS = [devnet.url]
+        out = StringIO()
+        call_command("seed_demo", stdout=out)
+        call_command("seed_demo", stdout=out)
+        hot = EnergyPool.objects.get(label="hot-1")
+        assert hot.staked_trx_sun == 300_000 * 1_000_000
+        assert hot.energy_limit > 0
+        assert PoolSnapshot.objects.filter(pool=hot).count() > 24 * 27
+        assert StakingOperation.objects.count() == 0  # stakes are demo set-up, not operations
     assert Partner.objects.count() == 2
     assert Membership.objects.count() == 4
     assert Customer.objects.count() == 2

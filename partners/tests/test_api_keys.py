@@ -3,8 +3,6 @@
 from datetime import timedelta
 
 import pytest
-from django.core.cache import cache
-from django.test import override_settings
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -97,31 +95,25 @@ def test_last_used_is_recorded_at_most_once_a_minute(partner):
     assert APIKey.objects.get(pk=issued.api_key.pk).last_used_at <= timezone.now()
 
 
-def test_throttle_is_per_key(partner, other_partner):
-    cache.clear()
-    rates = {"caller": "3/min"}
+@pytest.fixture
+def three_a_minute():
+    """DRF reads throttle rates once, at import: swap them in and back out."""
+    from rest_framework.throttling import SimpleRateThrottle
+
+    saved = SimpleRateThrottle.THROTTLE_RATES
+    SimpleRateThrottle.THROTTLE_RATES = {**saved, "caller": "3/min"}
+    yield
+    SimpleRateThrottle.THROTTLE_RATES = saved
+
+
+def test_throttle_is_per_key(partner, other_partner, three_a_minute):
+    # Fresh keys: primary keys never repeat, so no other test shares these counters.
     mine = client_with(api_key_create(partner=partner, name="a").raw_key)
     theirs = client_with(api_key_create(partner=other_partner, name="b").raw_key)
-    with override_settings(
-        REST_FRAMEWORK={
-            **__import__("django.conf").conf.settings.REST_FRAMEWORK,
-            "DEFAULT_THROTTLE_RATES": rates,
-        }
-    ):
-        from rest_framework.settings import api_settings
-        from rest_framework.throttling import SimpleRateThrottle
-
-        api_settings.reload()
-        SimpleRateThrottle.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
-        try:
-            assert [mine.get(ME).status_code for _ in range(4)] == [200, 200, 200, 429]
-            error = mine.get(ME).json()["error"]
-            assert (error["status"], error["code"]) == (429, "throttled")
-            assert theirs.get(ME).status_code == 200
-        finally:
-            api_settings.reload()
-            SimpleRateThrottle.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
-    cache.clear()
+    assert [mine.get(ME).status_code for _ in range(4)] == [200, 200, 200, 429]
+    error = mine.get(ME).json()["error"]
+    assert (error["status"], error["code"]) == (429, "throttled")
+    assert theirs.get(ME).status_code == 200
 
 
 def test_keys_with_underscores_in_the_secret_work(partner):

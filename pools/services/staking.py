@@ -1,0 +1,272 @@
+"""Stake 2.0 operations on custodial pools: quote, submit, drive to a final state.
+
+Exactly-once, as for withdrawals (reference/reliability.md §2.4): the signed transaction is
+stored before it is broadcast; an unclear broadcast is retried with the same bytes; an
+operation is declared dead only when the node's head block is past its expiration and the
+node does not know the transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from common.tron import tron_address_to_hex
+from pools.chain import chain_client
+from pools.chain.errors import ChainError, ChainRejected
+from pools.chain.types import UnsignedTransaction
+from pools.models import EnergyPool, EnergyUsageLog, StakingOperation
+from pools.selectors import signer_for_address
+from pools.services.sync import pools_sync
+
+logger = logging.getLogger(__name__)
+
+Kind = StakingOperation.Kind
+State = StakingOperation.State
+MIN_STAKE_SUN = 1_000_000  # java-tron: at least 1 TRX
+
+
+@dataclass(frozen=True)
+class StakeQuote:
+    """What staking `amount_sun` more would buy at the current network ratio."""
+
+    amount_sun: int
+    energy_limit_now: int
+    energy_limit_after: int
+    total_energy_limit: int
+    total_energy_weight: int
+
+    @property
+    def energy_gain(self) -> int:
+        return self.energy_limit_after - self.energy_limit_now
+
+
+def staking_quote(*, pool: EnergyPool, amount_sun: int) -> StakeQuote:
+    """Energy the pool would have after staking `amount_sun` more, read from the chain now.
+
+    EnergyLimit = floor(own stake in TRX × TotalEnergyLimit / TotalEnergyWeight), and a
+    stake adds to TotalEnergyWeight too (reference/tron.md §1.3).
+    """
+    state = chain_client().account_state(pool.address)
+    own_trx = (
+        state.staked_energy_sun + state.acquired_energy_sun - state.delegated_out_energy_sun
+    ) // 1_000_000
+    added_trx = amount_sun // 1_000_000
+    weight = state.total_energy_weight + added_trx
+    after = (own_trx + added_trx) * state.total_energy_limit // weight if weight else 0
+    return StakeQuote(
+        amount_sun=amount_sun,
+        energy_limit_now=state.energy_limit,
+        energy_limit_after=after,
+        total_energy_limit=state.total_energy_limit,
+        total_energy_weight=state.total_energy_weight,
+    )
+
+
+def _check(*, pool: EnergyPool, kind: str, amount_sun: int | None, receiver: str) -> None:
+    if pool.custody != EnergyPool.Custody.CUSTODIAL:
+        raise ValidationError({"pool": ["Only custodial pools can stake: this one is watch-only."]})
+    if pool.status == EnergyPool.Status.ARCHIVED:
+        raise ValidationError({"pool": ["The pool is archived."]})
+    if kind == Kind.WITHDRAW:
+        if amount_sun is not None:
+            raise ValidationError({"amount": ["Withdrawing takes every matured unstake."]})
+    elif amount_sun is None or amount_sun < MIN_STAKE_SUN:
+        raise ValidationError({"amount": ["At least 1 TRX."]})
+    if kind in (Kind.DELEGATE, Kind.UNDELEGATE):
+        if not receiver:
+            raise ValidationError({"receiver": ["This field is required."]})
+        try:
+            tron_address_to_hex(receiver)
+        except ValidationError as exc:
+            raise ValidationError({"receiver": exc.messages}) from None
+        if receiver == pool.address:
+            raise ValidationError({"receiver": ["A pool cannot delegate to itself."]})
+    elif receiver:
+        raise ValidationError({"receiver": ["Only delegations have a receiver."]})
+
+
+def _build(
+    *, pool: EnergyPool, kind: str, amount_sun: int | None, receiver: str, lock_period: int
+) -> UnsignedTransaction:
+    client = chain_client()
+    owner = pool.address
+    if kind == Kind.STAKE:
+        assert amount_sun is not None
+        return client.build_stake(owner=owner, amount_sun=amount_sun)
+    if kind == Kind.UNSTAKE:
+        assert amount_sun is not None
+        return client.build_unstake(owner=owner, amount_sun=amount_sun)
+    if kind == Kind.WITHDRAW:
+        return client.build_withdraw_unstaked(owner=owner)
+    assert amount_sun is not None
+    if kind == Kind.DELEGATE:
+        return client.build_delegate(
+            owner=owner, receiver=receiver, amount_sun=amount_sun, lock_period_blocks=lock_period
+        )
+    return client.build_undelegate(owner=owner, receiver=receiver, amount_sun=amount_sun)
+
+
+def staking_submit(
+    *,
+    pool: EnergyPool,
+    kind: str,
+    amount_sun: int | None = None,
+    receiver: str = "",
+    lock_period_blocks: int = 0,
+    idempotency_key: str | None = None,
+    requested_by_id: int | None = None,
+) -> StakingOperation:
+    """Build, sign, record and broadcast one operation; returns it.
+
+    Idempotent per (pool, idempotency_key): a repeat returns the recorded operation, and a
+    repeat with other parameters is a `ValidationError`. The node's verdict on the
+    transaction itself (e.g. not enough balance) is recorded as a failed operation.
+    Raises `ChainUnavailable` if no node answers while building; nothing is recorded then.
+    """
+    if idempotency_key:
+        existing = StakingOperation.objects.filter(
+            pool=pool, idempotency_key=idempotency_key
+        ).first()
+        if existing is not None:
+            same = (existing.kind, existing.amount_sun, existing.receiver) == (
+                kind,
+                amount_sun,
+                receiver,
+            )
+            if not same:
+                raise ValidationError(
+                    {"idempotency_key": ["Already used for a different operation."]}
+                )
+            return existing
+    _check(pool=pool, kind=kind, amount_sun=amount_sun, receiver=receiver)
+    signer = signer_for_address(address=pool.address)
+    if signer is None:
+        raise ValidationError({"pool": ["The platform holds no key for this pool."]})
+    quote = (
+        staking_quote(pool=pool, amount_sun=amount_sun).energy_gain
+        if kind == Kind.STAKE and amount_sun
+        else None
+    )
+    try:
+        unsigned = _build(
+            pool=pool,
+            kind=kind,
+            amount_sun=amount_sun,
+            receiver=receiver,
+            lock_period=lock_period_blocks,
+        )
+    except ChainRejected as exc:
+        raise ValidationError({"non_field_errors": [exc.message]}) from None
+    signed = chain_client().sign(unsigned, signer)
+    try:
+        operation = StakingOperation.objects.create(
+            pool=pool,
+            kind=kind,
+            amount_sun=amount_sun,
+            receiver=receiver,
+            lock_period_blocks=lock_period_blocks,
+            energy_quote=quote,
+            txid=unsigned.txid,
+            signed_transaction=signed,
+            expiration=datetime.fromtimestamp(unsigned.expiration_ms / 1000, tz=UTC),
+            idempotency_key=idempotency_key or None,
+            requested_by_id=requested_by_id,
+        )
+    except IntegrityError:
+        # The same key raced us; the other request recorded it.
+        return StakingOperation.objects.get(pool=pool, idempotency_key=idempotency_key)
+    _broadcast(operation)
+    return operation
+
+
+def _broadcast(operation: StakingOperation) -> None:
+    """Send the stored bytes and record the node's answer; an unclear outcome changes nothing.
+
+    A refusal ends only an operation no node ever accepted: once accepted, a later refusal
+    (say, from a node that sees the already-applied result) proves nothing, and the
+    operation waits for its receipt or its expiration.
+    """
+    try:
+        result = chain_client().broadcast(operation.signed_transaction)
+    except ChainError as exc:
+        logger.warning("staking %s: broadcast unclear, will retry: %s", operation.txid, exc)
+        return
+    open_ops = StakingOperation.objects.filter(
+        pk=operation.pk, state__in=StakingOperation.OPEN_STATES
+    )
+    if result.accepted:
+        open_ops.update(
+            state=State.BROADCAST,
+            broadcast_count=F("broadcast_count") + 1,
+            updated_at=timezone.now(),
+        )
+    else:
+        open_ops.filter(state=State.SIGNED).update(
+            state=State.FAILED,
+            result=f"{result.code}: {result.message}"[:500],
+            broadcast_count=F("broadcast_count") + 1,
+            updated_at=timezone.now(),
+        )
+    operation.refresh_from_db()
+
+
+def staking_operations_drive() -> int:
+    """Drive every open operation one step: confirm, fail, declare dead, or rebroadcast.
+
+    Safe to run concurrently with itself: each transition is a compare-and-set on the
+    operation's state. Pools whose operations ended are synced. Returns operations ended.
+    """
+    client = chain_client()
+    ended_pools: set[int] = set()
+    ended = 0
+    head = None
+    for operation in StakingOperation.objects.filter(state__in=StakingOperation.OPEN_STATES):
+        receipt = client.transaction_receipt(operation.txid)
+        if receipt is not None:
+            state = State.CONFIRMED if receipt.success else State.FAILED
+            with transaction.atomic():
+                updated = StakingOperation.objects.filter(
+                    pk=operation.pk, state__in=StakingOperation.OPEN_STATES
+                ).update(
+                    state=state,
+                    receipt=receipt.raw,
+                    block_number=receipt.block_number,
+                    result="" if receipt.success else receipt.result,
+                    confirmed_at=datetime.fromtimestamp(receipt.block_timestamp_ms / 1000, tz=UTC),
+                )
+                if updated and (receipt.fee_sun or receipt.net_usage):
+                    EnergyUsageLog.objects.get_or_create(
+                        txid=operation.txid,
+                        defaults={
+                            "pool_id": operation.pool_id,
+                            "kind": EnergyUsageLog.Kind.STAKING,
+                            "energy_used": receipt.energy_from_stake,
+                            "trx_burned_sun": receipt.fee_sun,
+                            "bandwidth_used": receipt.net_usage,
+                            "at": datetime.fromtimestamp(receipt.block_timestamp_ms / 1000, tz=UTC),
+                        },
+                    )
+            if updated:
+                ended += 1
+                ended_pools.add(operation.pool_id)
+            continue
+        head = head or client.head_block()
+        expired = head.timestamp_ms > operation.expiration.timestamp() * 1000
+        if expired and not client.transaction_known(operation.txid):
+            if StakingOperation.objects.filter(
+                pk=operation.pk, state__in=StakingOperation.OPEN_STATES
+            ).update(state=State.DEAD, result="expired before it reached a block"):
+                ended += 1
+            continue
+        if not expired:
+            _broadcast(operation)
+    if ended_pools:
+        pools_sync(queryset=EnergyPool.objects.filter(pk__in=ended_pools))
+    return ended

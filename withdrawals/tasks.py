@@ -1,0 +1,21 @@
+"""Thin Celery tasks for the jobs that move signed transactions to a final state."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from celery import shared_task
+
+from operations.jobs import JOBS_BY_NAME
+from operations.services import job_execute
+from pools.services.staking import staking_operations_drive
+
+
+@shared_task(name="withdrawals.tasks.broadcast_and_confirm")
+def broadcast_and_confirm() -> int:
+    """Drive signed transactions (staking operations, for now) one step each."""
+    spec = JOBS_BY_NAME["broadcast_and_confirm"]
+    run = job_execute(
+        job=spec.name, ttl=timedelta(seconds=spec.lease_seconds), work=staking_operations_drive
+    )
+    return run.items
