@@ -44,6 +44,8 @@ class EnergyPool(BaseModel):
     last_synced_at = models.DateTimeField(null=True, blank=True)
     last_sync_block = models.BigIntegerField(null=True, blank=True)
     last_sync_error = models.TextField(blank=True)
+    # The chain's usage picture when external usage was last checked (see services/sync.py).
+    usage_baseline = models.JSONField(null=True, blank=True, editable=False)
 
     # Energy promised to pending reservations; changed only by the reservation ledger.
     reserved_energy = models.BigIntegerField(default=0)

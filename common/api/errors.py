@@ -16,6 +16,8 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
+from common.errors import DependencyUnavailable
+
 
 def error_body(
     *, status_code: int, code: str, message: str, fields: dict[str, Any] | None = None
@@ -36,6 +38,16 @@ def _flatten(detail: Any) -> Any:
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's handler, reshaped; anything DRF does not handle stays a 500."""
+    if isinstance(exc, DependencyUnavailable):
+        return Response(
+            error_body(
+                status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+                code="dependency_unavailable",
+                message="A service the platform depends on is unavailable; try again shortly.",
+            ),
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": "10"},
+        )
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):

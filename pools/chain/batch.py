@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 from tronpy.providers.async_http import AsyncHTTPProvider
 
-from pools.chain.errors import ChainError, ChainRejected, ChainUnavailable
+from pools.chain.errors import ChainError, ChainRejected, ChainUnavailable, node_label
 from pools.chain.types import AccountState, BlockRef
 
 TRANSIENT_CODES = frozenset({"SERVER_BUSY", "NOT_ENOUGH_EFFECTIVE_CONNECTION", "NO_CONNECTION"})
@@ -85,7 +85,7 @@ class BatchReader:
             try:
                 results = [await self._request(provider, p, b) for p, b in path_bodies]
             except _Transient as exc:
-                failures.append(f"{self._urls[index]}: {exc}")
+                failures.append(f"{node_label(self._urls[index])}: {exc}")
                 continue
             self._preferred = index
             return results

@@ -27,7 +27,7 @@ from tronpy.providers import HTTPProvider
 from tronpy.tron import Transaction, TransactionBuilder, current_timestamp
 
 from common.tron import tron_address_to_hex
-from pools.chain.errors import ChainRejected, ChainUnavailable
+from pools.chain.errors import ChainRejected, ChainUnavailable, node_label
 from pools.chain.signers import Signer
 from pools.chain.types import (
     AccountState,
@@ -150,8 +150,13 @@ class ChainClient:
                 try:
                     result = operation(node)
                 except _Transient as exc:
-                    failures.append(f"{self.urls[index]}: {exc}")
-                    logger.info("tron %s: transient failure on %s: %s", what, self.urls[index], exc)
+                    failures.append(f"{node_label(self.urls[index])}: {exc}")
+                    logger.info(
+                        "tron %s: transient failure on %s: %s",
+                        what,
+                        node_label(self.urls[index]),
+                        exc,
+                    )
                     if attempt + 1 < self.attempts_per_node:
                         time.sleep(self.backoff_seconds * (2**attempt) * (1 + random.random()))
                     continue

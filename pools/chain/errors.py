@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
+from common.errors import DependencyUnavailable
+
 
 class ChainError(Exception):
     """Something about the chain went wrong."""
 
 
-class ChainUnavailable(ChainError):
+class ChainUnavailable(ChainError, DependencyUnavailable):
     """No configured node answered (after retries and failover). Safe to try again later."""
 
 
@@ -21,3 +25,10 @@ class ChainRejected(ChainError):
         super().__init__(message)
         self.code = code
         self.message = message
+
+
+def node_label(url: str) -> str:
+    """A node's host and port, for messages: a URL's path or credentials can hold a token."""
+    parts = urlsplit(url)
+    host = parts.hostname or "node"
+    return f"{host}:{parts.port}" if parts.port else host

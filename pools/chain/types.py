@@ -10,6 +10,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 RESOURCE_ENERGY = "ENERGY"
+DEFAULT_WINDOW_MS = 24 * 3600 * 1000
+SLOT_MS = 3000
+WINDOW_PRECISION = 1000
 RESOURCE_BANDWIDTH = "BANDWIDTH"
 
 
@@ -48,6 +51,16 @@ class ChainParameters:
         )
 
 
+def _window_ms(account_resource: dict[str, Any]) -> int:
+    """`energy_window_size` is in slots, or slots × 1000 when `energy_window_optimized`."""
+    size = int(account_resource.get("energy_window_size", 0))
+    if not size:
+        return DEFAULT_WINDOW_MS
+    if account_resource.get("energy_window_optimized"):
+        return size * SLOT_MS // WINDOW_PRECISION
+    return size * SLOT_MS
+
+
 @dataclass(frozen=True)
 class PendingUnstake:
     resource: str
@@ -75,6 +88,10 @@ class AccountState:
     free_net_used: int = 0
     total_energy_limit: int = 0
     total_energy_weight: int = 0
+    # When the account last consumed energy, and the recovery window its usage then had
+    # (Stake 2.0 keeps a per-account window, merged at each use: reference/tron.md §1.4).
+    energy_consumed_at_ms: int = 0
+    energy_window_ms: int = DEFAULT_WINDOW_MS
 
     @property
     def energy_available(self) -> int:
@@ -118,6 +135,8 @@ class AccountState:
             free_net_used=int(resource.get("freeNetUsed", 0)),
             total_energy_limit=int(resource.get("TotalEnergyLimit", 0)),
             total_energy_weight=int(resource.get("TotalEnergyWeight", 0)),
+            energy_consumed_at_ms=int(account_resource.get("latest_consume_time_for_energy", 0)),
+            energy_window_ms=_window_ms(account_resource),
         )
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from asgiref.sync import async_to_sync, sync_to_async
@@ -23,13 +23,12 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 
 from pools.chain.batch import BatchReader
-from pools.chain.errors import ChainError
-from pools.chain.types import AccountState, BlockRef
-from pools.models import EnergyPool, EnergyUsageLog, PoolSnapshot
+from pools.chain.errors import ChainError, ChainUnavailable
+from pools.chain.types import DEFAULT_WINDOW_MS, AccountState, BlockRef
+from pools.models import EnergyPool, EnergyUsageLog, PoolSnapshot, Reservation
 
 logger = logging.getLogger(__name__)
 
-RECOVERY_SECONDS = 24 * 3600
 SYNCED_STATUSES = (
     EnergyPool.Status.ACTIVE,
     EnergyPool.Status.DRAINING,
@@ -37,6 +36,7 @@ SYNCED_STATUSES = (
     EnergyPool.Status.ERROR,
 )
 CHAIN_FIELDS = [
+    "usage_baseline",
     "staked_trx_sun",
     "energy_limit",
     "energy_used",
@@ -64,56 +64,115 @@ def chain_time(head: BlockRef) -> datetime:
     return datetime.fromtimestamp(head.timestamp_ms / 1000, tz=UTC)
 
 
-def _decayed(energy: int, *, since: datetime, now: datetime) -> float:
-    """What is left at `now` of `energy` used at `since`: linear recovery over 24 h."""
-    elapsed = (now - since).total_seconds()
-    return energy * max(0.0, 1.0 - max(0.0, elapsed) / RECOVERY_SECONDS)
+@dataclass(frozen=True)
+class UsageBaseline:
+    """What the chain said about a pool's energy usage at one observation.
+
+    `used` is EnergyUsed recovered to `at_ms`; it keeps recovering linearly until the end of
+    its window, which started at `consumed_at_ms` and lasts `window_ms`.
+    """
+
+    used: int
+    at_ms: int
+    consumed_at_ms: int
+    window_ms: int
+
+    @classmethod
+    def observe(cls, state: AccountState, at_ms: int) -> UsageBaseline:
+        return cls(
+            used=state.energy_used,
+            at_ms=at_ms,
+            consumed_at_ms=state.energy_consumed_at_ms,
+            window_ms=state.energy_window_ms,
+        )
+
+    @classmethod
+    def from_json(cls, data: object) -> UsageBaseline | None:
+        if not isinstance(data, dict):
+            return None
+        return cls(**{k: int(data[k]) for k in ("used", "at_ms", "consumed_at_ms", "window_ms")})
+
+    def to_json(self) -> dict[str, int]:
+        return asdict(self)
+
+
+def _recover(used: float, remaining_ms: float, elapsed_ms: float) -> tuple[float, float]:
+    """Usage and remaining window after `elapsed_ms` of linear recovery."""
+    if used <= 0 or remaining_ms <= 0 or elapsed_ms >= remaining_ms:
+        return 0.0, 0.0
+    elapsed = max(0.0, elapsed_ms)
+    return used * (remaining_ms - elapsed) / remaining_ms, remaining_ms - elapsed
+
+
+def expected_usage(baseline: UsageBaseline, own: Iterable[tuple[int, int]], now_ms: int) -> float:
+    """EnergyUsed at `now_ms` if only our own uses (energy, at_ms) happened since `baseline`.
+
+    Replays the chain's rule (reference/tron.md §1.4): usage recovers linearly over its
+    window; a new use adds to what is left and merges the windows, weighted by usage, the
+    new use bringing a full 24 h.
+    """
+    used = float(baseline.used)
+    remaining = float(baseline.window_ms - (baseline.at_ms - baseline.consumed_at_ms))
+    clock = baseline.at_ms
+    for energy, at_ms in sorted(own, key=lambda event: event[1]):
+        used, remaining = _recover(used, remaining, at_ms - clock)
+        clock = at_ms
+        total = used + energy
+        remaining = (used * remaining + energy * DEFAULT_WINDOW_MS) / total if total else 0.0
+        used = total
+    used, _ = _recover(used, remaining, now_ms - clock)
+    return used
 
 
 def external_usage(
     *,
-    previous_used: int,
-    previous_at: datetime | None,
-    current_used: int,
-    now: datetime,
-    own: Iterable[tuple[int, datetime]],
+    baseline: UsageBaseline,
+    state: AccountState,
+    now_ms: int,
+    own: Iterable[tuple[int, int]],
     tolerance: int,
 ) -> int:
-    """Energy used since the last sync that our own transactions do not explain.
-
-    The chain's `EnergyUsed` is the usage still recovering: what was there last time, less
-    its linear recovery, plus new usage (also recovering). New usage beyond our own logged
-    transactions, by more than `tolerance`, was caused by someone else.
-    """
-    if previous_at is None:
-        return 0
-    expected = _decayed(previous_used, since=previous_at, now=now)
-    expected += sum(_decayed(energy, since=at, now=now) for energy, at in own)
-    unexplained = current_used - expected
+    """Energy used since `baseline` that our own logged transactions do not explain."""
+    if state.energy_consumed_at_ms <= baseline.consumed_at_ms:
+        return 0  # nobody consumed energy since: any difference is recovery rounding
+    unexplained = state.energy_used - expected_usage(baseline, own, now_ms)
     return int(unexplained) if unexplained > tolerance else 0
 
 
 def _tolerance(pool: EnergyPool) -> int:
-    return max(settings.POOL_EXTERNAL_USAGE_TOLERANCE, pool.energy_limit // 200)
+    return max(settings.POOL_EXTERNAL_USAGE_TOLERANCE, pool.energy_limit // 1000)
 
 
 def _apply(
     pool: EnergyPool,
     state: AccountState,
     *,
-    now: datetime,
     head: BlockRef,
-    own: list[tuple[int, datetime]],
+    own: list[tuple[int, int]],
+    in_flight: bool,
 ) -> EnergyUsageLog | None:
-    """Update `pool` in memory from `state`; return an external-usage log if one is due."""
-    external = external_usage(
-        previous_used=pool.energy_used,
-        previous_at=pool.last_synced_at,
-        current_used=state.energy_used,
-        now=now,
-        own=own,
-        tolerance=_tolerance(pool),
-    )
+    """Update `pool` in memory from `state`; return an external-usage log if one is due.
+
+    While a signed transaction of ours may be in a block we have not yet confirmed, its
+    usage would look external: the check waits, keeping the old baseline.
+    """
+    now = chain_time(head)
+    log = None
+    baseline = UsageBaseline.from_json(pool.usage_baseline)
+    if not in_flight:
+        if baseline is not None:
+            external = external_usage(
+                baseline=baseline,
+                state=state,
+                now_ms=head.timestamp_ms,
+                own=own,
+                tolerance=_tolerance(pool),
+            )
+            if external:
+                log = EnergyUsageLog(
+                    pool=pool, kind=EnergyUsageLog.Kind.EXTERNAL, energy_used=external, at=now
+                )
+        pool.usage_baseline = UsageBaseline.observe(state, head.timestamp_ms).to_json()
     pool.staked_trx_sun = state.staked_energy_sun
     pool.energy_limit = state.energy_limit
     pool.energy_used = state.energy_used
@@ -123,28 +182,39 @@ def _apply(
     pool.last_synced_at = now
     pool.last_sync_block = head.number
     pool.last_sync_error = ""
-    if not external:
-        return None
-    return EnergyUsageLog(
-        pool=pool, kind=EnergyUsageLog.Kind.EXTERNAL, energy_used=external, at=now
-    )
+    return log
 
 
-def _own_usage(pools: Sequence[EnergyPool]) -> dict[int, list[tuple[int, datetime]]]:
-    """Our own logged energy use per pool since each pool's last sync."""
-    synced = [p.last_synced_at for p in pools if p.last_synced_at is not None]
-    if not synced:
+def _own_usage(pools: Sequence[EnergyPool]) -> dict[int, list[tuple[int, int]]]:
+    """Our own logged energy use per pool since each pool's usage baseline (one query)."""
+    since = {
+        p.pk: baseline.at_ms
+        for p in pools
+        if (baseline := UsageBaseline.from_json(p.usage_baseline)) is not None
+    }
+    if not since:
         return {}
-    since = {p.pk: p.last_synced_at for p in pools}
+    earliest = datetime.fromtimestamp(min(since.values()) / 1000, tz=UTC)
     rows = EnergyUsageLog.objects.filter(
-        pool_id__in=[p.pk for p in pools], kind__in=OWN_USAGE_KINDS, at__gt=min(synced)
+        pool_id__in=list(since), kind__in=OWN_USAGE_KINDS, at__gt=earliest
     ).values_list("pool_id", "energy_used", "at")
-    usage: dict[int, list[tuple[int, datetime]]] = {}
+    usage: dict[int, list[tuple[int, int]]] = {}
     for pool_id, energy, at in rows:
-        last = since.get(pool_id)
-        if last is not None and at > last:
-            usage.setdefault(pool_id, []).append((energy, at))
+        at_ms = int(at.timestamp() * 1000)
+        if at_ms > since[pool_id]:
+            usage.setdefault(pool_id, []).append((energy, at_ms))
     return usage
+
+
+def _in_flight(pools: Sequence[EnergyPool]) -> set[int]:
+    """Pools with a signed transaction of ours not yet settled (pending, no longer expiring)."""
+    return set(
+        Reservation.objects.filter(
+            pool_id__in=[p.pk for p in pools],
+            state=Reservation.State.PENDING,
+            expires_at__isnull=True,
+        ).values_list("pool_id", flat=True)
+    )
 
 
 def _write_batch(
@@ -153,35 +223,45 @@ def _write_batch(
     head: BlockRef,
     report: SyncReport,
 ) -> None:
+    """Write one batch, each pool only if no other sync wrote it since we loaded it."""
     now = chain_time(head)
-    own = _own_usage(pools)
-    snapshots: list[PoolSnapshot] = []
-    logs: list[EnergyUsageLog] = []
-    for pool in pools:
-        state = states[pool.address]
-        if isinstance(state, AccountState) and not state.exists:
-            state = ChainError("account not found on chain")
-        if isinstance(state, ChainError):
-            pool.last_sync_error = str(state)[:500] or type(state).__name__
-            report.failed += 1
-            report.errors[pool.address] = pool.last_sync_error
-            continue
-        log = _apply(pool, state, now=now, head=head, own=own.get(pool.pk, []))
-        if log is not None:
-            logs.append(log)
-        snapshots.append(
-            PoolSnapshot(
-                pool=pool,
-                taken_at=now,
-                block_number=head.number,
-                energy_limit=pool.energy_limit,
-                energy_used=pool.energy_used,
-                staked_trx_sun=pool.staked_trx_sun,
-                trx_balance_sun=pool.trx_balance_sun,
-            )
-        )
-        report.synced += 1
     with transaction.atomic():
+        current = dict(
+            EnergyPool.objects.select_for_update()
+            .filter(pk__in=[p.pk for p in pools])
+            .values_list("pk", "last_sync_block")
+        )
+        pools = [p for p in pools if p.pk in current and current[p.pk] == p.last_sync_block]
+        own = _own_usage(pools)
+        in_flight = _in_flight(pools)
+        snapshots: list[PoolSnapshot] = []
+        logs: list[EnergyUsageLog] = []
+        for pool in pools:
+            state = states[pool.address]
+            if isinstance(state, AccountState) and not state.exists:
+                state = ChainError("account not found on chain")
+            if isinstance(state, ChainError):
+                pool.last_sync_error = _public_error(state)
+                report.failed += 1
+                report.errors[pool.address] = pool.last_sync_error
+                continue
+            log = _apply(
+                pool, state, head=head, own=own.get(pool.pk, []), in_flight=pool.pk in in_flight
+            )
+            if log is not None:
+                logs.append(log)
+            snapshots.append(
+                PoolSnapshot(
+                    pool=pool,
+                    taken_at=now,
+                    block_number=head.number,
+                    energy_limit=pool.energy_limit,
+                    energy_used=pool.energy_used,
+                    staked_trx_sun=pool.staked_trx_sun,
+                    trx_balance_sun=pool.trx_balance_sun,
+                )
+            )
+            report.synced += 1
         EnergyPool.objects.bulk_update(pools, CHAIN_FIELDS)
         PoolSnapshot.objects.bulk_create(snapshots)
         EnergyUsageLog.objects.bulk_create(logs)
@@ -189,10 +269,23 @@ def _write_batch(
     report.external_logs += len(logs)
 
 
+def _public_error(error: ChainError) -> str:
+    """What partners may read: never a node URL (it can carry a provider's token)."""
+    if isinstance(error, ChainUnavailable):
+        return "TRON node unavailable"
+    return str(error)[:500] or type(error).__name__
+
+
 async def _read(
     reader: BatchReader, addresses: list[str]
-) -> tuple[BlockRef, dict[str, AccountState | ChainError]]:
-    head, states = await asyncio.gather(reader.head_block(), reader.accounts(addresses))
+) -> tuple[BlockRef | ChainError, dict[str, AccountState | ChainError]]:
+    head, states = await asyncio.gather(
+        reader.head_block(), reader.accounts(addresses), return_exceptions=True
+    )
+    if isinstance(head, BaseException) and not isinstance(head, ChainError):
+        raise head
+    if isinstance(states, BaseException):
+        raise states
     return head, states
 
 
@@ -218,7 +311,10 @@ def pools_sync(*, queryset: QuerySet[EnergyPool] | None = None) -> SyncReport:
             for start in range(0, len(pks), batch_size):
                 batch = await _load(pks[start : start + batch_size])
                 head, states = await _read(reader, [p.address for p in batch])
-                await _write(batch, states, head, report)
+                if isinstance(head, ChainError):
+                    await _fail(batch, head, report)
+                else:
+                    await _write(batch, states, head, report)
 
     # async_to_sync, not asyncio.run: the database work wrapped in sync_to_async then runs
     # on this thread, inside the caller's transaction and connection.
@@ -230,8 +326,17 @@ def _load_batch(pks: list[int]) -> list[EnergyPool]:
     return list(EnergyPool.objects.filter(pk__in=pks).order_by("pk"))
 
 
+def _fail_batch(pools: list[EnergyPool], error: ChainError, report: SyncReport) -> None:
+    """No head block: nothing can be dated, so the batch only records why it failed."""
+    message = _public_error(error)
+    EnergyPool.objects.filter(pk__in=[p.pk for p in pools]).update(last_sync_error=message)
+    report.failed += len(pools)
+    report.errors.update({p.address: message for p in pools})
+
+
 _load = sync_to_async(_load_batch)
 _write = sync_to_async(_write_batch)
+_fail = sync_to_async(_fail_batch)
 
 
 def pools_stale(*, now: datetime | None = None) -> QuerySet[EnergyPool]:

@@ -166,3 +166,13 @@ def test_status_personas(partner, viewer_client, outsider_client):
     )
     pool.refresh_from_db()
     assert pool.status == "active"
+
+
+def test_chain_down_during_onboarding_is_a_clean_503(devnet, owner_client, settings):
+    settings.TRON_NODE_URLS = ["http://127.0.0.1:9/secret-token"]
+    address = PrivateKey.random().public_key.to_base58check_address()
+    response = owner_client.post(POOLS, {"address": address}, format="json")
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "dependency_unavailable"
+    assert "secret-token" not in response.content.decode()
+    assert not EnergyPool.objects.exists()

@@ -8,9 +8,16 @@ from tronpy.keys import PrivateKey
 
 from pools.chain import chain_client
 from pools.chain.client import USDT_TRANSFER_ENERGY_COLD, USDT_TRANSFER_ENERGY_WARM, fee_limit_for
-from pools.models import EnergyPool, EnergyUsageLog, PoolSnapshot
-from pools.services.sync import external_usage, pools_stale, pools_sync
-from pools.tests.factories import EnergyPoolFactory
+from pools.chain.types import BlockRef
+from pools.models import EnergyPool, EnergyUsageLog, PoolSnapshot, Reservation
+from pools.services.sync import (
+    UsageBaseline,
+    chain_time,
+    expected_usage,
+    pools_stale,
+    pools_sync,
+)
+from pools.tests.factories import EnergyPoolFactory, ReservationFactory
 from pools.tests.test_chain_client import KeySigner, dead_url, send
 
 pytestmark = pytest.mark.django_db
@@ -162,34 +169,97 @@ def test_stale_pools(devnet):
     assert fresh not in pools_stale()
 
 
-def test_external_usage_arithmetic():
-    now = timezone.now()
-    six_hours_ago = now - timedelta(hours=6)
-    # 100,000 used six hours ago has recovered to 75,000; 64,285 more is someone's.
-    assert (
-        external_usage(
-            previous_used=100_000,
-            previous_at=six_hours_ago,
-            current_used=75_000 + 64_285,
-            now=now,
-            own=[],
-            tolerance=1000,
+def test_expected_usage_replays_recovery_and_window_merging():
+    day = 24 * 3600 * 1000
+    baseline = UsageBaseline(used=100_000, at_ms=6 * 3600_000, consumed_at_ms=0, window_ms=day)
+    # No new use: 100,000 at 6 h into a 24 h window is 75 % left; at 18 h, 25 % of the
+    # original remains, i.e. a third of what the baseline saw.
+    assert expected_usage(baseline, [], 18 * 3600_000) == pytest.approx(100_000 / 3)
+    # A use of 60,000 at 12 h: 66,667 left + 60,000, windows merged by weight.
+    left = 100_000 * 12 / 18
+    merged_window = (left * 12 * 3600_000 + 60_000 * day) / (left + 60_000)
+    later = 15 * 3600_000
+    expected = (left + 60_000) * (merged_window - 3 * 3600_000) / merged_window
+    assert expected_usage(baseline, [(60_000, 12 * 3600_000)], later) == pytest.approx(expected)
+
+
+def _pool_with_baseline(devnet, staked):
+    pool = EnergyPoolFactory(address=staked.address)
+    pools_sync()
+    return pool
+
+
+def test_external_usage_found_after_a_mid_recovery_sync(devnet, staked):
+    pool = _pool_with_baseline(devnet, staked)
+    usdt_transfer(devnet, staked)  # outside the platform
+    devnet.advance(6 * 3600)
+    pools_sync()  # baseline now sits mid-recovery; that first use was external too
+    EnergyUsageLog.objects.all().delete()
+    devnet.advance(3 * 3600)
+    usdt_transfer(devnet, staked)
+    assert pools_sync().external_logs == 1
+    log = EnergyUsageLog.objects.get(pool=pool)
+    assert log.energy_used == pytest.approx(USDT_TRANSFER_ENERGY_COLD, rel=0.005)
+
+
+def test_several_own_uses_with_merged_windows_are_not_external(devnet, staked):
+    pool = _pool_with_baseline(devnet, staked)
+    for hours in (0, 5, 9):
+        devnet.advance(hours * 3600)
+        receipt = usdt_transfer(devnet, staked)
+        EnergyUsageLog.objects.create(
+            pool=pool,
+            kind=EnergyUsageLog.Kind.WITHDRAWAL,
+            txid=receipt.txid,
+            energy_used=receipt.energy_from_stake,
+            at=chain_time(BlockRef(receipt.block_number, "", receipt.block_timestamp_ms)),
         )
-        == 64_285
+    devnet.advance(2 * 3600)
+    assert pools_sync().external_logs == 0
+
+
+def test_check_waits_while_our_transaction_is_in_flight(devnet, staked):
+    pool = _pool_with_baseline(devnet, staked)
+    reservation = ReservationFactory(pool=pool, expires_at=None)  # signed, not yet settled
+    receipt = usdt_transfer(devnet, staked)
+    assert pools_sync().external_logs == 0  # could be ours: wait
+    pool.refresh_from_db()
+    assert pool.energy_used > 0  # the numbers still follow the chain
+    # Settled as ours: logged with its block time, the reservation posted.
+    EnergyUsageLog.objects.create(
+        pool=pool,
+        kind=EnergyUsageLog.Kind.WITHDRAWAL,
+        txid=receipt.txid,
+        energy_used=receipt.energy_from_stake,
+        at=chain_time(BlockRef(receipt.block_number, "", receipt.block_timestamp_ms)),
     )
-    # Our own 64,285 an hour ago explains it (less its hour of recovery).
-    explained = external_usage(
-        previous_used=100_000,
-        previous_at=six_hours_ago,
-        current_used=75_000 + int(64_285 * 23 / 24),
-        now=now,
-        own=[(64_285, now - timedelta(hours=1))],
-        tolerance=1000,
+    Reservation.objects.filter(pk=reservation.pk).update(
+        state="posted", posted_energy=receipt.energy_from_stake, resolved_at=timezone.now()
     )
-    assert explained == 0
-    assert (
-        external_usage(
-            previous_used=0, previous_at=None, current_used=5, now=now, own=[], tolerance=0
-        )
-        == 0
-    )
+    assert pools_sync().external_logs == 0
+
+
+def test_overlapping_syncs_write_once(devnet, staked):
+    """Two syncs that loaded the same pool: the second to write skips it."""
+    from pools.services import sync as sync_module
+
+    pool = _pool_with_baseline(devnet, staked)
+    usdt_transfer(devnet, staked)
+    loaded = [EnergyPool.objects.get(pk=pool.pk), EnergyPool.objects.get(pk=pool.pk)]
+    reports = []
+    for copy in loaded:
+        reader_states = {pool.address: chain_client().account_state(pool.address)}
+        report = sync_module.SyncReport(pools=1)
+        sync_module._write_batch([copy], reader_states, chain_client().head_block(), report)
+        reports.append(report)
+    assert [r.synced for r in reports] == [1, 0]
+    assert EnergyUsageLog.objects.filter(pool=pool, kind="external").count() == 1
+
+
+def test_node_urls_never_reach_partners(devnet, staked, settings):
+    settings.TRON_NODE_URLS = ["http://user:secret@127.0.0.1:9/token-abc123"]
+    pool = EnergyPoolFactory(address=staked.address)
+    report = pools_sync()
+    pool.refresh_from_db()
+    assert pool.last_sync_error == "TRON node unavailable"
+    assert "token-abc123" not in str(report.errors)
