@@ -212,7 +212,10 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["partners.permissions.IsPartnerCaller"],
     "DEFAULT_THROTTLE_CLASSES": ["partners.throttling.CallerRateThrottle"],
-    "DEFAULT_THROTTLE_RATES": {"caller": env.str("API_RATE_LIMIT", default="1200/min")},
+    "DEFAULT_THROTTLE_RATES": {
+        "caller": env.str("API_RATE_LIMIT", default="1200/min"),
+        "anon": env.str("ANON_RATE_LIMIT", default="120/min"),
+    },
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PAGINATION_CLASS": "common.api.pagination.DefaultPagination",
@@ -292,6 +295,8 @@ LOGGING = {
     },
 }
 
+# Monitoring reads the detailed health endpoints with `X-Health-Token` (empty: staff only).
+HEALTH_TOKEN: str = env.str("HEALTH_TOKEN", default="")
 # Health: a beat heartbeat older than this marks the scheduler as down.
 BEAT_STALE_AFTER = timedelta(seconds=env.int("BEAT_STALE_AFTER_SECONDS", default=120))
 

@@ -1,14 +1,25 @@
-"""Health and status endpoints. Public: they reveal component status, never data."""
+"""Health and status endpoints.
+
+Probes (`/health/live`, `/health/ready`) and the basic `/api/v1/health` are public and reveal
+only up or down. Everything more detailed (each component, the TRON node, the dashboard
+summary) is for verified staff, or for monitoring that presents `X-Health-Token`.
+"""
 
 from __future__ import annotations
 
+import hmac
+
+from django.conf import settings
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.permissions import AllowAny
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.permissions import AllowAny, BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
+from common.api.permissions import IsVerifiedStaff
 from operations.health import COMPONENTS, READINESS, HealthReport, health_report, status_summary
 
 HEALTH_SCHEMA = inline_serializer(
@@ -32,6 +43,20 @@ class PublicView(APIView):
     throttle_classes: list[type] = []
 
 
+class HasHealthToken(BasePermission):
+    """Monitoring systems present `X-Health-Token: <HEALTH_TOKEN>` (when one is configured)."""
+
+    def has_permission(self, request: Request, view: object) -> bool:
+        expected: str = settings.HEALTH_TOKEN
+        given = request.headers.get("X-Health-Token", "")
+        return bool(expected) and hmac.compare_digest(given.encode(), expected.encode())
+
+
+class ProtectedView(APIView):
+    authentication_classes = [SessionAuthentication]
+    permission_classes = [HasHealthToken | IsVerifiedStaff]
+
+
 class LiveApi(PublicView):
     """Liveness: the process answers. Touches no external service."""
 
@@ -49,14 +74,16 @@ class ReadyApi(PublicView):
 
 
 class HealthApi(PublicView):
-    """Basic health: the database and Redis."""
+    """Basic health: the database and Redis. Throttled per client address."""
+
+    throttle_classes = [AnonRateThrottle]
 
     @extend_schema(responses=HEALTH_SCHEMA, operation_id="health_basic")
     def get(self, request: Request) -> Response:
         return _respond(health_report(READINESS))
 
 
-class HealthComprehensiveApi(PublicView):
+class HealthComprehensiveApi(ProtectedView):
     """Every component: database, Redis, Celery workers, beat, and what apps register."""
 
     @extend_schema(responses=HEALTH_SCHEMA, operation_id="health_comprehensive")
@@ -64,7 +91,7 @@ class HealthComprehensiveApi(PublicView):
         return _respond(health_report(tuple(COMPONENTS)))
 
 
-class HealthComponentApi(PublicView):
+class HealthComponentApi(ProtectedView):
     """One component."""
 
     component = ""
@@ -74,7 +101,7 @@ class HealthComponentApi(PublicView):
         return _respond(health_report((self.component,)))
 
 
-class StatusApi(PublicView):
+class StatusApi(ProtectedView):
     """Dashboard summary: core health plus each app's headline figures."""
 
     @extend_schema(responses=HEALTH_SCHEMA, operation_id="status_summary")

@@ -32,6 +32,39 @@ def component(body, name):
     return body["components"][name]
 
 
+@pytest.fixture
+def monitor(settings):
+    """A monitoring system holding the health token."""
+    settings.HEALTH_TOKEN = "probe-token-123"
+    client = APIClient()
+    client.credentials(HTTP_X_HEALTH_TOKEN="probe-token-123")
+    return client
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/health/comprehensive",
+        "/api/v1/health/database",
+        "/api/v1/health/redis",
+        "/api/v1/health/celery",
+        "/api/v1/health/tron",
+        "/api/v1/status",
+    ],
+)
+def test_detailed_health_is_not_public(path, settings, key_client):
+    settings.HEALTH_TOKEN = "probe-token-123"
+    assert APIClient().get(path).status_code in (401, 403)
+    assert key_client.get(path).status_code in (401, 403)
+    wrong = APIClient()
+    wrong.credentials(HTTP_X_HEALTH_TOKEN="probe-token-12")
+    assert wrong.get(path).status_code in (401, 403)
+    settings.HEALTH_TOKEN = ""
+    empty = APIClient()
+    empty.credentials(HTTP_X_HEALTH_TOKEN="")
+    assert empty.get(path).status_code in (401, 403)
+
+
 def test_live_needs_nothing():
     assert APIClient().get("/health/live").json() == {"status": "ok"}
 
@@ -49,8 +82,8 @@ def test_ready_with_real_database_and_redis():
 @pytest.mark.parametrize(
     "path", ["/api/v1/health", "/api/v1/health/database", "/api/v1/health/redis"]
 )
-def test_component_endpoints(path):
-    body = APIClient().get(path).json()
+def test_component_endpoints(path, monitor):
+    body = monitor.get(path).json()
     assert body["status"] == "ok"
     assert all("latency_ms" in c for c in body["components"].values())
 
@@ -95,49 +128,49 @@ def test_ready_is_false_when_redis_stops(private_redis):
     assert component(body, "database")["status"] == "ok"
 
 
-def test_celery_down_without_workers():
-    response = APIClient().get("/api/v1/health/celery")
+def test_celery_down_without_workers(monitor):
+    response = monitor.get("/api/v1/health/celery")
     assert response.status_code == 503
     assert component(response.json(), "celery")["status"] == "down"
 
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_celery_up_with_a_real_worker():
+def test_celery_up_with_a_real_worker(monitor):
     with start_worker(current_app, perform_ping_check=False, pool="solo", loglevel="WARNING"):
         deadline = time.monotonic() + 20
         while True:
-            response = APIClient().get("/api/v1/health/celery")
+            response = monitor.get("/api/v1/health/celery")
             if response.status_code == 200 or time.monotonic() > deadline:
                 break
     assert response.status_code == 200, response.content
     assert component(response.json(), "celery")["status"] == "ok"
 
 
-def test_beat_freshness_follows_job_intervals():
-    body = APIClient().get("/api/v1/health/comprehensive").json()
+def test_beat_freshness_follows_job_intervals(monitor):
+    body = monitor.get("/api/v1/health/comprehensive").json()
     assert component(body, "beat")["status"] == "down"  # nothing scheduled at all
     schedule = IntervalSchedule.objects.create(every=30, period=IntervalSchedule.SECONDS)
     task = PeriodicTask.objects.create(name="j", task="operations.tasks.cleanup", interval=schedule)
-    body = APIClient().get("/api/v1/health/comprehensive").json()
+    body = monitor.get("/api/v1/health/comprehensive").json()
     assert component(body, "beat")["status"] == "ok"  # new, not yet due
     PeriodicTask.objects.filter(pk=task.pk).update(
         last_run_at=timezone.now() - timedelta(minutes=10)
     )
-    body = APIClient().get("/api/v1/health/comprehensive").json()
+    body = monitor.get("/api/v1/health/comprehensive").json()
     assert component(body, "beat")["status"] == "down"
     assert "j" in component(body, "beat")["error"]
     PeriodicTask.objects.filter(pk=task.pk).update(last_run_at=timezone.now())
-    body = APIClient().get("/api/v1/health/comprehensive").json()
+    body = monitor.get("/api/v1/health/comprehensive").json()
     assert component(body, "beat")["status"] == "ok"
     assert set(body["components"]) >= {"database", "redis", "celery", "beat"}
 
 
-def test_status_summary_counts_real_rows():
+def test_status_summary_counts_real_rows(monitor):
     partner = PartnerFactory()
     EnergyPoolFactory.create_batch(2, partner=partner, energy_limit=1000, energy_used=100)
     EnergyPoolFactory(partner=partner, status="paused")
-    body = APIClient().get("/api/v1/status").json()
+    body = monitor.get("/api/v1/status").json()
     assert body["status"] == "ok"
     assert body["pools"]["by_status"] == {"active": 2, "paused": 1}
     assert body["pools"]["energy_limit"] == 2000
@@ -146,29 +179,46 @@ def test_status_summary_counts_real_rows():
     assert body["alerts"] == {"open_by_level": {}}
 
 
-def test_tron_health_reports_head_block(devnet):
+def test_tron_health_reports_head_block(devnet, monitor):
     devnet.mine()
-    body = APIClient().get("/api/v1/health/tron").json()
+    body = monitor.get("/api/v1/health/tron").json()
     tron = component(body, "tron")
     assert tron["status"] == "ok"
     assert tron["details"]["head_block"] == devnet.state()["head_block"]
     assert tron["details"]["head_block_age_seconds"] < 60
 
 
-def test_tron_health_down_when_node_unreachable(devnet, settings):
+def test_tron_health_down_when_node_unreachable(devnet, settings, monitor):
     settings.TRON_NODE_URLS = ["http://127.0.0.1:9"]
-    response = APIClient().get("/api/v1/health/tron")
+    response = monitor.get("/api/v1/health/tron")
     assert response.status_code == 503
     assert "unreachable" in component(response.json(), "tron")["error"]
 
 
-def test_tron_health_down_when_head_is_stale(settings):
+def test_tron_health_down_when_head_is_stale(settings, monitor):
     # A devnet of its own: the shared one's clock may have been advanced past ours.
     with devnet_server() as fresh:
         fresh.mine()
         settings.TRON_NODE_URLS = [fresh.url]
         settings.TRON_HEAD_STALE_SECONDS = 0
         time.sleep(1.1)
-        response = APIClient().get("/api/v1/health/tron")
+        response = monitor.get("/api/v1/health/tron")
     assert response.status_code == 503
     assert "old" in component(response.json(), "tron")["error"]
+
+
+def test_verified_staff_reads_detailed_health():
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from partners.tests.factories import UserFactory
+
+    user = UserFactory(is_staff=True)
+    device = TOTPDevice.objects.create(user=user, name="t", confirmed=True)
+    client = APIClient()
+    client.force_login(user)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()
+    body = client.get("/api/v1/health/database").json()
+    assert component(body, "database")["status"] == "ok"

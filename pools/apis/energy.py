@@ -14,8 +14,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from common.api.pagination import DefaultPagination
+from common.api.permissions import IsVerifiedStaff
 from partners.api_base import PartnerAPIView
-from partners.permissions import IsVerifiedStaff
 from partners.selectors import partner_get_by_id, partner_get_for_caller
 from pools.apis.pools import PoolCreateInputSerializer, PoolOutputSerializer, onboard
 from pools.models import EnergyPool, EnergyUsageLog
