@@ -67,6 +67,10 @@ class APIKeyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
+    def get_readonly_fields(self, request: HttpRequest, obj: APIKey | None = None) -> list[str]:
+        # A key never changes hands: moving it would open another partner's data to its holder.
+        return [*self.readonly_fields, "partner", "role"]
+
     @admin.action(description="Revoke selected keys")
     def revoke(self, request: HttpRequest, queryset: QuerySet[APIKey]) -> None:
         revoked = sum(api_key_revoke(api_key=key) for key in queryset)

@@ -11,6 +11,7 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.contrib.auth import get_user_model
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.models import Device
 
@@ -21,18 +22,25 @@ CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 
 
-def _verified_staff(user: Any, session: Any) -> bool:
-    if not (user.is_authenticated and user.is_active and user.is_staff) or session is None:
+def _session_device(session: Any) -> str:
+    """The persistent id of the device that verified this session, or ""."""
+    return str(session.get(DEVICE_ID_SESSION_KEY) or "") if session is not None else ""
+
+
+def _verified_staff(user_id: int, device_id: str) -> bool:
+    """Is `user_id` still active staff, verified by `device_id`? Read fresh from the database."""
+    if not device_id:
         return False
-    persistent_id = session.get(DEVICE_ID_SESSION_KEY)
-    if not persistent_id:
+    user_model = get_user_model()
+    if not user_model.objects.filter(pk=user_id, is_active=True, is_staff=True).exists():
         return False
-    device = Device.from_persistent_id(persistent_id, for_verify=False)
-    return bool(device is not None and device.user_id == user.pk)
+    device = Device.from_persistent_id(device_id, for_verify=False)
+    return bool(device is not None and device.confirmed and device.user_id == user_id)
 
 
 class LiveConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]  # channels is untyped
     user_id: int | None = None
+    device_id: str = ""
     is_admin: bool = False
     partner_id: int | None = None
 
@@ -42,9 +50,8 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]  # channel
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         self.user_id = user.pk
-        self.is_admin = await database_sync_to_async(_verified_staff)(
-            user, self.scope.get("session")
-        )
+        self.device_id = _session_device(self.scope.get("session"))
+        self.is_admin = await database_sync_to_async(_verified_staff)(user.pk, self.device_id)
         self.partner_id = await database_sync_to_async(membership_partner_id)(user_id=user.pk)
         groups = []
         if self.is_admin:
@@ -66,9 +73,12 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]  # channel
         await self.send_json({"event": message["event"], "payload": message["payload"]})
 
     async def _may_see(self, partner_id: int | None) -> bool:
+        if self.user_id is None:
+            return False
         if self.is_admin:
-            return True
-        if partner_id is None or self.user_id is None:
+            # Staff rights can be withdrawn (or the device removed) while the socket is open.
+            return bool(await database_sync_to_async(_verified_staff)(self.user_id, self.device_id))
+        if partner_id is None:
             return False
         current: int | None = await database_sync_to_async(membership_partner_id)(
             user_id=self.user_id

@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from partners.models import APIKey, Customer, Membership, Partner, Role
@@ -58,7 +59,9 @@ def api_key_touch(*, api_key: APIKey) -> None:
     now = timezone.now()
     if api_key.last_used_at is not None and now - api_key.last_used_at < LAST_USED_RESOLUTION:
         return
-    APIKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+    # Conditional, so concurrent requests write once and the time never goes backwards.
+    stale = Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - LAST_USED_RESOLUTION)
+    APIKey.objects.filter(stale, pk=api_key.pk).update(last_used_at=now)
     api_key.last_used_at = now
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
+from typing import TYPE_CHECKING, TypedDict
 
 from django import forms
 from django.contrib import admin, messages
@@ -33,10 +34,16 @@ from pools.models import (
     SigningKey,
     StakingOperation,
 )
+from pools.selectors import RECENT_USAGE_DAYS, days_until_depleted
 from pools.services.onboarding import OnboardPlan, pool_onboard, pool_onboard_check, pool_set_status
 from pools.services.staking import staking_submit
 
-RECENT_USAGE_DAYS = 7
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+
+class RecentUsage(TypedDict):
+    recent_usage: int
 
 
 class PoolOnboardForm(forms.ModelForm):  # type: ignore[type-arg]
@@ -198,13 +205,14 @@ class EnergyPoolAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         return pool.usage_percent
 
     @admin.display(description="Days of energy left")
-    def days_left(self, pool: EnergyPool) -> str:
-        """Available energy over the average daily use of the last week."""
-        recent: int = getattr(pool, "recent_usage", 0) or 0  # annotated in get_queryset
-        if recent <= 0:
-            return "—"
-        per_day = Decimal(recent) / RECENT_USAGE_DAYS
-        return f"{Decimal(pool.available_energy) / per_day:.1f}"
+    def days_left(self, pool: WithAnnotations[EnergyPool, RecentUsage]) -> str:
+        """As the API reports it: at last week's rate, with the chain's recovery."""
+        days = days_until_depleted(
+            limit=pool.energy_limit,
+            committed=pool.energy_used + pool.reserved_energy,
+            daily_usage=(pool.recent_usage or 0) / RECENT_USAGE_DAYS,
+        )
+        return "sustainable" if days is None else f"{days:.1f}"
 
 
 @admin.register(PoolSnapshot)

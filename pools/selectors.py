@@ -9,14 +9,20 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, QuerySet, Sum
-from django.db.models.functions import Coalesce
+from django.db.models import Count, QuerySet, Sum, Value
+from django.db.models.functions import Coalesce, Greatest
 from django.http import Http404
 from django.utils import timezone
 
 from partners.selectors import Caller
 from pools.chain.signers import LocalSigner
-from pools.models import EnergyPool, EnergyUsageLog, SigningKey, StakingOperation
+from pools.models import (
+    AVAILABLE_ENERGY,
+    EnergyPool,
+    EnergyUsageLog,
+    SigningKey,
+    StakingOperation,
+)
 
 RECENT_USAGE_DAYS = 7
 
@@ -130,6 +136,7 @@ def energy_totals(entries: list[PoolEnergy]) -> dict[str, Any]:
         limit=sum(e.pool.energy_limit for e in entries),
         used=sum(e.pool.energy_used for e in entries),
         reserved=sum(e.pool.reserved_energy for e in entries),
+        available=sum(e.available for e in entries),
         daily_usage=sum(e.daily_usage for e in entries),
     )
 
@@ -149,9 +156,11 @@ def partner_energy_overview() -> dict[str, object]:
         .values("partner_id", "partner__name")
         .annotate(
             pools=Count("id"),
-            energy_limit=Coalesce(Sum("energy_limit"), 0),
-            energy_used=Coalesce(Sum("energy_used"), 0),
-            reserved_energy=Coalesce(Sum("reserved_energy"), 0),
+            # Aliases differ from the field names, which F() in AVAILABLE_ENERGY refers to.
+            available_total=Coalesce(Sum(Greatest(AVAILABLE_ENERGY, Value(0))), 0),
+            limit_total=Coalesce(Sum("energy_limit"), 0),
+            used_total=Coalesce(Sum("energy_used"), 0),
+            reserved_total=Coalesce(Sum("reserved_energy"), 0),
         )
         .order_by("partner__name")
     )
@@ -165,9 +174,10 @@ def partner_energy_overview() -> dict[str, object]:
     partners = [
         _totals(
             pools=row["pools"],
-            limit=row["energy_limit"],
-            used=row["energy_used"],
-            reserved=row["reserved_energy"],
+            limit=row["limit_total"],
+            used=row["used_total"],
+            reserved=row["reserved_total"],
+            available=row["available_total"],
             daily_usage=float(usage.get(row["partner_id"], 0)) / RECENT_USAGE_DAYS,
         )
         | {"partner_id": row["partner_id"], "partner_name": row["partner__name"]}
@@ -178,13 +188,14 @@ def partner_energy_overview() -> dict[str, object]:
         limit=sum(p["energy_limit"] for p in partners),
         used=sum(p["energy_used"] for p in partners),
         reserved=sum(p["reserved_energy"] for p in partners),
+        available=sum(p["available_energy"] for p in partners),
         daily_usage=sum(p["daily_usage"] for p in partners),
     )
     return {"totals": totals, "partners": partners}
 
 
 def _totals(
-    *, pools: int, limit: int, used: int, reserved: int, daily_usage: float
+    *, pools: int, limit: int, used: int, reserved: int, available: int, daily_usage: float
 ) -> dict[str, Any]:
     percent = Decimal(used + reserved) * 100 / limit if limit else Decimal(0)
     return {
@@ -192,8 +203,9 @@ def _totals(
         "energy_limit": limit,
         "energy_used": used,
         "reserved_energy": reserved,
-        # Available counts each pool at zero at least, like EnergyPool.available_energy.
-        "available_energy": max(0, limit - used - reserved),
+        # Each pool counts at zero at least (EnergyPool.available_energy): one over-committed
+        # pool does not hide another's free energy.
+        "available_energy": available,
         "daily_usage": daily_usage,
         "usage_percent": percent.quantize(Decimal("0.01")),
     }

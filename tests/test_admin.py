@@ -188,12 +188,12 @@ def test_every_changelist_costs_the_same_with_more_rows(admin_user):
 
 def test_pool_changelist_shows_computed_columns(admin_user):
     pool = EnergyPoolFactory(energy_limit=1_000_000, energy_used=300_000, reserved_energy=200_000)
-    EnergyUsageLogFactory(pool=pool, energy_used=700_000)  # 100,000 a day over the last week
+    EnergyUsageLogFactory(pool=pool, energy_used=14_000_000)  # 2M a day: more than it regrows
     client = verified_client(*admin_user)
     page = client.get("/admin/pools/energypool/").content.decode()
     assert "500000" in page  # available
     assert "50.00" in page  # usage %
-    assert "5.0" in page  # days of energy left
+    assert "0.4" in page  # days left: ln((2M - 0.5M) / (2M - 1M))
 
 
 def test_admin_adds_pool_through_onboarding(admin_user, devnet):

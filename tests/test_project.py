@@ -90,7 +90,7 @@ def test_deploy_check_is_clean_with_production_settings():
     env = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "TESTING"}} | {
         "DEBUG": "0",
         "SECRET_KEY": "x9$kq!r2-pl#v8zt@w5&m1yn7^c3bj0h6f4gd_ue+sa%io*ex-prod-like-key",
-        "KEY_ENCRYPTION_KEYS": "ZGV2LW9ubHktZW5lcmd5LXBsYXRmb3JtLWtleS0wMDA=",
+        "KEY_ENCRYPTION_KEYS": "n4GJ2p0vQ6f1cXh1QK0yZr8m3u5t7w9A2b4d6f8h0jk=",
         "ALLOWED_HOSTS": "energy.example.com",
     }
     result = subprocess.run(
@@ -117,3 +117,21 @@ def test_production_settings_refuse_missing_secrets():
     )
     assert result.returncode != 0
     assert "SECRET_KEY must be set" in result.stderr
+
+
+def test_development_keys_are_refused_off_the_devnet():
+    env = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "TESTING"}} | {
+        "DEBUG": "1",
+        "TRON_NETWORK": "mainnet",
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "common.E001" in result.stderr
+    assert "common.E002" in result.stderr

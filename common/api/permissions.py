@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django_otp.middleware import is_verified
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
@@ -15,7 +16,7 @@ class IsVerifiedStaff(BasePermission):
 
     def has_permission(self, request: Request, view: Any) -> bool:
         user = request.user
-        # OTPMiddleware attaches `otp_device` to the user object at run time; it is the
-        # device that verified this session, or None.
-        otp_device = getattr(user, "otp_device", None)
-        return bool(user.is_authenticated and user.is_staff and otp_device is not None)
+        if not (user.is_authenticated and user.is_staff and user.is_active):
+            return False
+        # OTPMiddleware marked the session's user with the device that verified it.
+        return bool(is_verified(user))

@@ -69,9 +69,14 @@ async def test_partner_staff_gets_own_events_only():
         "pool.updated", membership.partner_id, [partner_group(membership.partner_id)]
     )
     assert await comm.receive_json_from(timeout=3) == {"event": "pool.updated", "payload": {"n": 1}}
-    # An event tagged for another partner is dropped even if it reached this group.
+    # An event tagged for another partner is dropped even if it reached this group ...
     await sync_to_async(publish)("pool.updated", other.pk, [partner_group(membership.partner_id)])
     assert await comm.receive_nothing(timeout=0.5)
+    # ... while the next one of its own still arrives: the channel itself works.
+    await sync_to_async(publish)(
+        "pool.synced", membership.partner_id, [partner_group(membership.partner_id)]
+    )
+    assert (await comm.receive_json_from(timeout=3))["event"] == "pool.synced"
     await comm.disconnect()
 
 
@@ -123,4 +128,19 @@ async def test_staff_needs_verified_device_for_admin_group():
     assert (await comm.receive_json_from())["groups"] == ["admin"]
     await sync_to_async(publish)("alert.opened", 123, ["admin"])
     assert (await comm.receive_json_from(timeout=3))["event"] == "alert.opened"
+    await comm.disconnect()
+
+
+async def test_admin_socket_stops_when_staff_rights_go():
+    staff = await sync_to_async(UserFactory)(is_staff=True)
+    device = await sync_to_async(TOTPDevice.objects.create)(user=staff, name="a", confirmed=True)
+    comm = communicator(staff, {DEVICE_ID_SESSION_KEY: device.persistent_id})
+    assert (await comm.connect())[0]
+    await comm.receive_json_from()
+    await sync_to_async(publish)("alert.opened", 1, ["admin"])
+    assert (await comm.receive_json_from(timeout=3))["event"] == "alert.opened"  # control
+    staff.is_staff = False
+    await sync_to_async(staff.save)()
+    await sync_to_async(publish)("alert.opened", 1, ["admin"])
+    assert await comm.receive_nothing(timeout=0.5)
     await comm.disconnect()

@@ -8,6 +8,7 @@ batch, so one bad read never holds back the rest.
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import Sequence
 from typing import Any
 
@@ -34,7 +35,11 @@ class BatchReader:
         concurrency: int = 64,
         timeout: float = 10.0,
         api_key: str = "",
+        attempts_per_node: int = 2,
+        backoff_seconds: float = 0.2,
     ) -> None:
+        self._attempts = attempts_per_node
+        self._backoff = backoff_seconds
         headers = {"TRON-PRO-API-KEY": api_key} if api_key else {}
         limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
         self._http = httpx.AsyncClient(
@@ -61,7 +66,7 @@ class BatchReader:
             raise _Transient(type(exc).__name__) from exc
         except httpx.HTTPStatusError as exc:
             status = exc.response.status_code
-            if status >= 500 or status == 429:
+            if status >= 500 or status in (401, 403, 429):
                 raise _Transient(f"HTTP {status}") from exc
             raise ChainRejected(f"HTTP {status} from node", code=f"HTTP_{status}") from exc
         except ValueError as exc:
@@ -76,20 +81,25 @@ class BatchReader:
         return payload
 
     async def _with_failover(self, path_bodies: list[tuple[str, dict[str, Any]]]) -> list[Any]:
-        """Make the requests on one node, failing over to the next on a transient error."""
+        """Make the requests on one node: retried with backoff on a transient error, then
+        failed over to the next node."""
         failures = []
         count = len(self._providers)
+        start = self._preferred
         for offset in range(count):
-            index = (self._preferred + offset) % count
+            index = (start + offset) % count
             provider = self._providers[index]
-            try:
-                results = [await self._request(provider, p, b) for p, b in path_bodies]
-            except _Transient as exc:
-                failures.append(f"{node_label(self._urls[index])}: {exc}")
-                continue
-            self._preferred = index
-            return results
-        raise ChainUnavailable("; ".join(failures))
+            for attempt in range(self._attempts):
+                try:
+                    results = [await self._request(provider, p, b) for p, b in path_bodies]
+                except _Transient as exc:
+                    failures.append(f"{node_label(self._urls[index])}: {exc}")
+                    if attempt + 1 < self._attempts:
+                        await asyncio.sleep(self._backoff * (2**attempt) * (1 + random.random()))
+                    continue
+                self._preferred = index
+                return results
+        raise ChainUnavailable("; ".join(failures[-4:]))
 
     async def head_block(self) -> BlockRef:
         (block,) = await self._with_failover([("wallet/getnowblock", {"visible": True})])

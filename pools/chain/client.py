@@ -46,11 +46,11 @@ USDT_CONTRACT = "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t"
 USDT_TRANSFER_SELECTOR = "transfer(address,uint256)"
 USDT_TRANSFER_METHOD_ID = keccak256(USDT_TRANSFER_SELECTOR.encode())[:4].hex()
 USDT_BALANCE_SELECTOR = "balanceOf(address)"
-# Energy a USDT transfer costs to a holder / a new holder (reference/tron.md §1.5); used
-# only when the node cannot estimate.
+# Energy a USDT transfer costs to a holder / a new holder (reference/tron.md §1.5).
 USDT_TRANSFER_ENERGY_WARM = 64_285
 USDT_TRANSFER_ENERGY_COLD = 130_285
 FEE_LIMIT_HEADROOM = Decimal("1.2")
+NODE_FAULT_STATUSES = frozenset({401, 403, 429})
 TRANSIENT_CODES = frozenset({"SERVER_BUSY", "NOT_ENOUGH_EFFECTIVE_CONNECTION", "NO_CONNECTION"})
 ALREADY_KNOWN_CODES = frozenset({"DUP_TRANSACTION_ERROR"})
 
@@ -90,6 +90,8 @@ def fee_limit_for(*, energy: int, energy_fee: int, max_fee_limit: int = 0) -> in
     fee_limit caps the whole energy budget of a call, even energy paid from stake
     (reference/tron.md §1.7), so it is set from the estimate, never tronpy's 10 TRX.
     """
+    if energy <= 0 or energy_fee <= 0:
+        raise ValueError("fee_limit needs a positive energy estimate and energy price")
     limit = math.ceil(Decimal(energy) * energy_fee * FEE_LIMIT_HEADROOM)
     if max_fee_limit:
         limit = min(limit, max_fee_limit)
@@ -142,7 +144,8 @@ class ChainClient:
 
     def _call(self, operation: Callable[[Tron], T], *, what: str) -> T:
         nodes = self._nodes()
-        order = list(range(self._preferred, len(nodes))) + list(range(self._preferred))
+        start = self._preferred  # read once: another thread may move it meanwhile
+        order = [(start + offset) % len(nodes) for offset in range(len(nodes))]
         failures: list[str] = []
         for index in order:
             node = nodes[index]
@@ -172,7 +175,8 @@ class ChainClient:
             raise _Transient(type(exc).__name__) from exc
         except requests.HTTPError as exc:
             status = exc.response.status_code if exc.response is not None else 0
-            if status >= 500 or status == 429:
+            if status >= 500 or status in NODE_FAULT_STATUSES:
+                # Overloaded, rate-limited or refusing our credentials: another node may not.
                 raise _Transient(f"HTTP {status}") from exc
             raise ChainRejected(f"HTTP {status} from node", code=f"HTTP_{status}") from exc
         except ValueError as exc:  # not JSON: a proxy or a half-dead node
@@ -284,17 +288,28 @@ class ChainClient:
                     "visible": True,
                 },
             )
-            if "energy_required" in payload:
-                return int(payload["energy_required"])
-            # Nodes without vm.estimateEnergy: fall back to a constant call's energy_used.
-            constant = self._constant_call(
-                node,
-                owner=owner,
-                contract=USDT_CONTRACT,
-                selector=USDT_TRANSFER_SELECTOR,
-                parameter=parameter,
-            )
-            return int(constant.get("energy_used", 0))
+            result = payload.get("result", {})
+            if "energy_required" in payload and result.get("result", True) is True:
+                energy = int(payload["energy_required"])
+            elif "estimate energy" in _decode_message(result.get("message")):
+                # Nodes without vm.estimateEnergy: a constant call's energy_used instead
+                # (it can under-estimate nested calls; USDT's transfer has none).
+                constant = self._constant_call(
+                    node,
+                    owner=owner,
+                    contract=USDT_CONTRACT,
+                    selector=USDT_TRANSFER_SELECTOR,
+                    parameter=parameter,
+                )
+                if constant.get("transaction", {}).get("ret", [{}])[0].get("ret") == "FAILED":
+                    raise ChainRejected("the transfer would revert", code="REVERT")
+                energy = int(constant.get("energy_used", 0))
+            else:
+                self._check(payload)
+                raise ChainRejected(_decode_message(result.get("message")) or "no estimate")
+            if energy <= 0:
+                raise ChainRejected("the node returned no energy estimate", code="NO_ESTIMATE")
+            return energy
 
         return self._call(read, what="energy estimate")
 
@@ -334,10 +349,27 @@ class ChainClient:
             transaction: Transaction = builder.build()
         except (requests.ConnectionError, requests.Timeout) as exc:
             raise _Transient(type(exc).__name__) from exc
+        except requests.HTTPError as exc:
+            status = exc.response.status_code if exc.response is not None else 0
+            if status >= 500 or status in NODE_FAULT_STATUSES:
+                raise _Transient(f"HTTP {status}") from exc
+            raise ChainRejected(f"HTTP {status} from node", code=f"HTTP_{status}") from exc
         except tronpy_errors.UnknownError as exc:
-            raise _Transient(str(exc)) from exc
-        except (tronpy_errors.ApiError, tronpy_errors.ValidationError) as exc:
-            raise ChainRejected(str(exc), code="CONTRACT_VALIDATE_ERROR") from exc
+            code = exc.args[1] if len(exc.args) > 1 else ""
+            if code in TRANSIENT_CODES:
+                raise _Transient(str(code)) from exc
+            raise ChainRejected(str(exc.args[0]) if exc.args else "", code=str(code)) from exc
+        except (
+            tronpy_errors.ApiError,
+            tronpy_errors.ValidationError,
+            tronpy_errors.TransactionError,
+            tronpy_errors.TaposError,
+            tronpy_errors.BadSignature,
+            tronpy_errors.BadAddress,
+        ) as exc:
+            raise ChainRejected(str(exc), code=type(exc).__name__) from exc
+        except (ValueError, KeyError) as exc:  # a malformed answer from a half-dead node
+            raise _Transient(f"unexpected response: {type(exc).__name__}") from exc
         raw = transaction.to_json()
         raw.pop("permission", None)
         raw_data = raw["raw_data"]

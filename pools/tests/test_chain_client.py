@@ -260,3 +260,18 @@ def test_local_signer_signs_with_encrypted_key(devnet, client, settings):
         owner=address, to=new_account(devnet, trx=1).address, amount_sun=TRX
     )
     assert send(client, devnet, unsigned, signer).success
+
+
+def test_estimate_of_a_transfer_that_would_revert_is_rejected(devnet, client):
+    from pools.chain import ChainRejected
+
+    empty = new_account(devnet, trx=10)  # holds no USDT
+    with pytest.raises(ChainRejected):
+        client.estimate_usdt_transfer_energy(
+            owner=empty.address, to=new_account(devnet).address, amount=USDT
+        )
+
+
+def test_fee_limit_refuses_a_missing_estimate():
+    with pytest.raises(ValueError, match="positive"):
+        fee_limit_for(energy=0, energy_fee=100)

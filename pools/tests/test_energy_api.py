@@ -186,3 +186,11 @@ def test_overview_totals(partner, other_partner, staff_client):
     assert body["totals"]["available_energy"] == 3550
     assert [p["partner_name"] for p in body["partners"]] == ["Acme Wallet", "Outsider Exchange"]
     assert body["partners"][0]["usage_percent"] == "15.00"
+
+
+def test_over_committed_pool_does_not_hide_free_energy(partner, staff_client, key_client):
+    EnergyPoolFactory(partner=partner, energy_limit=1000, energy_used=900, reserved_energy=300)
+    EnergyPoolFactory(partner=partner, energy_limit=1000, energy_used=0)
+    assert staff_client.get("/api/v1/energy/overview").json()["totals"]["available_energy"] == 1000
+    monitor_body = key_client.get(monitor(partner.pk)).json()
+    assert monitor_body["totals"]["available_energy"] == 1000
