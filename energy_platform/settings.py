@@ -261,6 +261,12 @@ POOL_SYNC_BATCH_SIZE: int = env.int("POOL_SYNC_BATCH_SIZE", default=500)
 POOL_SYNC_CONCURRENCY: int = env.int("POOL_SYNC_CONCURRENCY", default=64)
 POOL_STALE_AFTER_SECONDS: int = env.int("POOL_STALE_AFTER_SECONDS", default=300)
 POOL_EXTERNAL_USAGE_TOLERANCE: int = env.int("POOL_EXTERNAL_USAGE_TOLERANCE", default=1000)
+# Energy-rental price providers (dotted paths); real markets are enabled here, never in tests.
+ENERGY_RENTAL_PROVIDERS: list[str] = env.list(
+    "ENERGY_RENTAL_PROVIDERS", default=["pools.pricing.DevnetRentalProvider"]
+)
+# Energy price assumed for savings before any fee was recorded (sun per energy, §1.1).
+DEFAULT_ENERGY_FEE_SUN: int = env.int("DEFAULT_ENERGY_FEE_SUN", default=100)
 # The node is unhealthy when its head block is older than this.
 TRON_HEAD_STALE_SECONDS: int = env.int("TRON_HEAD_STALE_SECONDS", default=60)
 

@@ -45,6 +45,12 @@ JOBS: tuple[JobSpec, ...] = (
         description="Rebroadcast, confirm or retire signed transactions (staking operations).",
     ),
     JobSpec(
+        name="monitor_prices",
+        task="pools.tasks.monitor_prices",
+        every_seconds=300,
+        description="Record the chain's energy and bandwidth fees and energy-rental quotes.",
+    ),
+    JobSpec(
         name="cleanup",
         task="operations.tasks.cleanup",
         every_seconds=24 * 3600,

@@ -3,8 +3,10 @@ views across partners (seed documents 000 and 001)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
+from django.utils import timezone
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
@@ -18,7 +20,7 @@ from common.api.permissions import IsVerifiedStaff
 from partners.api_base import PartnerAPIView
 from partners.selectors import partner_get_by_id, partner_get_for_caller
 from pools.apis.pools import PoolCreateInputSerializer, PoolOutputSerializer, onboard
-from pools.models import EnergyPool, EnergyUsageLog
+from pools.models import EnergyPool, EnergyUsageLog, PriceQuote
 from pools.selectors import (
     PoolEnergy,
     energy_totals,
@@ -27,7 +29,10 @@ from pools.selectors import (
     pool_list_for_partner,
     usage_logs_for_partner,
 )
+from pools.services.prices import latest_prices, trx_saved_sun
 from pools.services.sync import pools_sync
+
+SAVINGS_WINDOW = timedelta(days=30)
 
 
 class PoolEnergySerializer(serializers.Serializer):  # type: ignore[type-arg]
@@ -70,9 +75,17 @@ class TotalsSerializer(serializers.Serializer):  # type: ignore[type-arg]
     usage_percent = serializers.DecimalField(max_digits=7, decimal_places=2)
 
 
+class SavingsSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    since = serializers.DateTimeField()
+    trx_saved_sun = serializers.IntegerField(
+        help_text="TRX (in sun) not burned because withdrawals used pooled energy."
+    )
+
+
 class MonitorOutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
     partner_id = serializers.IntegerField()
     totals = TotalsSerializer()
+    savings = SavingsSerializer()
     pools = PoolEnergySerializer(many=True)
 
 
@@ -86,7 +99,16 @@ class EnergyMonitorApi(PartnerAPIView):
             pool_list_for_partner(caller=self.caller).exclude(status=EnergyPool.Status.ARCHIVED)
         )
         entries = pool_energy(pools=pools)
-        data = {"partner_id": partner.pk, "totals": energy_totals(entries), "pools": entries}
+        since = timezone.now() - SAVINGS_WINDOW
+        data = {
+            "partner_id": partner.pk,
+            "totals": energy_totals(entries),
+            "savings": {
+                "since": since,
+                "trx_saved_sun": trx_saved_sun(partner_id=partner.pk, since=since),
+            },
+            "pools": entries,
+        }
         return Response(MonitorOutputSerializer(data).data)
 
 
@@ -192,6 +214,7 @@ class PartnerTotalsSerializer(TotalsSerializer):
 
 class OverviewOutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
     totals = TotalsSerializer()
+    savings = SavingsSerializer()
     partners = PartnerTotalsSerializer(many=True)
 
 
@@ -201,6 +224,8 @@ class EnergyOverviewApi(StaffAPIView):
     @extend_schema(responses=OverviewOutputSerializer, operation_id="energy_overview")
     def get(self, request: Request) -> Response:
         overview: dict[str, Any] = partner_energy_overview()
+        since = timezone.now() - SAVINGS_WINDOW
+        overview["savings"] = {"since": since, "trx_saved_sun": trx_saved_sun(since=since)}
         return Response(OverviewOutputSerializer(overview).data)
 
 
@@ -224,3 +249,17 @@ class AdminCreatePoolApi(StaffAPIView):
             raise ValidationError({"partner_id": ["No such partner."]})
         pool = onboard(partner=partner, data=serializer.validated_data)
         return Response(AdminPoolSerializer(pool).data, status=status.HTTP_201_CREATED)
+
+
+class PriceSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+    class Meta:
+        model = PriceQuote
+        fields = ["source", "kind", "price_sun", "duration_days", "min_energy", "quoted_at"]
+
+
+class PricesApi(PartnerAPIView):
+    """The newest chain fees and energy-rental quotes (market data, the same for everyone)."""
+
+    @extend_schema(responses=PriceSerializer(many=True), operation_id="energy_prices")
+    def get(self, request: Request) -> Response:
+        return Response(PriceSerializer(latest_prices(), many=True).data)

@@ -1,0 +1,102 @@
+"""Prices over time: the chain's fees and energy-rental quotes; TRX saved by pooled energy."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from decimal import Decimal
+
+from django.conf import settings
+from django.db.models import DecimalField, F, OuterRef, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from pools.chain import chain_client
+from pools.models import EnergyUsageLog, PriceQuote
+from pools.pricing import rental_providers
+
+logger = logging.getLogger(__name__)
+
+CHAIN_SOURCE = "chain"
+SAVING_KINDS = (EnergyUsageLog.Kind.WITHDRAWAL,)
+
+
+def prices_monitor() -> int:
+    """Record the chain's energy and bandwidth fees and every provider's rental quotes.
+
+    A provider that fails is logged and skipped; the chain's fees are always recorded
+    (or the run fails with `ChainUnavailable`). Returns the quotes recorded.
+    """
+    now = timezone.now()
+    params = chain_client().chain_parameters()
+    rows = [
+        PriceQuote(
+            source=CHAIN_SOURCE,
+            kind=PriceQuote.Kind.ENERGY_FEE,
+            price_sun=Decimal(params.energy_fee),
+            quoted_at=now,
+        ),
+        PriceQuote(
+            source=CHAIN_SOURCE,
+            kind=PriceQuote.Kind.BANDWIDTH_FEE,
+            price_sun=Decimal(params.transaction_fee),
+            quoted_at=now,
+        ),
+    ]
+    for provider in rental_providers(settings.ENERGY_RENTAL_PROVIDERS):
+        try:
+            quotes = provider.quotes()
+        except Exception:
+            logger.warning("rental provider %s failed", provider.name, exc_info=True)
+            continue
+        rows += [
+            PriceQuote(
+                source=provider.name,
+                kind=PriceQuote.Kind.RENTAL,
+                price_sun=q.price_sun,
+                duration_days=q.duration_days,
+                min_energy=q.min_energy,
+                quoted_at=now,
+            )
+            for q in quotes
+            if q.price_sun > 0
+        ]
+    PriceQuote.objects.bulk_create(rows)
+    return len(rows)
+
+
+def latest_prices() -> list[PriceQuote]:
+    """The newest quote of each (source, kind, duration)."""
+    newest = PriceQuote.objects.order_by("source", "kind", "duration_days", "-quoted_at").distinct(
+        "source", "kind", "duration_days"
+    )
+    return list(newest)
+
+
+def trx_saved_sun(*, partner_id: int | None = None, since: datetime | None = None) -> int:
+    """Sun not burned because withdrawals used pooled energy: each unit of stake energy they
+    used, at the energy fee the chain charged then (the last recorded before it)."""
+    fee_then = (
+        PriceQuote.objects.filter(
+            source=CHAIN_SOURCE, kind=PriceQuote.Kind.ENERGY_FEE, quoted_at__lte=OuterRef("at")
+        )
+        .order_by("-quoted_at")
+        .values("price_sun")[:1]
+    )
+    logs = EnergyUsageLog.objects.filter(kind__in=SAVING_KINDS)
+    if partner_id is not None:
+        logs = logs.filter(pool__partner_id=partner_id)
+    if since is not None:
+        logs = logs.filter(at__gte=since)
+    total = logs.annotate(
+        fee=Coalesce(
+            Subquery(fee_then, output_field=DecimalField(max_digits=20, decimal_places=6)),
+            Value(Decimal(settings.DEFAULT_ENERGY_FEE_SUN)),
+            output_field=DecimalField(max_digits=20, decimal_places=6),
+        )
+    ).aggregate(
+        saved=Sum(
+            F("energy_used") * F("fee"), output_field=DecimalField(max_digits=30, decimal_places=6)
+        )
+    )["saved"]
+    return int(total or 0)

@@ -1,0 +1,84 @@
+"""Chain fees and rental quotes over time, and the TRX pooled energy saved."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from pools.models import EnergyUsageLog, PriceQuote
+from pools.services.prices import latest_prices, prices_monitor, trx_saved_sun
+from pools.tasks import monitor_prices
+from pools.tests.factories import EnergyPoolFactory, EnergyUsageLogFactory, PriceQuoteFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_monitor_records_chain_fees_and_devnet_rental_quotes(devnet):
+    devnet.params(getEnergyFee=210)
+    assert prices_monitor() == 2 + 4
+    fees = {q.kind: q.price_sun for q in PriceQuote.objects.filter(source="chain")}
+    assert fees == {"energy_fee": Decimal(210), "bandwidth_fee": Decimal(1000)}
+    rentals = PriceQuote.objects.filter(kind="rental").order_by("duration_days")
+    assert [r.duration_days for r in rentals] == [1, 3, 7, 30]
+    assert all(r.price_sun < 210 for r in rentals)  # renting beats burning
+    assert rentals[0].price_sun == Decimal("84")  # 40 % of the live fee
+
+
+def test_a_failing_provider_does_not_stop_the_others(devnet, settings):
+    settings.ENERGY_RENTAL_PROVIDERS = [
+        "pools.tests.test_prices.BrokenProvider",
+        "pools.pricing.DevnetRentalProvider",
+    ]
+    assert prices_monitor() == 6
+
+
+class BrokenProvider:
+    name = "broken"
+
+    def quotes(self):
+        raise RuntimeError("market API down")
+
+
+def test_monitor_task_records_a_job_run(devnet):
+    assert monitor_prices() == 6
+    assert PriceQuote.objects.count() == 6
+
+
+def test_latest_prices_are_the_newest_per_series(devnet):
+    prices_monitor()
+    devnet.params(getEnergyFee=100)
+    prices_monitor()
+    latest = {(q.source, q.kind, q.duration_days): q for q in latest_prices()}
+    assert len(latest) == 6
+    assert latest[("chain", "energy_fee", None)].price_sun == Decimal(100)
+
+
+def test_trx_saved_uses_the_fee_of_the_time(partner):
+    pool = EnergyPoolFactory(partner=partner)
+    now = timezone.now()
+    PriceQuoteFactory(price_sun=Decimal(420), quoted_at=now - timedelta(days=10))
+    PriceQuoteFactory(price_sun=Decimal(100), quoted_at=now - timedelta(days=2))
+    EnergyUsageLogFactory(
+        pool=pool, kind="withdrawal", energy_used=64_285, at=now - timedelta(days=5)
+    )  # at 420 sun
+    EnergyUsageLogFactory(
+        pool=pool, kind="withdrawal", energy_used=130_285, at=now - timedelta(days=1)
+    )  # at 100 sun
+    EnergyUsageLogFactory(pool=pool, kind=EnergyUsageLog.Kind.EXTERNAL, energy_used=10**6)
+    EnergyUsageLogFactory(kind="withdrawal", energy_used=10**6)  # another partner's
+    assert trx_saved_sun(partner_id=partner.pk) == 64_285 * 420 + 130_285 * 100
+    assert trx_saved_sun(partner_id=partner.pk, since=now - timedelta(days=3)) == 130_285 * 100
+
+
+def test_prices_and_savings_through_the_api(devnet, partner, key_client, outsider_key_client):
+    prices_monitor()
+    body = key_client.get("/api/v1/energy/prices").json()
+    assert {p["kind"] for p in body} == {"energy_fee", "bandwidth_fee", "rental"}
+    EnergyUsageLogFactory(
+        pool=EnergyPoolFactory(partner=partner), kind="withdrawal", energy_used=64_285
+    )
+    saved = key_client.get(f"/api/v1/energy/monitor/{partner.pk}").json()["savings"]
+    assert saved["trx_saved_sun"] == 64_285 * 100
+    theirs = outsider_key_client.get(f"/api/v1/energy/monitor/{partner.pk}")
+    assert theirs.status_code == 404
