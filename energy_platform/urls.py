@@ -6,6 +6,7 @@ from django_otp.admin import OTPAdminSite
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from operations.urls import api_urlpatterns as health_api
+from operations.urls import batch_urlpatterns as batch_api
 from operations.urls import probe_urlpatterns as probes
 
 # Every admin page requires a user verified by a TOTP device or a backup code.
@@ -19,6 +20,7 @@ api_v1: list[URLPattern | URLResolver] = [
     path("pools/", include("pools.urls")),
     path("", include("pools.energy_urls")),
     path("", include((health_api, "health"))),
+    path("batch/", include((batch_api, "batch"))),
 ]
 
 urlpatterns = [

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from operations import apis
+from operations import apis, batch_apis
 
 app_name = "operations"
 
@@ -23,4 +23,13 @@ api_urlpatterns = [
     ),
     path("health/tron", apis.HealthComponentApi.as_view(component="tron"), name="health-tron"),
     path("status", apis.StatusApi.as_view(), name="status"),
+]
+
+batch_urlpatterns = [
+    path("executions/recent", batch_apis.RecentRunsApi.as_view(), name="runs-recent"),
+    path("executions/stats", batch_apis.RunStatsApi.as_view(), name="runs-stats"),
+    path("jobs/<slug:job>/lock/status", batch_apis.LeaseStatusApi.as_view(), name="lock-status"),
+    path("jobs/<slug:job>/lock/release", batch_apis.LeaseReleaseApi.as_view(), name="lock-release"),
+    path("locks/expired", batch_apis.ExpiredLeasesApi.as_view(), name="locks-expired"),
+    path("locks/cleanup", batch_apis.LeaseCleanupApi.as_view(), name="locks-cleanup"),
 ]
