@@ -257,7 +257,7 @@ TRON_TIMEOUT_SECONDS: float = env.float("TRON_TIMEOUT_SECONDS", default=10.0)
 # that is not on chain is provably dead and may be replaced.
 TRON_TX_EXPIRATION_SECONDS: int = env.int("TRON_TX_EXPIRATION_SECONDS", default=60)
 # Chain sync: pools per batch, concurrent reads, staleness, external-usage tolerance.
-POOL_SYNC_BATCH_SIZE: int = env.int("POOL_SYNC_BATCH_SIZE", default=500)
+POOL_SYNC_BATCH_SIZE: int = env.int("POOL_SYNC_BATCH_SIZE", default=1000)
 POOL_SYNC_CONCURRENCY: int = env.int("POOL_SYNC_CONCURRENCY", default=64)
 POOL_STALE_AFTER_SECONDS: int = env.int("POOL_STALE_AFTER_SECONDS", default=300)
 POOL_EXTERNAL_USAGE_TOLERANCE: int = env.int("POOL_EXTERNAL_USAGE_TOLERANCE", default=1000)
@@ -303,6 +303,9 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         "axes": {"level": "WARNING"},
+        # One line per HTTP request to a TRON node is noise, and slows sync measurably.
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
         "health_check": {"level": "ERROR"},
     },
 }

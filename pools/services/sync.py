@@ -22,6 +22,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Q, QuerySet
 
+from common.db import bulk_insert_columns, bulk_update_columns
 from pools.chain.batch import BatchReader
 from pools.chain.errors import ChainError, ChainUnavailable
 from pools.chain.types import DEFAULT_WINDOW_MS, AccountState, BlockRef
@@ -46,6 +47,15 @@ CHAIN_FIELDS = [
     "last_synced_at",
     "last_sync_block",
     "last_sync_error",
+]
+SNAPSHOT_FIELDS = [
+    "pool",
+    "taken_at",
+    "block_number",
+    "energy_limit",
+    "energy_used",
+    "staked_trx_sun",
+    "trx_balance_sun",
 ]
 OWN_USAGE_KINDS = (EnergyUsageLog.Kind.WITHDRAWAL, EnergyUsageLog.Kind.STAKING)
 
@@ -236,15 +246,19 @@ def _write_batch(
         in_flight = _in_flight(pools)
         snapshots: list[PoolSnapshot] = []
         logs: list[EnergyUsageLog] = []
+        synced: list[EnergyPool] = []
+        failures: dict[str, list[int]] = {}
         for pool in pools:
             state = states[pool.address]
             if isinstance(state, AccountState) and not state.exists:
                 state = ChainError("account not found on chain")
             if isinstance(state, ChainError):
-                pool.last_sync_error = _public_error(state)
+                message = _public_error(state)
+                failures.setdefault(message, []).append(pool.pk)
                 report.failed += 1
-                report.errors[pool.address] = pool.last_sync_error
+                report.errors[pool.address] = message
                 continue
+            synced.append(pool)
             log = _apply(
                 pool, state, head=head, own=own.get(pool.pk, []), in_flight=pool.pk in in_flight
             )
@@ -262,8 +276,11 @@ def _write_batch(
                 )
             )
             report.synced += 1
-        EnergyPool.objects.bulk_update(pools, CHAIN_FIELDS)
-        PoolSnapshot.objects.bulk_create(snapshots)
+        bulk_update_columns(synced, CHAIN_FIELDS)
+        for message, pks in failures.items():
+            # The last good numbers stay; only the reason is recorded.
+            EnergyPool.objects.filter(pk__in=pks).update(last_sync_error=message)
+        bulk_insert_columns(snapshots, SNAPSHOT_FIELDS)
         EnergyUsageLog.objects.bulk_create(logs)
     report.snapshots += len(snapshots)
     report.external_logs += len(logs)
@@ -276,9 +293,10 @@ def _public_error(error: ChainError) -> str:
     return str(error)[:500] or type(error).__name__
 
 
-async def _read(
-    reader: BatchReader, addresses: list[str]
-) -> tuple[BlockRef | ChainError, dict[str, AccountState | ChainError]]:
+Read = tuple[BlockRef | ChainError, dict[str, AccountState | ChainError]]
+
+
+async def _read(reader: BatchReader, addresses: list[str]) -> Read:
     head, states = await asyncio.gather(
         reader.head_block(), reader.accounts(addresses), return_exceptions=True
     )
@@ -308,9 +326,19 @@ def pools_sync(*, queryset: QuerySet[EnergyPool] | None = None) -> SyncReport:
             timeout=settings.TRON_TIMEOUT_SECONDS,
             api_key=settings.TRONGRID_API_KEY,
         ) as reader:
-            for start in range(0, len(pks), batch_size):
-                batch = await _load(pks[start : start + batch_size])
-                head, states = await _read(reader, [p.address for p in batch])
+
+            async def load_and_read(chunk: list[int]) -> tuple[list[EnergyPool], Read]:
+                batch = await _load(chunk)
+                return batch, await _read(reader, [p.address for p in batch])
+
+            chunks = [pks[start : start + batch_size] for start in range(0, len(pks), batch_size)]
+            pending = asyncio.create_task(load_and_read(chunks[0])) if chunks else None
+            for index in range(len(chunks)):
+                assert pending is not None
+                batch, (head, states) = await pending
+                # Read the next batch from the chain while this one is written.
+                if index + 1 < len(chunks):
+                    pending = asyncio.create_task(load_and_read(chunks[index + 1]))
                 if isinstance(head, ChainError):
                     await _fail(batch, head, report)
                 else:
@@ -323,7 +351,12 @@ def pools_sync(*, queryset: QuerySet[EnergyPool] | None = None) -> SyncReport:
 
 
 def _load_batch(pks: list[int]) -> list[EnergyPool]:
-    return list(EnergyPool.objects.filter(pk__in=pks).order_by("pk"))
+    # Only what sync reads; every chain column it writes is set before the write.
+    return list(
+        EnergyPool.objects.filter(pk__in=pks)
+        .only("pk", "address", "energy_limit", "last_sync_block", "usage_baseline")
+        .order_by("pk")
+    )
 
 
 def _fail_batch(pools: list[EnergyPool], error: ChainError, report: SyncReport) -> None:
