@@ -86,3 +86,17 @@ def test_expired_leases_listed_and_cleaned(staff):
     assert [lease["job"] for lease in staff.get("/api/v1/batch/locks/expired").json()] == ["stale"]
     assert staff.post("/api/v1/batch/locks/cleanup").json() == {"released": 1}
     assert list(JobLock.objects.values_list("job", flat=True)) == ["live"]
+
+
+def test_batch_reads_query_counts_are_constant(staff, django_assert_num_queries):
+    JobRunFactory.create_batch(2)
+    staff.get("/api/v1/batch/executions/recent")
+    with django_assert_num_queries(5):  # session, user, device, count, page
+        staff.get("/api/v1/batch/executions/recent")
+    with django_assert_num_queries(4):  # session, user, device, stats
+        staff.get("/api/v1/batch/executions/stats")
+    JobRunFactory.create_batch(10, job="other")
+    with django_assert_num_queries(5):
+        staff.get("/api/v1/batch/executions/recent")
+    with django_assert_num_queries(4):
+        staff.get("/api/v1/batch/executions/stats")

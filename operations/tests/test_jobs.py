@@ -1,8 +1,14 @@
 """Job leases, job history and the periodic-task registry."""
 
+import os
+import signal
+import subprocess
+import sys
 import threading
+import time
 from datetime import timedelta
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -24,6 +30,7 @@ from operations.tests.factories import JobLockFactory, JobRunFactory
 pytestmark = pytest.mark.django_db
 
 TTL = timedelta(minutes=1)
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_lease_is_exclusive_until_released():
@@ -137,3 +144,57 @@ def test_setup_periodic_tasks_upserts_by_name():
         assert task.interval.every == job.every_seconds
         assert task.expire_seconds == int(job.expires_seconds)
         assert task.expire_seconds < job.every_seconds
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_concurrent_runs_of_one_job_never_overlap():
+    inside: list[int] = []
+    overlaps: list[int] = []
+    barrier = threading.Barrier(4)
+    runs: list[JobRun] = []
+
+    def work() -> int:
+        inside.append(1)
+        if len(inside) > 1:
+            overlaps.append(len(inside))
+        time.sleep(0.3)
+        inside.pop()
+        return 1
+
+    def run() -> None:
+        try:
+            barrier.wait()
+            runs.append(job_execute(job="busy", ttl=TTL, work=work))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert overlaps == []
+    statuses = sorted(r.status for r in runs)
+    assert statuses.count(JobRun.Status.SUCCEEDED) >= 1
+    assert statuses.count(JobRun.Status.SKIPPED) >= 1
+    assert len(statuses) == 4
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_killed_holders_lease_expires_by_itself(settings):
+    db = settings.DATABASES["default"]
+    url = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    script = (
+        "import os, signal, django; from datetime import timedelta; django.setup();"
+        "from operations.services import lease_acquire;"
+        "assert lease_acquire(job='doomed', holder='victim', ttl=timedelta(seconds=2));"
+        "os.kill(os.getpid(), signal.SIGKILL)"
+    )
+    env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "energy_platform.settings"}
+    result = subprocess.run([sys.executable, "-c", script], env=env, cwd=ROOT, check=False)
+    assert result.returncode == -signal.SIGKILL  # killed while holding the lease
+    assert JobLock.objects.get(job="doomed").holder == "victim"
+    assert not lease_acquire(job="doomed", holder="next", ttl=TTL)
+    time.sleep(2.2)
+    assert lease_acquire(job="doomed", holder="next", ttl=TTL)

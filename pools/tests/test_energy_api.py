@@ -194,3 +194,20 @@ def test_over_committed_pool_does_not_hide_free_energy(partner, staff_client, ke
     assert staff_client.get("/api/v1/energy/overview").json()["totals"]["available_energy"] == 1000
     monitor_body = key_client.get(monitor(partner.pk)).json()
     assert monitor_body["totals"]["available_energy"] == 1000
+
+
+def test_overview_and_prices_query_counts_are_constant(
+    partner, other_partner, staff_client, key_client, django_assert_num_queries
+):
+    EnergyPoolFactory(partner=partner)
+    staff_client.get("/api/v1/energy/overview")
+    key_client.get("/api/v1/energy/prices")
+    counts = []
+    for _ in range(2):
+        with django_assert_num_queries(6) as overview:  # session, user, device, 2 + savings
+            staff_client.get("/api/v1/energy/overview")
+        with django_assert_num_queries(2) as prices:  # key, prices
+            key_client.get("/api/v1/energy/prices")
+        counts.append((len(overview.captured_queries), len(prices.captured_queries)))
+        EnergyPoolFactory.create_batch(5, partner=other_partner)
+    assert counts[0] == counts[1]

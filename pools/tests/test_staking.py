@@ -196,3 +196,16 @@ def test_api_quote_and_personas(devnet, pool, viewer_client, outsider_client, ke
     )
     assert bad.status_code == 400
     assert not StakingOperation.objects.exists()
+
+
+def test_operations_list_query_count_is_constant(
+    devnet, pool, key_client, django_assert_num_queries
+):
+    key_client.get(ops_url(pool))
+    staking_submit(pool=pool, kind="stake", amount_sun=10 * TRX)
+    with django_assert_num_queries(4):  # key, pool, count, page
+        key_client.get(ops_url(pool))
+    for _ in range(3):
+        staking_submit(pool=pool, kind="stake", amount_sun=10 * TRX)
+    with django_assert_num_queries(4):
+        assert key_client.get(ops_url(pool)).json()["count"] == 4
