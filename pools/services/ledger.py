@@ -1,0 +1,214 @@
+"""The reservation ledger (SPEC §6.2; reference/reliability.md §1).
+
+Energy is promised to a withdrawal before anything is signed, TigerBeetle-style:
+
+- reserve: one conditional UPDATE moves energy into the pool's `reserved_energy` only if
+  `energy_limit - energy_used - reserved_energy` covers it, and the `Reservation` row is
+  inserted in the same transaction; the row count decides;
+- allocate: the same for a whole batch of queued withdrawals under one row lock;
+- post: the receipt's real energy is charged and the whole estimate released;
+- void: the estimate is released;
+- expire: unsigned reservations past `expires_at` (database time) are voided.
+
+A reservation is resolved at most once: every resolution is guarded by `state = pending`
+under the reservation's row lock. Locks are always taken reservation first, then pool.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db import transaction
+from django.db.models import F, OuterRef, Subquery, Sum
+from django.db.models.functions import Coalesce, Now
+from django.utils import timezone
+
+from pools.models import EnergyPool, Reservation
+
+PENDING = Reservation.State.PENDING
+
+
+def _pool_covers(energy: int) -> dict[str, object]:
+    return {"reserved_energy__lte": F("energy_limit") - F("energy_used") - energy}
+
+
+def reservation_reserve(
+    *, pool_id: int, withdrawal_id: int, energy: int, ttl: timedelta
+) -> Reservation | None:
+    """Reserve `energy` on an active pool for a withdrawal, or None if it does not fit.
+
+    The reservation expires after `ttl` unless it is marked signed first.
+    """
+    if energy <= 0:
+        raise ValueError("a reservation needs a positive energy estimate")
+    with transaction.atomic():
+        taken = EnergyPool.objects.filter(
+            pk=pool_id, status=EnergyPool.Status.ACTIVE, **_pool_covers(energy)
+        ).update(reserved_energy=F("reserved_energy") + energy)
+        if not taken:
+            return None
+        return Reservation.objects.create(
+            pool_id=pool_id,
+            withdrawal_id=withdrawal_id,
+            estimated_energy=energy,
+            expires_at=timezone.now() + ttl,
+        )
+
+
+def reservations_allocate(
+    *, pool_id: int, requests: Sequence[tuple[int, int]], ttl: timedelta
+) -> list[Reservation]:
+    """Reserve for the queued `(withdrawal_id, energy)` requests in order, while they fit.
+
+    One transaction and one pool row lock for the whole batch, so throughput is not bound by
+    one lock per withdrawal. Strictly first come, first served: allocation stops at the first
+    request that does not fit (a smaller one behind it waits its turn).
+    """
+    if not requests:
+        return []
+    with transaction.atomic():
+        pool = (
+            EnergyPool.objects.select_for_update()
+            .only("status", "energy_limit", "energy_used", "reserved_energy")
+            .get(pk=pool_id)
+        )
+        if pool.status != EnergyPool.Status.ACTIVE:
+            return []
+        available = pool.energy_limit - pool.energy_used - pool.reserved_energy
+        expires_at = timezone.now() + ttl
+        granted: list[Reservation] = []
+        for withdrawal_id, energy in requests:
+            if energy <= 0:
+                raise ValueError("a reservation needs a positive energy estimate")
+            if energy > available:
+                break
+            available -= energy
+            granted.append(
+                Reservation(
+                    pool_id=pool_id,
+                    withdrawal_id=withdrawal_id,
+                    estimated_energy=energy,
+                    expires_at=expires_at,
+                )
+            )
+        if not granted:
+            return []
+        total = sum(r.estimated_energy for r in granted)
+        EnergyPool.objects.filter(pk=pool_id).update(reserved_energy=F("reserved_energy") + total)
+        return Reservation.objects.bulk_create(granted)
+
+
+def reservation_mark_signed(*, reservation_id: int) -> bool:
+    """Stop the clock: a reservation whose transaction is signed never expires.
+
+    False if it is no longer pending (expired or voided meanwhile): then nothing may be
+    signed against it.
+    """
+    return Reservation.objects.filter(pk=reservation_id, state=PENDING).update(expires_at=None) == 1
+
+
+def _resolve(reservation_id: int, *, posted_energy: int | None) -> bool:
+    with transaction.atomic():
+        reservation = (
+            Reservation.objects.select_for_update()
+            .only("state", "pool_id", "estimated_energy")
+            .filter(pk=reservation_id)
+            .first()
+        )
+        if reservation is None or reservation.state != PENDING:
+            return False
+        if posted_energy is None:
+            reservation.state = Reservation.State.VOIDED
+        else:
+            reservation.state = Reservation.State.POSTED
+            reservation.posted_energy = posted_energy
+        Reservation.objects.filter(pk=reservation_id).update(
+            state=reservation.state,
+            posted_energy=reservation.posted_energy,
+            resolved_at=Now(),
+            expires_at=None,
+        )
+        pool_update: dict[str, object] = {
+            "reserved_energy": F("reserved_energy") - reservation.estimated_energy
+        }
+        if posted_energy:
+            # Charged now, so the pool never looks fuller than it is until the next sync
+            # overwrites energy_used with the chain's own number.
+            pool_update["energy_used"] = F("energy_used") + posted_energy
+        EnergyPool.objects.filter(pk=reservation.pool_id).update(**pool_update)
+    return True
+
+
+def reservation_post(*, reservation_id: int, energy_used: int) -> bool:
+    """Settle with the energy the chain charged from the pool's stake; release the estimate.
+
+    Idempotent: False if the reservation was already resolved (nothing changes then).
+    """
+    if energy_used < 0:
+        raise ValueError("energy used cannot be negative")
+    return _resolve(reservation_id, posted_energy=energy_used)
+
+
+def reservation_void(*, reservation_id: int) -> bool:
+    """Release the whole estimate. Idempotent: False if already resolved."""
+    return _resolve(reservation_id, posted_energy=None)
+
+
+def reservations_expire(*, limit: int = 1000) -> int:
+    """Void unsigned reservations whose `expires_at` has passed on the database's clock.
+
+    Rows locked by another transaction are skipped and picked up on the next run.
+    """
+    with transaction.atomic():
+        expired = list(
+            Reservation.objects.select_for_update(skip_locked=True)
+            .filter(state=PENDING, expires_at__isnull=False, expires_at__lte=Now())
+            .values_list("pk", "pool_id", "estimated_energy")[:limit]
+        )
+        if not expired:
+            return 0
+        Reservation.objects.filter(pk__in=[pk for pk, _, _ in expired]).update(
+            state=Reservation.State.VOIDED, resolved_at=Now(), expires_at=None
+        )
+        released: dict[int, int] = defaultdict(int)
+        for _, pool_id, energy in expired:
+            released[pool_id] += energy
+        for pool_id in sorted(released):  # a fixed order: no deadlock between two runs
+            EnergyPool.objects.filter(pk=pool_id).update(
+                reserved_energy=F("reserved_energy") - released[pool_id]
+            )
+    return len(expired)
+
+
+@dataclass(frozen=True)
+class LedgerBreach:
+    pool_id: int
+    partner_id: int
+    reserved_energy: int
+    pending_total: int
+
+    @property
+    def message(self) -> str:
+        return (
+            f"Pool {self.pool_id}: reserved_energy {self.reserved_energy} ≠ "
+            f"pending reservations {self.pending_total}."
+        )
+
+
+def ledger_audit() -> list[LedgerBreach]:
+    """Pools whose `reserved_energy` differs from the sum of their pending reservations."""
+    pending = (
+        Reservation.objects.filter(pool=OuterRef("pk"), state=PENDING)
+        .values("pool")
+        .annotate(total=Sum("estimated_energy"))
+        .values("total")
+    )
+    rows = (
+        EnergyPool.objects.annotate(pending_total=Coalesce(Subquery(pending), 0))
+        .exclude(reserved_energy=F("pending_total"))
+        .values_list("pk", "partner_id", "reserved_energy", "pending_total")
+    )
+    return [LedgerBreach(*row) for row in rows]
