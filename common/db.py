@@ -92,9 +92,9 @@ def _column_values(field: Field[Any, Any], objs: Sequence[Model]) -> list[Any]:
 def bulk_insert_columns(objs: Sequence[Model], fields: Sequence[str]) -> int:
     """Insert every object's `fields` in one statement; returns rows inserted.
 
-    On PostgreSQL: `INSERT … SELECT FROM unnest(…)`, one array per column, so the statement
-    stays small whatever the batch size. Elsewhere: `bulk_create`. Primary keys are not set
-    on the objects; use it for append-only rows nobody reads back in the same call.
+    On PostgreSQL: `INSERT … SELECT FROM unnest(…) RETURNING pk`, one array per column, so
+    the statement stays small whatever the batch size; each object gets its primary key.
+    Elsewhere: `bulk_create`. Like `bulk_create`, it sends no signals and calls no `save()`.
     """
     if not objs:
         return 0
@@ -111,10 +111,20 @@ def bulk_insert_columns(objs: Sequence[Model], fields: Sequence[str]) -> int:
     names = ", ".join(quote(str(field.column)) for field in columns)
     arrays = ", ".join(f"%s::{_array_type(field)}" for field in columns)
     selected = ", ".join(f"v.{quote(str(field.column))}{_cast(field)}" for field in columns)
+    pk = meta.pk
+    assert pk is not None
+    # unnest keeps array order and a single-source INSERT … SELECT returns rows in that
+    # order, so the returned keys match the objects one to one.
     sql = (
         f"INSERT INTO {quote(meta.db_table)} ({names}) "  # noqa: S608  # quoted identifiers
-        f"SELECT {selected} FROM unnest({arrays}) AS v ({names})"
+        f"SELECT {selected} FROM unnest({arrays}) WITH ORDINALITY AS v ({names}, ord) "
+        f"ORDER BY ord RETURNING {quote(str(pk.column))}"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [_column_values(field, objs) for field in columns])
-        return int(cursor.rowcount)
+        keys = cursor.fetchall()
+    for obj, (key,) in zip(objs, keys, strict=True):
+        obj.pk = key
+        obj._state.adding = False
+        obj._state.db = connection.alias
+    return len(keys)

@@ -122,7 +122,9 @@ class TestLedger:
         ]
         granted = reservations_allocate(pool_id=pool.pk, requests=requests, ttl=TTL)
         # The third does not fit (71,430 left); the fourth waits behind it.
-        assert [r.withdrawal_id for r in granted] == [requests[0][0], requests[1][0]]
+        assert [a.withdrawal_id for a in granted] == [requests[0][0], requests[1][0]]
+        stored = dict(Reservation.objects.values_list("pk", "withdrawal_id"))
+        assert stored == {a.reservation_id: a.withdrawal_id for a in granted}
         assert pool_numbers(pool) == (0, 128_570)
 
     def test_audit_finds_a_drifted_pool(self, pool):
@@ -167,7 +169,7 @@ def test_many_workers_never_over_reserve_one_pool():
                     got = reservations_allocate(
                         pool_id=pool.pk, requests=[(withdrawal_id, 64_285)], ttl=TTL
                     )
-                    granted.extend(r.pk for r in got)
+                    granted.extend(a.reservation_id for a in got)
         finally:
             connection.close()
 
@@ -229,9 +231,9 @@ class LedgerMachine(RuleBasedStateMachine):
         got = reservations_allocate(
             pool_id=self.pool.pk, requests=[(self._withdrawal(), s) for s in sizes], ttl=TTL
         )
-        assert [r.estimated_energy for r in got] == expected
-        for r in got:
-            self.pending[r.pk] = r.estimated_energy
+        assert [a.energy for a in got] == expected
+        for a in got:
+            self.pending[a.reservation_id] = a.energy
 
     @rule(res=consumes(reservations), fraction=st.floats(min_value=0, max_value=1))
     def post(self, res, fraction):
