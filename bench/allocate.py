@@ -75,36 +75,24 @@ def main() -> None:
     from django.db import connection
 
     call_command("migrate", verbosity=0)
-    from partners.models import Customer, Partner
+    from partners.models import Partner
     from partners.services import customer_create
-    from pools.models import EnergyPool, Reservation
+    from pools.models import EnergyPool
     from pools.services.ledger import ledger_audit, reservations_allocate
     from withdrawals.models import Withdrawal
 
-    Reservation.objects.all().delete()
-    partner, _ = Partner.objects.get_or_create(slug="bench", defaults={"name": "Bench"})
-    customer = Customer.objects.filter(partner=partner).first() or customer_create(
-        partner=partner, external_ref="bench", username="bench-user"
+    partner = Partner.objects.create(slug="bench-allocate", name="Bench (allocate)")
+    customer = customer_create(partner=partner, external_ref="bench", username="bench-user")
+    pool = EnergyPool.objects.create(
+        partner=partner, address="TLa2f6VPqDgRE67v1736s7bJ8Ray5wYjU7", energy_limit=10**15
     )
-    pool, _ = EnergyPool.objects.update_or_create(
-        address="TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t",
-        defaults={
-            "partner": partner,
-            "energy_limit": 10**15,
-            "energy_used": 0,
-            "reserved_energy": 0,
-        },
+    Withdrawal.objects.bulk_create(
+        [
+            Withdrawal(partner=partner, customer=customer, to_address=pool.address, amount=1)
+            for _ in range(args.clients * args.batch * 400)
+        ],
+        batch_size=5000,
     )
-    needed = args.clients * args.batch * 400
-    have = Withdrawal.objects.filter(partner=partner).count()
-    if have < needed:
-        Withdrawal.objects.bulk_create(
-            [
-                Withdrawal(partner=partner, customer=customer, to_address=pool.address, amount=1)
-                for _ in range(needed - have)
-            ],
-            batch_size=5000,
-        )
     ids = list(Withdrawal.objects.filter(partner=partner).values_list("pk", flat=True))
     connection.close()
 

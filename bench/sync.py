@@ -62,12 +62,10 @@ def bench_database_url() -> str:
     import psycopg
 
     admin = parts._replace(path="/postgres")
+    # A fresh database every run: no bench sees another's rows or a previous run's.
     with psycopg.connect(urlunsplit(admin), autocommit=True) as conn:
-        exists = conn.execute(
-            "SELECT 1 FROM pg_database WHERE datname = %s", (f"{name}_bench",)
-        ).fetchone()
-        if not exists:
-            conn.execute(f'CREATE DATABASE "{name}_bench"')
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}_bench" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}_bench"')
     return urlunsplit(bench)
 
 
@@ -137,7 +135,7 @@ def main() -> None:
 
     call_command("migrate", verbosity=0)
     from partners.models import Partner
-    from pools.models import EnergyPool, EnergyUsageLog, PoolSnapshot
+    from pools.models import EnergyPool
     from pools.services.sync import pools_sync
 
     devnet, url = start_devnet()
@@ -149,10 +147,7 @@ def main() -> None:
                 json={"addresses": addresses[start : start + 5000], "trx": 10},
                 timeout=60,
             ).raise_for_status()
-        PoolSnapshot.objects.all().delete()
-        EnergyUsageLog.objects.all().delete()
-        EnergyPool.objects.all().delete()
-        partner, _ = Partner.objects.get_or_create(slug="bench", defaults={"name": "Bench"})
+        partner = Partner.objects.create(slug="bench-sync", name="Bench (sync)")
         EnergyPool.objects.bulk_create(
             [EnergyPool(partner=partner, address=a) for a in addresses], batch_size=2000
         )
