@@ -45,6 +45,12 @@ JOBS: tuple[JobSpec, ...] = (
         description="Rebroadcast, confirm or retire signed transactions (staking operations).",
     ),
     JobSpec(
+        name="expire_and_audit",
+        task="withdrawals.tasks.expire_and_audit",
+        every_seconds=60,
+        description="Void expired unsigned reservations; audit the ledger, alert on breaches.",
+    ),
+    JobSpec(
         name="monitor_prices",
         task="pools.tasks.monitor_prices",
         every_seconds=300,

@@ -9,6 +9,7 @@ from celery import shared_task
 from operations.jobs import JOBS_BY_NAME
 from operations.services import job_execute
 from pools.services.staking import staking_operations_drive
+from withdrawals.services import expire_and_audit as expire_and_audit_run
 
 
 @shared_task(name="withdrawals.tasks.broadcast_and_confirm")
@@ -17,5 +18,15 @@ def broadcast_and_confirm() -> int:
     spec = JOBS_BY_NAME["broadcast_and_confirm"]
     run = job_execute(
         job=spec.name, ttl=timedelta(seconds=spec.lease_seconds), work=staking_operations_drive
+    )
+    return run.items
+
+
+@shared_task(name="withdrawals.tasks.expire_and_audit")
+def expire_and_audit() -> int:
+    """Expire unsigned reservations; audit the ledger and alert on any breach."""
+    spec = JOBS_BY_NAME["expire_and_audit"]
+    run = job_execute(
+        job=spec.name, ttl=timedelta(seconds=spec.lease_seconds), work=expire_and_audit_run
     )
     return run.items

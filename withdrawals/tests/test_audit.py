@@ -1,0 +1,60 @@
+"""The expire_and_audit job: expiry, ledger invariants, alerts on breaches."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+
+from alerts.models import EnergyAlert
+from operations.models import JobRun
+from pools.models import EnergyPool, Reservation
+from pools.services.ledger import reservation_reserve
+from pools.tests.factories import EnergyPoolFactory
+from withdrawals.tasks import expire_and_audit
+from withdrawals.tests.factories import BalanceFactory, HoldFactory, WithdrawalFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_expires_unsigned_reservations_and_records_the_run():
+    pool = EnergyPoolFactory(energy_limit=500_000)
+    reservation_reserve(
+        pool_id=pool.pk,
+        withdrawal_id=WithdrawalFactory(partner=pool.partner).pk,
+        energy=64_285,
+        ttl=timedelta(seconds=-1),
+    )
+    assert expire_and_audit() == 1
+    assert Reservation.objects.get().state == "voided"
+    pool.refresh_from_db()
+    assert pool.reserved_energy == 0
+    assert JobRun.objects.get(job="expire_and_audit").status == "succeeded"
+    assert not EnergyAlert.objects.exists()
+
+
+def test_breach_opens_one_emergency_alert_until_repaired():
+    pool = EnergyPoolFactory()
+    EnergyPool.objects.filter(pk=pool.pk).update(reserved_energy=1_234)
+    expire_and_audit()
+    expire_and_audit()
+    alert = EnergyAlert.objects.get()
+    assert (alert.kind, alert.level, alert.pool_id) == ("ledger_invariant", "emergency", pool.pk)
+    assert alert.partner_id == pool.partner_id
+    assert alert.resolved_at is None
+    EnergyPool.objects.filter(pk=pool.pk).update(reserved_energy=0)
+    expire_and_audit()
+    alert.refresh_from_db()
+    assert alert.resolved_at is not None
+
+
+def test_held_balance_must_match_its_holds():
+    hold = HoldFactory(amount=Decimal("10"))
+    balance = hold.balance
+    balance.held = Decimal("10")
+    balance.save()
+    expire_and_audit()
+    assert not EnergyAlert.objects.exists()
+    BalanceFactory(held=Decimal("3"))  # held, but no hold behind it
+    expire_and_audit()
+    alert = EnergyAlert.objects.get()
+    assert (alert.pool_id, alert.kind) == (None, "ledger_invariant")
