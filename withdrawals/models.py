@@ -251,3 +251,26 @@ class Hold(BaseModel):
 
     def __str__(self) -> str:
         return f"{self.amount} for {self.withdrawal_id} ({self.state})"
+
+
+class Credit(BaseModel):
+    """Funds added to a customer's balance (a deposit the partner reports). Idempotent per
+    (customer, idempotency key): the same credit reported twice is applied once."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="credits")
+    currency = models.CharField(max_length=8, choices=Currency.choices)
+    amount = token_amount_field()
+    idempotency_key = models.CharField(max_length=255)
+    reference = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(name="credit_amount_positive", condition=Q(amount__gt=0)),
+            models.UniqueConstraint(
+                fields=["customer", "idempotency_key"], name="credit_once_per_key"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"+{self.amount} {self.currency} for {self.customer_id}"

@@ -9,7 +9,7 @@ from celery import shared_task
 from operations.jobs import JOBS_BY_NAME
 from operations.services import job_execute
 from pools.services.staking import staking_operations_drive
-from withdrawals.services import expire_and_audit as expire_and_audit_run
+from withdrawals.services.audit import expire_and_audit as expire_and_audit_run
 
 
 @shared_task(name="withdrawals.tasks.broadcast_and_confirm")

@@ -1,4 +1,4 @@
-"""Writes about withdrawals. (The withdrawal flow itself lands with issue 5.)"""
+"""The ledger auditor: expiry of unsigned reservations, invariants, alerts on breaches."""
 
 from __future__ import annotations
 

@@ -1,0 +1,1 @@
+"""Writes about withdrawals, one module per flow."""

@@ -1,0 +1,121 @@
+"""Balances and holds: a withdrawal holds funds on request; the hold is settled (the funds
+left) or released (they return) exactly once.
+
+Every change is a conditional UPDATE whose row count decides, so concurrent requests can
+never spend the same funds twice nor drive a balance negative (the database's CHECK
+constraints are the last line).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.db.models.functions import Now
+
+from partners.models import Customer
+from withdrawals.models import Balance, Credit, Hold, Withdrawal
+
+
+def balance_for(*, customer: Customer, currency: str) -> Balance:
+    balance, _ = Balance.objects.get_or_create(customer=customer, currency=currency)
+    return balance
+
+
+@transaction.atomic
+def balance_credit(
+    *,
+    customer: Customer,
+    currency: str,
+    amount: Decimal,
+    idempotency_key: str,
+    reference: str = "",
+) -> tuple[Credit, bool]:
+    """Add funds once per `idempotency_key`: returns (credit, applied now).
+
+    A repeat with the same key and amount returns the first credit and changes nothing; the
+    same key with another amount or currency is a `ValidationError`.
+    """
+    existing = Credit.objects.filter(customer=customer, idempotency_key=idempotency_key).first()
+    if existing is None:
+        try:
+            with transaction.atomic():
+                credit = Credit.objects.create(
+                    customer=customer,
+                    currency=currency,
+                    amount=amount,
+                    idempotency_key=idempotency_key,
+                    reference=reference,
+                )
+        except IntegrityError:
+            existing = Credit.objects.get(customer=customer, idempotency_key=idempotency_key)
+        else:
+            balance = balance_for(customer=customer, currency=currency)
+            Balance.objects.filter(pk=balance.pk).update(
+                available=F("available") + amount, updated_at=Now()
+            )
+            return credit, True
+    if (existing.currency, existing.amount) != (currency, amount):
+        raise ValidationError(
+            {"idempotency_key": ["Already used for a different credit."]}, code="conflict"
+        )
+    return existing, False
+
+
+def hold_place(*, withdrawal: Withdrawal, currency: str, amount: Decimal) -> Hold:
+    """Move `amount` from available to held for `withdrawal`.
+
+    Raises `ValidationError` on the `amount` field if the balance cannot cover it; nothing
+    changes then. Must run inside the transaction that creates the withdrawal.
+    """
+    balance = balance_for(customer=withdrawal.customer, currency=currency)
+    covered = Balance.objects.filter(pk=balance.pk, available__gte=amount).update(
+        available=F("available") - amount, held=F("held") + amount, updated_at=Now()
+    )
+    if not covered:
+        raise ValidationError(
+            {"amount": [f"The {currency} balance does not cover this amount."]},
+            code="insufficient_funds",
+        )
+    return Hold.objects.create(balance=balance, withdrawal=withdrawal, amount=amount)
+
+
+def _resolve(hold_id: int, *, settle: bool) -> bool:
+    with transaction.atomic():
+        hold = Hold.objects.select_for_update().filter(pk=hold_id).first()
+        if hold is None or hold.state != Hold.State.HELD:
+            return False
+        Hold.objects.filter(pk=hold_id).update(
+            state=Hold.State.SETTLED if settle else Hold.State.RELEASED, resolved_at=Now()
+        )
+        change = {"held": F("held") - hold.amount, "updated_at": Now()}
+        if not settle:
+            change["available"] = F("available") + hold.amount
+        Balance.objects.filter(pk=hold.balance_id).update(**change)
+    return True
+
+
+def hold_settle(*, hold_id: int) -> bool:
+    """The funds left with the withdrawal. Idempotent: False if already resolved."""
+    return _resolve(hold_id, settle=True)
+
+
+def hold_release(*, hold_id: int) -> bool:
+    """The funds return to the available balance. Idempotent: False if already resolved."""
+    return _resolve(hold_id, settle=False)
+
+
+def withdrawal_holds_settle(*, withdrawal_id: int) -> int:
+    return sum(
+        hold_settle(hold_id=pk)
+        for pk in Hold.objects.filter(withdrawal_id=withdrawal_id).values_list("pk", flat=True)
+    )
+
+
+def withdrawal_holds_release(*, withdrawal_id: int) -> int:
+    return sum(
+        hold_release(hold_id=pk)
+        for pk in Hold.objects.filter(withdrawal_id=withdrawal_id).values_list("pk", flat=True)
+    )
