@@ -1,5 +1,6 @@
 """Credits apply once; holds never overspend and resolve exactly once."""
 
+import contextlib
 import threading
 from decimal import Decimal
 
@@ -87,24 +88,24 @@ def test_concurrent_holds_never_overspend_and_credits_apply_once():
     withdrawals = [
         WithdrawalFactory(customer=customer, partner=customer.partner) for _ in range(12)
     ]
-    barrier = threading.Barrier(12)
+    credited = threading.Barrier(12)
+    hold_now = threading.Barrier(12)
     placed = []
 
     def credit_and_hold(withdrawal):
         try:
-            barrier.wait()
+            credited.wait()
             balance_credit(
                 customer=customer,
                 currency="USDT",
                 amount=Decimal("50"),
                 idempotency_key="same-deposit",
             )
-            try:
+            hold_now.wait()  # every credit attempt is done: then all race for the funds
+            with contextlib.suppress(ValidationError):
                 placed.append(
                     hold_place(withdrawal=withdrawal, currency="USDT", amount=Decimal("10"))
                 )
-            except ValidationError:
-                pass
         finally:
             connection.close()
 
