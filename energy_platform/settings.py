@@ -267,6 +267,8 @@ ENERGY_RENTAL_PROVIDERS: list[str] = env.list(
 )
 # Energy price assumed for savings before any fee was recorded (sun per energy, §1.1).
 DEFAULT_ENERGY_FEE_SUN: int = env.int("DEFAULT_ENERGY_FEE_SUN", default=100)
+# An unsigned reservation is voided after this long (its withdrawal then re-queues).
+RESERVATION_TTL_SECONDS: int = env.int("RESERVATION_TTL_SECONDS", default=300)
 # The node is unhealthy when its head block is older than this.
 TRON_HEAD_STALE_SECONDS: int = env.int("TRON_HEAD_STALE_SECONDS", default=60)
 

@@ -39,6 +39,12 @@ JOBS: tuple[JobSpec, ...] = (
         description="Read every pool's balance, stake and energy from the chain.",
     ),
     JobSpec(
+        name="allocate_queue",
+        task="withdrawals.tasks.allocate_queue",
+        every_seconds=5,
+        description="Reserve pool energy for queued withdrawals, oldest first per pool.",
+    ),
+    JobSpec(
         name="broadcast_and_confirm",
         task="withdrawals.tasks.broadcast_and_confirm",
         every_seconds=3,

@@ -105,5 +105,6 @@ def customer_create(
 ) -> Customer:
     """An end user of `partner` with a login for the withdrawal pages."""
     user_model = get_user_model()
+    # Without a password the login is unusable until the customer sets one.
     user = user_model.objects.create_user(username=username, password=password)
     return Customer.objects.create(partner=partner, user=user, external_ref=external_ref)

@@ -10,6 +10,7 @@ from operations.jobs import JOBS_BY_NAME
 from operations.services import job_execute
 from pools.services.staking import staking_operations_drive
 from withdrawals.services.audit import expire_and_audit as expire_and_audit_run
+from withdrawals.services.requests import queue_allocate
 
 
 @shared_task(name="withdrawals.tasks.broadcast_and_confirm")
@@ -29,4 +30,12 @@ def expire_and_audit() -> int:
     run = job_execute(
         job=spec.name, ttl=timedelta(seconds=spec.lease_seconds), work=expire_and_audit_run
     )
+    return run.items
+
+
+@shared_task(name="withdrawals.tasks.allocate_queue")
+def allocate_queue() -> int:
+    """Reserve energy for queued withdrawals, oldest first per pool."""
+    spec = JOBS_BY_NAME["allocate_queue"]
+    run = job_execute(job=spec.name, ttl=timedelta(seconds=spec.lease_seconds), work=queue_allocate)
     return run.items

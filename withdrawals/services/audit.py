@@ -11,6 +11,7 @@ from alerts.models import EnergyAlert, Level
 from alerts.services import alert_raise, alerts_resolve
 from pools.services.ledger import ledger_audit, reservations_expire
 from withdrawals.models import Balance, Hold
+from withdrawals.services.requests import withdrawals_requeue_unreserved
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ def expire_and_audit() -> int:
     of pools that are whole again). Returns reservations expired plus breaches found.
     """
     expired = reservations_expire()
+    withdrawals_requeue_unreserved()
     breaches = ledger_audit()
     for breach in breaches:
         logger.error("ledger invariant breached: %s", breach.message)

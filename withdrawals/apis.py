@@ -1,0 +1,316 @@
+"""Partner API: customers, their credits, and withdrawals (create, list, get, cancel)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import RegexValidator
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from rest_framework import serializers, status
+from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from common.api.pagination import DefaultPagination
+from common.api.serializers import StrictInputSerializer
+from common.tron import USDT_DECIMALS, validate_tron_address
+from partners.api_base import PartnerAPIView
+from partners.models import Customer
+from partners.services import customer_create
+from withdrawals.models import Balance, Currency, Withdrawal
+from withdrawals.selectors import (
+    balances_for_customer,
+    customer_get_for_partner,
+    customer_list_for_partner,
+    withdrawal_get_for_partner,
+    withdrawal_list_for_partner,
+)
+from withdrawals.services.balances import balance_credit
+from withdrawals.services.requests import (
+    IdempotencyInFlight,
+    IdempotencyMismatch,
+    queue_place,
+    withdrawal_cancel,
+    withdrawal_request,
+)
+
+
+class KeyInFlight(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "A request with this Idempotency-Key is still being processed."
+    default_code = "idempotency_key_in_flight"
+
+
+class KeyReused(APIException):
+    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
+    default_detail = "This Idempotency-Key was used for a request with a different body."
+    default_code = "idempotency_key_reused"
+
+
+def idempotency_key(request: Request, *, required: bool) -> str | None:
+    key = request.headers.get("Idempotency-Key") or None
+    if key is None and required:
+        raise ValidationError({"idempotency_key": ["The Idempotency-Key header is required."]})
+    if key is not None and len(key) > 255:
+        raise ValidationError({"idempotency_key": ["At most 255 characters."]})
+    return key
+
+
+def as_api_error(exc: DjangoValidationError) -> ValidationError:
+    return ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
+
+
+KEY_HEADER = OpenApiParameter(
+    "Idempotency-Key",
+    str,
+    OpenApiParameter.HEADER,
+    required=False,
+    description="Same key and body: the stored result. Same key, other body: 422. "
+    "Same key while the first is processed: 409.",
+)
+
+
+def usdt_amount() -> serializers.DecimalField:
+    return serializers.DecimalField(
+        max_digits=24, decimal_places=USDT_DECIMALS, min_value=Decimal("0.000001")
+    )
+
+
+# --- customers ----------------------------------------------------------------------------
+
+
+class CustomerCreateInputSerializer(StrictInputSerializer):
+    external_ref = serializers.CharField(
+        max_length=100,
+        validators=[RegexValidator(r"^[A-Za-z0-9_.-]+$", "Letters, digits, _ . - only.")],
+    )
+
+
+class BalanceSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+    class Meta:
+        model = Balance
+        fields = ["currency", "available", "held"]
+
+
+class CustomerSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+    class Meta:
+        model = Customer
+        fields = ["id", "external_ref", "created_at"]
+
+
+class CustomerDetailSerializer(CustomerSerializer):
+    balances = serializers.SerializerMethodField()
+
+    class Meta(CustomerSerializer.Meta):
+        fields = [*CustomerSerializer.Meta.fields, "balances"]
+
+    @extend_schema_field(BalanceSerializer(many=True))
+    def get_balances(self, customer: Customer) -> list[dict[str, object]]:
+        return list(BalanceSerializer(balances_for_customer(customer=customer), many=True).data)
+
+
+class CustomerListApi(PartnerAPIView):
+    """The partner's end users. Operators and owners add them."""
+
+    @extend_schema(responses=CustomerSerializer(many=True), operation_id="customers_list")
+    def get(self, request: Request) -> Response:
+        paginator = DefaultPagination()
+        page: list[Customer] | None = paginator.paginate_queryset(
+            customer_list_for_partner(caller=self.caller), request, view=self
+        )
+        return paginator.get_paginated_response(CustomerSerializer(page, many=True).data)
+
+    @extend_schema(
+        request=CustomerCreateInputSerializer,
+        responses={201: CustomerDetailSerializer},
+        operation_id="customers_create",
+    )
+    def post(self, request: Request) -> Response:
+        serializer = CustomerCreateInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        partner = self.caller.partner
+        ref = serializer.validated_data["external_ref"]
+        if Customer.objects.filter(partner=partner, external_ref=ref).exists():
+            raise ValidationError({"external_ref": ["A customer with this reference exists."]})
+        customer = customer_create(
+            partner=partner, external_ref=ref, username=f"{partner.slug}.{ref}"[:150]
+        )
+        return Response(CustomerDetailSerializer(customer).data, status=status.HTTP_201_CREATED)
+
+
+class CustomerDetailApi(PartnerAPIView):
+    @extend_schema(responses=CustomerDetailSerializer, operation_id="customers_retrieve")
+    def get(self, request: Request, customer_id: int) -> Response:
+        customer = customer_get_for_partner(caller=self.caller, customer_id=customer_id)
+        return Response(CustomerDetailSerializer(customer).data)
+
+
+class CreditInputSerializer(StrictInputSerializer):
+    currency = serializers.ChoiceField(choices=Currency.choices)
+    amount = usdt_amount()
+    reference = serializers.CharField(max_length=255, required=False, allow_blank=True)
+
+
+class CreditApi(PartnerAPIView):
+    """Credit a customer's balance (a deposit the partner received). Idempotent by key."""
+
+    @extend_schema(
+        request=CreditInputSerializer,
+        parameters=[KEY_HEADER],
+        responses={201: CustomerDetailSerializer, 200: CustomerDetailSerializer},
+        operation_id="customers_credit",
+    )
+    def post(self, request: Request, customer_id: int) -> Response:
+        customer = customer_get_for_partner(caller=self.caller, customer_id=customer_id)
+        serializer = CreditInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        key = idempotency_key(request, required=True)
+        assert key is not None
+        data = serializer.validated_data
+        try:
+            _, applied = balance_credit(
+                customer=customer,
+                currency=data["currency"],
+                amount=data["amount"],
+                idempotency_key=key,
+                reference=data.get("reference", ""),
+            )
+        except DjangoValidationError as exc:
+            raise KeyReused from exc
+        code = status.HTTP_201_CREATED if applied else status.HTTP_200_OK
+        return Response(CustomerDetailSerializer(customer).data, status=code)
+
+
+# --- withdrawals --------------------------------------------------------------------------
+
+
+class WithdrawalCreateInputSerializer(StrictInputSerializer):
+    customer_id = serializers.IntegerField(min_value=1)
+    to_address = serializers.CharField(max_length=64, validators=[validate_tron_address])
+    amount = usdt_amount()
+
+
+class WithdrawalSummarySerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+    """A withdrawal in a list: no derived queue place (that costs queries per row)."""
+
+    class Meta:
+        model = Withdrawal
+        fields = [
+            "id",
+            "customer",
+            "to_address",
+            "amount",
+            "mode",
+            "status",
+            "pool",
+            "energy_estimate",
+            "energy_used",
+            "trx_burned_sun",
+            "failure_reason",
+            "created_at",
+            "confirmed_at",
+        ]
+        read_only_fields = fields
+
+
+class QueuePlaceSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    position = serializers.IntegerField(help_text="1 is next")
+    energy_ahead = serializers.IntegerField(help_text="Energy needed up to and with this one")
+    wait_seconds = serializers.IntegerField(help_text="At the pool's regeneration rate")
+
+
+class WithdrawalSerializer(WithdrawalSummarySerializer):
+    """One withdrawal, with its place in the queue while it waits."""
+
+    queue = serializers.SerializerMethodField()
+
+    class Meta(WithdrawalSummarySerializer.Meta):
+        fields = [*WithdrawalSummarySerializer.Meta.fields, "queue"]
+        read_only_fields = fields
+
+    @extend_schema_field(QueuePlaceSerializer(allow_null=True))
+    def get_queue(self, withdrawal: Withdrawal) -> dict[str, int] | None:
+        if withdrawal.status != Withdrawal.Status.QUEUED:
+            return None
+        place = queue_place(withdrawal=withdrawal)
+        if place is None:
+            return None
+        return {
+            "position": place.position,
+            "energy_ahead": place.energy_ahead,
+            "wait_seconds": place.wait_seconds,
+        }
+
+
+class WithdrawalListApi(PartnerAPIView):
+    """The partner's withdrawals, newest first; owners and operators request new ones."""
+
+    @extend_schema(
+        parameters=[OpenApiParameter("status", str, required=False)],
+        responses=WithdrawalSerializer(many=True),
+        operation_id="withdrawals_list",
+    )
+    def get(self, request: Request) -> Response:
+        queryset = withdrawal_list_for_partner(caller=self.caller)
+        wanted = request.query_params.get("status")
+        if wanted:
+            if wanted not in Withdrawal.Status.values:
+                raise ValidationError({"status": [f"Unknown status {wanted!r}."]})
+            queryset = queryset.filter(status=wanted)
+        paginator = DefaultPagination()
+        page: list[Withdrawal] | None = paginator.paginate_queryset(queryset, request, view=self)
+        return paginator.get_paginated_response(WithdrawalSummarySerializer(page, many=True).data)
+
+    @extend_schema(
+        request=WithdrawalCreateInputSerializer,
+        parameters=[KEY_HEADER],
+        responses={201: WithdrawalSerializer, 200: WithdrawalSerializer},
+        operation_id="withdrawals_create",
+    )
+    def post(self, request: Request) -> Response:
+        serializer = WithdrawalCreateInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        key = idempotency_key(request, required=False)
+        customer = customer_get_for_partner(caller=self.caller, customer_id=data["customer_id"])
+        try:
+            withdrawal, created = withdrawal_request(
+                customer=customer,
+                to_address=data["to_address"],
+                amount=data["amount"],
+                idempotency_key=key,
+            )
+        except IdempotencyInFlight:
+            raise KeyInFlight from None
+        except IdempotencyMismatch:
+            raise KeyReused from None
+        except DjangoValidationError as exc:
+            raise as_api_error(exc) from None
+        code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        return Response(WithdrawalSerializer(withdrawal).data, status=code)
+
+
+class WithdrawalDetailApi(PartnerAPIView):
+    @extend_schema(responses=WithdrawalSerializer, operation_id="withdrawals_retrieve")
+    def get(self, request: Request, withdrawal_id: int) -> Response:
+        withdrawal = withdrawal_get_for_partner(caller=self.caller, withdrawal_id=withdrawal_id)
+        return Response(WithdrawalSerializer(withdrawal).data)
+
+
+class WithdrawalCancelApi(PartnerAPIView):
+    """Cancel a withdrawal nothing was signed for; its funds and energy are released."""
+
+    @extend_schema(request=None, responses=WithdrawalSerializer, operation_id="withdrawals_cancel")
+    def post(self, request: Request, withdrawal_id: int) -> Response:
+        withdrawal = withdrawal_get_for_partner(caller=self.caller, withdrawal_id=withdrawal_id)
+        try:
+            withdrawal = withdrawal_cancel(withdrawal=withdrawal)
+        except DjangoValidationError as exc:
+            raise as_api_error(exc) from None
+        return Response(WithdrawalSerializer(withdrawal).data)
+
+
+@extend_schema(exclude=True)
+class WithdrawalListSlashApi(WithdrawalListApi):
+    """`/withdrawals/` as well as `/withdrawals`: one operation, documented once."""

@@ -1,0 +1,292 @@
+"""Requesting and cancelling withdrawals; the queue of those waiting for pool energy.
+
+A request is idempotent per (partner, Idempotency-Key): the same key and body return the
+stored withdrawal, the same key with another body is refused, and a request whose twin is
+still being processed is refused as in flight (SPEC §6.3; reference/reliability.md §2.1).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.db.models import Count, Exists, OuterRef, Q, Sum
+from django.utils import timezone
+
+from common.events import partner_group, publish_on_commit, withdrawal_group
+from partners.models import Customer, Partner
+from pools.chain import chain_client
+from pools.chain.client import USDT_TRANSFER_ENERGY_COLD, USDT_TRANSFER_ENERGY_WARM
+from pools.chain.errors import ChainRejected
+from pools.models import AVAILABLE_ENERGY, EnergyPool, Reservation
+from pools.services.ledger import reservation_reserve, reservation_void, reservations_allocate
+from withdrawals.models import Currency, QueueEntry, Withdrawal
+from withdrawals.services.balances import hold_place, withdrawal_holds_release
+
+USDT_UNIT = Decimal(1_000_000)
+Status = Withdrawal.Status
+
+
+class IdempotencyInFlight(Exception):
+    """A request with this key is being processed right now."""
+
+
+class IdempotencyMismatch(Exception):
+    """This key was used for a request with a different body."""
+
+
+def request_hash(payload: dict[str, object]) -> str:
+    """A stable digest of the request body (keys sorted, amounts normalised by the caller)."""
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+@contextmanager
+def idempotency_guard(*, partner_id: int, key: str | None) -> Iterator[None]:
+    """Hold a PostgreSQL advisory lock on (partner, key) for the request's duration.
+
+    A second request with the same key that arrives meanwhile fails fast with
+    `IdempotencyInFlight` instead of waiting. Without a key (or on SQLite) it does nothing:
+    the unique constraint still stops a duplicate.
+    """
+    if not key or connection.vendor != "postgresql":
+        yield
+        return
+    lock = (partner_id, zlib.crc32(key.encode()) - 2**31)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", lock)
+        row = cursor.fetchone()
+    if not row or not row[0]:
+        raise IdempotencyInFlight(key)
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", lock)
+
+
+def pool_for_withdrawal(*, partner: Partner) -> EnergyPool:
+    """The partner's active custodial pool with the most energy free now."""
+    pool = (
+        EnergyPool.objects.filter(
+            partner=partner,
+            status=EnergyPool.Status.ACTIVE,
+            custody=EnergyPool.Custody.CUSTODIAL,
+        )
+        .annotate(free=AVAILABLE_ENERGY)
+        .order_by("-free", "pk")
+        .first()
+    )
+    if pool is None:
+        raise ValidationError(
+            {"non_field_errors": ["The partner has no active pool that can send withdrawals."]}
+        )
+    return pool
+
+
+def transfer_energy_estimate(*, pool: EnergyPool, to_address: str, amount: Decimal) -> int:
+    """Energy the USDT transfer will cost, from the node's estimate; if the node cannot
+    simulate it (the hot wallet's balance would not cover it now), from whether the
+    recipient already holds USDT (reference/tron.md §1.5)."""
+    client = chain_client()
+    try:
+        return client.estimate_usdt_transfer_energy(
+            owner=pool.address, to=to_address, amount=int(amount * USDT_UNIT)
+        )
+    except ChainRejected:
+        holder = client.usdt_balance(to_address) > 0
+        return USDT_TRANSFER_ENERGY_WARM if holder else USDT_TRANSFER_ENERGY_COLD
+
+
+def _publish(withdrawal: Withdrawal, event: str) -> None:
+    publish_on_commit(
+        event=event,
+        groups=[partner_group(withdrawal.partner_id), withdrawal_group(withdrawal.pk)],
+        payload={"withdrawal_id": withdrawal.pk, "status": withdrawal.status},
+        partner_id=withdrawal.partner_id,
+    )
+
+
+def withdrawal_request(
+    *,
+    customer: Customer,
+    to_address: str,
+    amount: Decimal,
+    idempotency_key: str | None = None,
+) -> tuple[Withdrawal, bool]:
+    """Request a USDT withdrawal for `customer`; returns (withdrawal, created now).
+
+    Holds the amount, then reserves pool energy for it, or queues it when the pool cannot
+    cover it now. Raises `ValidationError` (bad input, not enough funds, no pool: nothing
+    changes), `IdempotencyMismatch`, `IdempotencyInFlight`, or `ChainUnavailable`.
+    """
+    partner = customer.partner
+    body_hash = request_hash(
+        {"customer": customer.pk, "to_address": to_address, "amount": str(amount.normalize())}
+    )
+    with idempotency_guard(partner_id=partner.pk, key=idempotency_key):
+        if idempotency_key:
+            existing = Withdrawal.objects.filter(
+                partner=partner, idempotency_key=idempotency_key
+            ).first()
+            if existing is not None:
+                if existing.request_hash != body_hash:
+                    raise IdempotencyMismatch(idempotency_key)
+                return existing, False
+        pool = pool_for_withdrawal(partner=partner)
+        energy = transfer_energy_estimate(pool=pool, to_address=to_address, amount=amount)
+        with transaction.atomic():
+            withdrawal = Withdrawal.objects.create(
+                customer=customer,
+                partner=partner,
+                pool=pool,
+                to_address=to_address,
+                amount=amount,
+                idempotency_key=idempotency_key,
+                request_hash=body_hash,
+                energy_estimate=energy,
+            )
+            hold_place(withdrawal=withdrawal, currency=Currency.USDT, amount=amount)
+            # Others already waiting on this pool go first: no jumping the queue.
+            reservation = (
+                None
+                if QueueEntry.objects.filter(pool=pool).exists()
+                else reservation_reserve(
+                    pool_id=pool.pk,
+                    withdrawal_id=withdrawal.pk,
+                    energy=energy,
+                    ttl=timedelta(seconds=settings.RESERVATION_TTL_SECONDS),
+                )
+            )
+            if reservation is not None:
+                withdrawal.status = Status.RESERVED
+            else:
+                QueueEntry.objects.create(
+                    withdrawal=withdrawal,
+                    pool=pool,
+                    energy_needed=energy,
+                    enqueued_at=timezone.now(),
+                )
+                withdrawal.status = Status.QUEUED
+            withdrawal.save(update_fields=["status", "updated_at"])
+            _publish(withdrawal, "withdrawal.requested")
+    return withdrawal, True
+
+
+def withdrawal_cancel(*, withdrawal: Withdrawal) -> Withdrawal:
+    """Cancel a withdrawal that nothing has been signed for; release its energy and funds.
+
+    Idempotent for an already cancelled withdrawal. Raises `ValidationError` once a
+    transaction exists: it may already be on chain, and it will be completed.
+    """
+    with transaction.atomic():
+        locked = Withdrawal.objects.select_for_update().get(pk=withdrawal.pk)
+        if locked.status == Status.CANCELLED:
+            return locked
+        if locked.status not in (Status.REQUESTED, Status.QUEUED, Status.RESERVED):
+            raise ValidationError(
+                {"status": [f"A {locked.status} withdrawal cannot be cancelled."]}
+            )
+        for reservation_id in Reservation.objects.filter(
+            withdrawal=locked, state=Reservation.State.PENDING
+        ).values_list("pk", flat=True):
+            reservation_void(reservation_id=reservation_id)
+        QueueEntry.objects.filter(withdrawal=locked).delete()
+        withdrawal_holds_release(withdrawal_id=locked.pk)
+        locked.status = Status.CANCELLED
+        locked.save(update_fields=["status", "updated_at"])
+        _publish(locked, "withdrawal.cancelled")
+    return locked
+
+
+@dataclass(frozen=True)
+class QueuePlace:
+    """Where a queued withdrawal stands: derived from the queue and the pool, never stored."""
+
+    position: int
+    energy_ahead: int
+    wait_seconds: int
+
+
+def queue_place(*, withdrawal: Withdrawal) -> QueuePlace | None:
+    """Position (1 = next), energy needed up to and including this one, and the wait until
+    the pool has regrown it at its regeneration rate (limit per 24 h). None if not queued."""
+    entry = QueueEntry.objects.select_related("pool").filter(withdrawal=withdrawal).first()
+    if entry is None:
+        return None
+    ahead = QueueEntry.objects.filter(pool_id=entry.pool_id).filter(
+        Q(enqueued_at__lt=entry.enqueued_at) | Q(enqueued_at=entry.enqueued_at, pk__lt=entry.pk)
+    )
+    totals = ahead.aggregate(count=Count("pk"), energy=Sum("energy_needed"))
+    position = totals["count"] + 1
+    energy_ahead = (totals["energy"] or 0) + entry.energy_needed
+    pool = entry.pool
+    shortfall = max(0, energy_ahead - pool.available_energy)
+    per_second = pool.energy_limit / 86_400
+    wait = int(shortfall / per_second) if per_second > 0 else -1
+    return QueuePlace(position=position, energy_ahead=energy_ahead, wait_seconds=wait)
+
+
+def queue_allocate(*, batch_size: int = 200) -> int:
+    """The `allocate_queue` job: reserve energy for queued withdrawals, oldest first per pool.
+
+    Each pool's head of the queue is allocated in one batch. A withdrawal cancelled between
+    the read and the reservation gets its reservation voided at once. Returns the number of
+    withdrawals moved to reserved.
+    """
+    moved = 0
+    ttl = timedelta(seconds=settings.RESERVATION_TTL_SECONDS)
+    for pool_id in QueueEntry.objects.values_list("pool_id", flat=True).distinct():
+        head = list(
+            QueueEntry.objects.filter(pool_id=pool_id)
+            .order_by("enqueued_at", "pk")
+            .values_list("withdrawal_id", "energy_needed")[:batch_size]
+        )
+        for allocation in reservations_allocate(pool_id=pool_id, requests=head, ttl=ttl):
+            with transaction.atomic():
+                if Withdrawal.objects.filter(
+                    pk=allocation.withdrawal_id, status=Status.QUEUED
+                ).update(status=Status.RESERVED, updated_at=timezone.now()):
+                    QueueEntry.objects.filter(withdrawal_id=allocation.withdrawal_id).delete()
+                    moved += 1
+                    withdrawal = Withdrawal.objects.get(pk=allocation.withdrawal_id)
+                    _publish(withdrawal, "withdrawal.reserved")
+                else:
+                    reservation_void(reservation_id=allocation.reservation_id)
+    return moved
+
+
+def withdrawals_requeue_unreserved() -> int:
+    """Put back in the queue reserved withdrawals whose reservation expired before anything
+    was signed, at their original place (their request time). Returns how many."""
+    pending = Reservation.objects.filter(withdrawal=OuterRef("pk"), state=Reservation.State.PENDING)
+    stranded = Withdrawal.objects.filter(status=Status.RESERVED).exclude(Exists(pending))
+    moved = 0
+    for withdrawal in stranded.only("pk", "pool_id", "energy_estimate", "created_at"):
+        with transaction.atomic():
+            if (
+                not Withdrawal.objects.filter(pk=withdrawal.pk, status=Status.RESERVED)
+                .exclude(Exists(pending))
+                .update(status=Status.QUEUED, updated_at=timezone.now())
+            ):
+                continue
+            assert withdrawal.pool_id is not None
+            assert withdrawal.energy_estimate is not None
+            QueueEntry.objects.get_or_create(
+                withdrawal_id=withdrawal.pk,
+                defaults={
+                    "pool_id": withdrawal.pool_id,
+                    "energy_needed": withdrawal.energy_estimate,
+                    "enqueued_at": withdrawal.created_at,
+                },
+            )
+            moved += 1
+    return moved

@@ -1,0 +1,265 @@
+"""Requesting withdrawals through the partner API: funds held, energy reserved or queued,
+idempotency, cancellation, and every bad input refused with nothing changed."""
+
+import threading
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from rest_framework.test import APIClient
+from tronpy.keys import PrivateKey
+
+from partners.tests.factories import APIKeyFactory, CustomerFactory, raw_key_for
+from pools.chain.client import USDT_TRANSFER_ENERGY_COLD, USDT_TRANSFER_ENERGY_WARM
+from pools.models import EnergyPool, Reservation
+from pools.services.keys import signing_key_import
+from pools.tests.factories import EnergyPoolFactory
+from withdrawals.models import Balance, Hold, QueueEntry, Withdrawal
+from withdrawals.services.balances import balance_credit
+from withdrawals.services.requests import queue_allocate
+
+pytestmark = pytest.mark.django_db
+
+URL = "/api/v1/withdrawals"
+
+
+def new_address():
+    return PrivateKey.random().public_key.to_base58check_address()
+
+
+@pytest.fixture
+def hot_pool(devnet, partner):
+    """A custodial pool holding USDT, with energy for exactly two cold transfers."""
+    key = PrivateKey.random()
+    address = key.public_key.to_base58check_address()
+    devnet.fund(address, 100)
+    devnet.mint(address, 10_000)
+    signing_key_import(private_key_hex=key.hex())
+    return EnergyPoolFactory(
+        partner=partner,
+        address=address,
+        custody=EnergyPool.Custody.CUSTODIAL,
+        energy_limit=2 * USDT_TRANSFER_ENERGY_COLD + 10,
+        energy_used=0,
+    )
+
+
+@pytest.fixture
+def customer(partner):
+    customer = CustomerFactory(partner=partner)
+    balance_credit(
+        customer=customer, currency="USDT", amount=Decimal("1000"), idempotency_key="seed"
+    )
+    return customer
+
+
+def body(customer, **overrides):
+    return {"customer_id": customer.pk, "to_address": new_address(), "amount": "25.5", **overrides}
+
+
+def balance(customer):
+    row = Balance.objects.get(customer=customer, currency="USDT")
+    return row.available, row.held
+
+
+def test_request_holds_funds_and_reserves_energy(hot_pool, customer, key_client):
+    response = key_client.post(URL, body(customer), format="json")
+    assert response.status_code == 201, response.content
+    data = response.json()
+    assert (data["status"], data["pool"]) == ("reserved", hot_pool.pk)
+    assert data["energy_estimate"] == USDT_TRANSFER_ENERGY_COLD
+    assert balance(customer) == (Decimal("974.5"), Decimal("25.5"))
+    hot_pool.refresh_from_db()
+    assert hot_pool.reserved_energy == USDT_TRANSFER_ENERGY_COLD
+
+
+def test_holder_recipient_needs_less_energy(devnet, hot_pool, customer, key_client):
+    holder = new_address()
+    devnet.mint(holder, 1)
+    data = key_client.post(URL, body(customer, to_address=holder), format="json").json()
+    assert data["energy_estimate"] == USDT_TRANSFER_ENERGY_WARM
+
+
+def test_short_pool_queues_with_an_honest_estimate(hot_pool, customer, key_client):
+    for _ in range(2):
+        assert key_client.post(URL, body(customer), format="json").json()["status"] == "reserved"
+    queued = key_client.post(URL, body(customer), format="json").json()
+    assert queued["status"] == "queued"
+    regen_per_second = hot_pool.energy_limit / 86_400
+    expected_wait = int((USDT_TRANSFER_ENERGY_COLD - 10) / regen_per_second)
+    assert queued["queue"] == {
+        "position": 1,
+        "energy_ahead": USDT_TRANSFER_ENERGY_COLD,
+        "wait_seconds": expected_wait,
+    }
+    second = key_client.post(URL, body(customer), format="json").json()
+    assert second["queue"]["position"] == 2
+    assert second["queue"]["wait_seconds"] > expected_wait
+    # Energy comes back (a posted withdrawal, a sync): the queue moves, oldest first.
+    EnergyPool.objects.filter(pk=hot_pool.pk).update(energy_limit=10**7)
+    assert queue_allocate() == 2
+    statuses = dict(Withdrawal.objects.values_list("pk", "status"))
+    assert statuses[queued["id"]] == statuses[second["id"]] == "reserved"
+    assert not QueueEntry.objects.exists()
+
+
+def test_same_key_same_body_returns_the_stored_withdrawal(hot_pool, customer, key_client):
+    payload = body(customer)
+    first = key_client.post(URL, payload, format="json", HTTP_IDEMPOTENCY_KEY="order-7")
+    again = key_client.post(URL, payload, format="json", HTTP_IDEMPOTENCY_KEY="order-7")
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json()["id"] == first.json()["id"]
+    other = key_client.post(
+        URL, {**payload, "amount": "26"}, format="json", HTTP_IDEMPOTENCY_KEY="order-7"
+    )
+    assert other.status_code == 422
+    assert other.json()["error"]["code"] == "idempotency_key_reused"
+    assert Withdrawal.objects.count() == 1
+    assert balance(customer) == (Decimal("974.5"), Decimal("25.5"))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_same_key_sent_concurrently_yields_one_withdrawal(devnet, partner):
+    key = PrivateKey.random()
+    address = key.public_key.to_base58check_address()
+    devnet.fund(address, 100)
+    devnet.mint(address, 100)
+    signing_key_import(private_key_hex=key.hex())
+    EnergyPoolFactory(partner=partner, address=address, custody="custodial", energy_limit=10**7)
+    customer = CustomerFactory(partner=partner)
+    balance_credit(
+        customer=customer, currency="USDT", amount=Decimal("100"), idempotency_key="seed"
+    )
+    api_key = APIKeyFactory(partner=partner)
+    payload = body(customer)
+    barrier = threading.Barrier(6)
+    codes = []
+
+    def send():
+        try:
+            client = APIClient()
+            client.credentials(HTTP_AUTHORIZATION=f"Api-Key {raw_key_for(api_key.prefix)}")
+            barrier.wait()
+            codes.append(
+                client.post(URL, payload, format="json", HTTP_IDEMPOTENCY_KEY="dup").status_code
+            )
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=send) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert Withdrawal.objects.count() == 1
+    assert codes.count(201) == 1
+    assert set(codes) <= {201, 200, 409}
+    assert Hold.objects.count() == 1
+
+
+def test_cancel_releases_funds_and_energy(hot_pool, customer, key_client):
+    data = key_client.post(URL, body(customer), format="json").json()
+    response = key_client.post(f"{URL}/{data['id']}/cancel")
+    assert response.json()["status"] == "cancelled"
+    assert balance(customer) == (Decimal("1000"), Decimal("0"))
+    hot_pool.refresh_from_db()
+    assert hot_pool.reserved_energy == 0
+    assert Reservation.objects.get().state == "voided"
+    assert key_client.post(f"{URL}/{data['id']}/cancel").status_code == 200  # idempotent
+
+
+def test_cancel_a_queued_withdrawal(hot_pool, customer, key_client):
+    EnergyPool.objects.filter(pk=hot_pool.pk).update(energy_limit=0)
+    data = key_client.post(URL, body(customer), format="json").json()
+    assert data["status"] == "queued"
+    assert key_client.post(f"{URL}/{data['id']}/cancel").json()["status"] == "cancelled"
+    assert not QueueEntry.objects.exists()
+    assert balance(customer) == (Decimal("1000"), Decimal("0"))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"to_address": "TNotAnAddress"}, "to_address"),
+        ({"amount": "0"}, "amount"),
+        ({"amount": "-1"}, "amount"),
+        ({"amount": "1.0000001"}, "amount"),
+        ({"amount": "1000.000001"}, "amount"),  # more than the balance
+        ({"amount": "abc"}, "amount"),
+        ({"memo": "x"}, "memo"),
+    ],
+)
+def test_bad_input_is_400_and_changes_nothing(hot_pool, customer, key_client, overrides, field):
+    response = key_client.post(URL, body(customer, **overrides), format="json")
+    assert response.status_code == 400, response.content
+    assert field in response.json()["error"]["fields"]
+    assert not Withdrawal.objects.exists()
+    assert balance(customer) == (Decimal("1000"), Decimal("0"))
+    hot_pool.refresh_from_db()
+    assert hot_pool.reserved_energy == 0
+
+
+def test_outsiders_and_viewers(hot_pool, customer, key_client, outsider_key_client, viewer_client):
+    data = key_client.post(URL, body(customer), format="json").json()
+    assert outsider_key_client.get(f"{URL}/{data['id']}/").status_code == 404
+    assert outsider_key_client.post(f"{URL}/{data['id']}/cancel").status_code == 404
+    assert outsider_key_client.get(URL).json()["count"] == 0
+    # another partner's customer cannot be used
+    assert outsider_key_client.post(URL, body(customer), format="json").status_code == 404
+    assert viewer_client.post(URL, body(customer), format="json").status_code == 403
+    assert viewer_client.get(f"{URL}/{data['id']}/").status_code == 200
+    assert Withdrawal.objects.count() == 1
+
+
+def test_list_filters_and_query_count(hot_pool, customer, key_client, django_assert_num_queries):
+    for _ in range(3):
+        key_client.post(URL, body(customer), format="json")
+    assert key_client.get(URL, {"status": "queued"}).json()["count"] == 1
+    assert key_client.get(URL, {"status": "bogus"}).status_code == 400
+    key_client.get(f"{URL}/")
+    with django_assert_num_queries(3):  # key, count, page
+        key_client.get(f"{URL}/")
+    key_client.post(URL, body(customer), format="json")
+    with django_assert_num_queries(3):
+        assert key_client.get(f"{URL}/").json()["count"] == 4
+
+
+def test_credits_are_idempotent(customer, key_client, outsider_key_client):
+    url = f"/api/v1/users/{customer.pk}/credits"
+    payload = {"currency": "USDT", "amount": "10"}
+    assert key_client.post(url, payload, format="json").status_code == 400  # key required
+    assert (
+        key_client.post(url, payload, format="json", HTTP_IDEMPOTENCY_KEY="d1").status_code == 201
+    )
+    assert (
+        key_client.post(url, payload, format="json", HTTP_IDEMPOTENCY_KEY="d1").status_code == 200
+    )
+    assert (
+        key_client.post(
+            url, {**payload, "amount": "11"}, format="json", HTTP_IDEMPOTENCY_KEY="d1"
+        ).status_code
+        == 422
+    )
+    assert (
+        outsider_key_client.post(url, payload, format="json", HTTP_IDEMPOTENCY_KEY="d2").status_code
+        == 404
+    )
+    assert balance(customer) == (Decimal("1010"), Decimal("0"))
+
+
+def test_customers_api(partner, key_client, outsider_key_client):
+    created = key_client.post("/api/v1/customers", {"external_ref": "u-1"}, format="json")
+    assert created.status_code == 201
+    assert (
+        key_client.post("/api/v1/customers", {"external_ref": "u-1"}, format="json").status_code
+        == 400
+    )
+    assert (
+        key_client.post(
+            "/api/v1/customers", {"external_ref": "bad ref!"}, format="json"
+        ).status_code
+        == 400
+    )
+    customer_id = created.json()["id"]
+    assert outsider_key_client.get(f"/api/v1/customers/{customer_id}").status_code == 404
+    assert key_client.get("/api/v1/customers").json()["count"] == 1
