@@ -267,6 +267,10 @@ ENERGY_RENTAL_PROVIDERS: list[str] = env.list(
 )
 # Energy price assumed for savings before any fee was recorded (sun per energy, §1.1).
 DEFAULT_ENERGY_FEE_SUN: int = env.int("DEFAULT_ENERGY_FEE_SUN", default=100)
+# fee_limit never exceeds this for a withdrawal (sun), whatever the estimate.
+WITHDRAWAL_MAX_FEE_LIMIT_SUN: int = env.int("WITHDRAWAL_MAX_FEE_LIMIT_SUN", default=100_000_000)
+# After this many attempts expired without reaching a block, a withdrawal fails (alerted).
+WITHDRAWAL_MAX_DEAD_ATTEMPTS: int = env.int("WITHDRAWAL_MAX_DEAD_ATTEMPTS", default=3)
 # An unsigned reservation is voided after this long (its withdrawal then re-queues).
 RESERVATION_TTL_SECONDS: int = env.int("RESERVATION_TTL_SECONDS", default=300)
 # The node is unhealthy when its head block is older than this.

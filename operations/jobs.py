@@ -48,7 +48,8 @@ JOBS: tuple[JobSpec, ...] = (
         name="broadcast_and_confirm",
         task="withdrawals.tasks.broadcast_and_confirm",
         every_seconds=3,
-        description="Rebroadcast, confirm or retire signed transactions (staking operations).",
+        description="Sign reserved withdrawals; rebroadcast, confirm or retire every signed "
+        "transaction (withdrawals and staking operations).",
     ),
     JobSpec(
         name="expire_and_audit",

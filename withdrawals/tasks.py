@@ -11,15 +11,19 @@ from operations.services import job_execute
 from pools.services.staking import staking_operations_drive
 from withdrawals.services.audit import expire_and_audit as expire_and_audit_run
 from withdrawals.services.requests import queue_allocate
+from withdrawals.services.sending import withdrawals_drive
+
+
+def _drive_all() -> int:
+    return withdrawals_drive() + staking_operations_drive()
 
 
 @shared_task(name="withdrawals.tasks.broadcast_and_confirm")
 def broadcast_and_confirm() -> int:
-    """Drive signed transactions (staking operations, for now) one step each."""
+    """Sign reserved withdrawals; drive every signed transaction (withdrawals and staking
+    operations) one step toward a final state."""
     spec = JOBS_BY_NAME["broadcast_and_confirm"]
-    run = job_execute(
-        job=spec.name, ttl=timedelta(seconds=spec.lease_seconds), work=staking_operations_drive
-    )
+    run = job_execute(job=spec.name, ttl=timedelta(seconds=spec.lease_seconds), work=_drive_all)
     return run.items
 
 

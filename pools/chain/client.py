@@ -205,9 +205,12 @@ class ChainClient:
 
     # --- reads ----------------------------------------------------------------------------
 
-    def head_block(self) -> BlockRef:
+    def head_block(self, *, solid: bool = False) -> BlockRef:
+        """The newest block, or with `solid` the newest solidified (irreversible) one."""
+        path = "walletsolidity/getnowblock" if solid else "wallet/getnowblock"
+
         def read(node: Tron) -> BlockRef:
-            block = self._check(self._request(node, "wallet/getnowblock", {"visible": True}))
+            block = self._check(self._request(node, path, {"visible": True}))
             raw = block.get("block_header", {}).get("raw_data", {})
             return BlockRef(
                 number=int(raw.get("number", 0)),

@@ -1,0 +1,304 @@
+"""Signing, broadcasting and confirming withdrawals exactly once (SPEC §6.3;
+reference/reliability.md §2.4).
+
+- A reserved withdrawal's reservation is marked signed (it can no longer expire), then a
+  transaction is built against the node's head block, signed, and stored as an `Attempt`
+  with its txid, expiration and reference block before anything is broadcast.
+- An attempt is broadcast with its stored bytes, as often as an unclear outcome requires;
+  a node that already has it answers DUP_TRANSACTION_ERROR, which counts as accepted.
+- An attempt ends only on evidence: a solidified receipt (confirmed or failed), or the
+  solidified chain past its expiration with the transaction unknown (dead). Only then may
+  a new attempt be built. The partial unique constraint keeps at most one attempt per
+  withdrawal possibly live.
+
+Every step is a compare-and-set on the withdrawal's or attempt's state, so a process killed
+at any line leaves a state the next run of `withdrawals_drive` continues from.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.db.models.functions import Now
+
+from alerts.models import EnergyAlert, Level
+from alerts.services import alert_raise
+from common.events import partner_group, publish_on_commit, withdrawal_group
+from pools.chain import chain_client
+from pools.chain.client import fee_limit_for
+from pools.chain.errors import ChainError, ChainRejected
+from pools.chain.types import TxReceipt
+from pools.models import EnergyUsageLog, Reservation
+from pools.selectors import signer_for_address
+from pools.services.ledger import reservation_mark_signed, reservation_post, reservation_void
+from withdrawals.models import Attempt, Withdrawal
+from withdrawals.services.balances import withdrawal_holds_release, withdrawal_holds_settle
+
+logger = logging.getLogger(__name__)
+
+Status = Withdrawal.Status
+AttemptState = Attempt.State
+USDT_UNIT = 1_000_000
+
+
+def _ms_to_datetime(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+def _publish(withdrawal_id: int, partner_id: int, status: str, event: str) -> None:
+    publish_on_commit(
+        event=event,
+        groups=[partner_group(partner_id), withdrawal_group(withdrawal_id)],
+        payload={"withdrawal_id": withdrawal_id, "status": status},
+        partner_id=partner_id,
+    )
+
+
+def withdrawal_sign(*, withdrawal: Withdrawal) -> Attempt | None:
+    """Build, sign and store a transaction for a reserved withdrawal (not yet broadcast).
+
+    Returns the new attempt; None when there is nothing to do (not reserved, or an attempt
+    is already possibly live) or the withdrawal went back to the queue (its reservation
+    expired first). Raises `ChainError` if no node can build it; safe to call again.
+    """
+    if withdrawal.status != Status.RESERVED or withdrawal.pool_id is None:
+        return None
+    if Attempt.objects.filter(withdrawal=withdrawal, state__in=Attempt.LIVE_STATES).exists():
+        return None
+    reservation = Reservation.objects.filter(
+        withdrawal=withdrawal, state=Reservation.State.PENDING
+    ).first()
+    if reservation is None or not reservation_mark_signed(reservation_id=reservation.pk):
+        return None  # expired meanwhile: expire_and_audit puts it back in the queue
+    pool = withdrawal.pool
+    assert pool is not None
+    signer = signer_for_address(address=pool.address)
+    if signer is None:
+        raise ChainRejected(f"no key is held for pool {pool.pk}", code="NO_KEY")
+    client = chain_client()
+    energy = withdrawal.energy_estimate or reservation.estimated_energy
+    unsigned = client.build_usdt_transfer(
+        owner=pool.address,
+        to=withdrawal.to_address,
+        amount=int(withdrawal.amount * USDT_UNIT),
+        fee_limit=fee_limit_for(
+            energy=energy,
+            energy_fee=client.chain_parameters().energy_fee,
+            max_fee_limit=settings.WITHDRAWAL_MAX_FEE_LIMIT_SUN,
+        ),
+    )
+    signed = client.sign(unsigned, signer)
+    try:
+        with transaction.atomic():
+            if not Withdrawal.objects.filter(pk=withdrawal.pk, status=Status.RESERVED).update(
+                status=Status.SIGNED, updated_at=Now()
+            ):
+                transaction.set_rollback(True)
+                return None
+            attempt = Attempt.objects.create(
+                withdrawal=withdrawal,
+                signed_transaction=signed,
+                txid=unsigned.txid,
+                expiration=_ms_to_datetime(unsigned.expiration_ms),
+                ref_block_bytes=unsigned.ref_block_bytes,
+                ref_block_hash=unsigned.ref_block_hash,
+                fee_limit_sun=unsigned.fee_limit_sun or 0,
+            )
+            _publish(withdrawal.pk, withdrawal.partner_id, Status.SIGNED, "withdrawal.signed")
+    except IntegrityError:
+        return None  # another worker stored a live attempt first: it drives that one
+    return attempt
+
+
+def attempt_broadcast(*, attempt: Attempt) -> None:
+    """Send the stored bytes. Accepted: the withdrawal is broadcast. Unclear: no change.
+
+    A refusal is recorded but ends nothing: an earlier broadcast with an unclear outcome may
+    have reached another node, and a node that sees the transaction's effect already applied
+    refuses it too. Only expiration on the solidified chain proves an attempt dead.
+    """
+    try:
+        result = chain_client().broadcast(attempt.signed_transaction)
+    except ChainError as exc:
+        logger.warning(
+            "withdrawal %s: broadcast unclear, will retry: %s", attempt.withdrawal_id, exc
+        )
+        return
+    live = Attempt.objects.filter(pk=attempt.pk, state__in=Attempt.LIVE_STATES)
+    if result.accepted:
+        with transaction.atomic():
+            live.update(
+                state=AttemptState.BROADCAST,
+                broadcast_count=F("broadcast_count") + 1,
+                last_broadcast_at=Now(),
+            )
+            if Withdrawal.objects.filter(pk=attempt.withdrawal_id, status=Status.SIGNED).update(
+                status=Status.BROADCAST, updated_at=Now()
+            ):
+                withdrawal = Withdrawal.objects.only("partner_id").get(pk=attempt.withdrawal_id)
+                _publish(
+                    attempt.withdrawal_id,
+                    withdrawal.partner_id,
+                    Status.BROADCAST,
+                    "withdrawal.broadcast",
+                )
+        return
+    logger.warning(
+        "withdrawal %s: node refused %s: %s %s",
+        attempt.withdrawal_id,
+        attempt.txid,
+        result.code,
+        result.message,
+    )
+    live.update(result=f"{result.code}: {result.message}"[:64])
+
+
+def _retire(attempt: Attempt, *, reason: str) -> None:
+    """A dead attempt: nothing was spent. The withdrawal is signed again, unless it has
+    died too often (a node keeps refusing it): then it fails, its funds and energy are
+    released, and a person is asked to look."""
+    withdrawal = Withdrawal.objects.get(pk=attempt.withdrawal_id)
+    dead = Attempt.objects.filter(withdrawal=withdrawal, state=AttemptState.DEAD).count()
+    logger.info("withdrawal %s: attempt %s dead (%s)", withdrawal.pk, attempt.txid, reason)
+    in_flight = Withdrawal.objects.filter(
+        pk=withdrawal.pk, status__in=(Status.SIGNED, Status.BROADCAST)
+    )
+    if dead < settings.WITHDRAWAL_MAX_DEAD_ATTEMPTS:
+        in_flight.update(status=Status.RESERVED, updated_at=Now())
+        return
+    if not in_flight.update(
+        status=Status.FAILED,
+        failure_reason=f"never reached a block: {reason}",
+        updated_at=Now(),
+    ):
+        return
+    for reservation_id in Reservation.objects.filter(
+        withdrawal=withdrawal, state=Reservation.State.PENDING
+    ).values_list("pk", flat=True):
+        reservation_void(reservation_id=reservation_id)
+    withdrawal_holds_release(withdrawal_id=withdrawal.pk)
+    alert_raise(
+        partner_id=withdrawal.partner_id,
+        pool_id=withdrawal.pool_id,
+        kind=EnergyAlert.Kind.WITHDRAWAL_FAILED,
+        level=Level.CRITICAL,
+        message=f"Withdrawal {withdrawal.pk}: {dead} transactions expired without reaching "
+        f"a block (last: {attempt.result or reason}); funds released to the user.",
+    )
+    _publish(withdrawal.pk, withdrawal.partner_id, Status.FAILED, "withdrawal.failed")
+
+
+def _settle(attempt: Attempt, receipt: TxReceipt) -> bool:
+    """Record the solidified outcome once: attempt, reservation, usage, holds, withdrawal."""
+    withdrawal = Withdrawal.objects.select_related("pool").get(pk=attempt.withdrawal_id)
+    with transaction.atomic():
+        state = AttemptState.CONFIRMED if receipt.success else AttemptState.FAILED
+        if not Attempt.objects.filter(pk=attempt.pk, state__in=Attempt.LIVE_STATES).update(
+            state=state,
+            result=receipt.result[:64],
+            receipt=receipt.raw,
+            block_number=receipt.block_number,
+        ):
+            return False
+        reservation = Reservation.objects.filter(
+            withdrawal=withdrawal, state=Reservation.State.PENDING
+        ).first()
+        if reservation is not None:
+            reservation_post(reservation_id=reservation.pk, energy_used=receipt.energy_from_stake)
+        assert withdrawal.pool_id is not None
+        EnergyUsageLog.objects.get_or_create(
+            txid=attempt.txid,
+            defaults={
+                "pool_id": withdrawal.pool_id,
+                "withdrawal_id": withdrawal.pk,
+                "kind": EnergyUsageLog.Kind.WITHDRAWAL,
+                "energy_used": receipt.energy_from_stake,
+                "trx_burned_sun": receipt.fee_sun,
+                "bandwidth_used": receipt.net_usage,
+                "at": _ms_to_datetime(receipt.block_timestamp_ms),
+            },
+        )
+        fields = {
+            "energy_used": receipt.energy_usage_total,
+            "trx_burned_sun": receipt.fee_sun,
+            "bandwidth_used": receipt.net_usage,
+            "updated_at": Now(),
+        }
+        if receipt.success:
+            Withdrawal.objects.filter(pk=withdrawal.pk).update(
+                status=Status.CONFIRMED,
+                confirmed_at=_ms_to_datetime(receipt.block_timestamp_ms),
+                **fields,
+            )
+            withdrawal_holds_settle(withdrawal_id=withdrawal.pk)
+            _publish(withdrawal.pk, withdrawal.partner_id, Status.CONFIRMED, "withdrawal.confirmed")
+        else:
+            # No automatic retry: every try burns TRX. The USDT never left: release it,
+            # and ask a person (an empty hot wallet, a fee limit too low).
+            reason = f"{receipt.result} in block {receipt.block_number}"
+            Withdrawal.objects.filter(pk=withdrawal.pk).update(
+                status=Status.FAILED, failure_reason=reason, **fields
+            )
+            withdrawal_holds_release(withdrawal_id=withdrawal.pk)
+            alert_raise(
+                partner_id=withdrawal.partner_id,
+                pool_id=withdrawal.pool_id,
+                kind=EnergyAlert.Kind.WITHDRAWAL_FAILED,
+                level=Level.CRITICAL,
+                message=f"Withdrawal {withdrawal.pk} failed on chain: {reason} "
+                f"(txid {attempt.txid}); funds released to the user.",
+            )
+            _publish(withdrawal.pk, withdrawal.partner_id, Status.FAILED, "withdrawal.failed")
+    return True
+
+
+def attempt_drive(*, attempt: Attempt) -> None:
+    """One step for a possibly live attempt: settle, retire, or (re)broadcast."""
+    client = chain_client()
+    receipt = client.transaction_receipt(attempt.txid, solid=True)
+    if receipt is not None:
+        _settle(attempt, receipt)
+        return
+    solid = client.head_block(solid=True)
+    expired = solid.timestamp_ms > attempt.expiration.timestamp() * 1000
+    if expired:
+        if client.transaction_known(attempt.txid):
+            return  # in a block not yet solidified: wait for its receipt
+        with transaction.atomic():
+            if Attempt.objects.filter(pk=attempt.pk, state__in=Attempt.LIVE_STATES).update(
+                state=AttemptState.DEAD, result="expired, never on chain"
+            ):
+                _retire(attempt, reason="expired")
+        return
+    attempt_broadcast(attempt=attempt)
+
+
+def withdrawals_drive(*, limit: int = 200) -> int:
+    """The `broadcast_and_confirm` step for withdrawals: sign reserved ones and drive every
+    possibly live attempt. Safe to run concurrently with itself. Returns attempts settled
+    or signed."""
+    done = 0
+    for withdrawal in Withdrawal.objects.filter(
+        status=Status.RESERVED, mode=Withdrawal.Mode.STANDARD
+    ).select_related("pool")[:limit]:
+        try:
+            attempt = withdrawal_sign(withdrawal=withdrawal)
+        except ChainError as exc:
+            logger.warning("withdrawal %s: cannot sign now: %s", withdrawal.pk, exc)
+            continue
+        if attempt is not None:
+            done += 1
+            attempt_broadcast(attempt=attempt)
+    for attempt in Attempt.objects.filter(state__in=Attempt.LIVE_STATES).order_by("pk")[:limit]:
+        try:
+            before = attempt.state
+            attempt_drive(attempt=attempt)
+            attempt.refresh_from_db(fields=["state"])
+            done += attempt.state != before
+        except ChainError as exc:
+            logger.warning("attempt %s: chain unavailable: %s", attempt.txid, exc)
+    return done

@@ -1,0 +1,219 @@
+"""Signing, broadcasting and confirming withdrawals on the devnet, exactly once — including
+processes killed between the steps."""
+
+import os
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from tronpy.keys import PrivateKey
+
+from alerts.models import EnergyAlert
+from partners.tests.factories import CustomerFactory
+from pools.chain import chain_client
+from pools.chain.client import USDT_TRANSFER_ENERGY_COLD
+from pools.models import EnergyPool, EnergyUsageLog, Reservation
+from pools.services.keys import signing_key_import
+from pools.services.sync import pools_sync
+from pools.tests.factories import EnergyPoolFactory
+from withdrawals.models import Attempt, Balance, Withdrawal
+from withdrawals.services.balances import balance_credit
+from withdrawals.services.requests import withdrawal_request
+from withdrawals.services.sending import withdrawals_drive
+
+ROOT = Path(__file__).resolve().parents[2]
+TRX = 1_000_000
+
+
+@pytest.fixture
+def hot_pool(devnet, partner):
+    """A custodial pool with 500,000 TRX staked for energy and 10,000 USDT."""
+    key = PrivateKey.random()
+    address = key.public_key.to_base58check_address()
+    devnet.fund(address, 500_100)
+    devnet.mint(address, 10_000)
+    signing_key_import(private_key_hex=key.hex())
+    pool = EnergyPoolFactory(partner=partner, address=address, custody=EnergyPool.Custody.CUSTODIAL)
+    client = chain_client()
+    from pools.tests.test_chain_client import KeySigner, send
+
+    send(
+        client, devnet, client.build_stake(owner=address, amount_sun=500_000 * TRX), KeySigner(key)
+    )
+    pools_sync(queryset=EnergyPool.objects.filter(pk=pool.pk))
+    pool.refresh_from_db()
+    assert pool.energy_limit > 2 * USDT_TRANSFER_ENERGY_COLD
+    return pool
+
+
+@pytest.fixture
+def customer(partner):
+    customer = CustomerFactory(partner=partner)
+    balance_credit(
+        customer=customer, currency="USDT", amount=Decimal("500"), idempotency_key="seed"
+    )
+    return customer
+
+
+def request(customer, amount="12.5"):
+    recipient = PrivateKey.random().public_key.to_base58check_address()
+    withdrawal, _ = withdrawal_request(
+        customer=customer, to_address=recipient, amount=Decimal(amount)
+    )
+    return withdrawal, recipient
+
+
+def balance(customer):
+    row = Balance.objects.get(customer=customer, currency="USDT")
+    return row.available, row.held
+
+
+def drive_until_final(devnet, withdrawal, rounds=6):
+    for _ in range(rounds):
+        withdrawals_drive()
+        withdrawal.refresh_from_db()
+        if withdrawal.status in Withdrawal.FINAL_STATUSES:
+            return withdrawal
+        devnet.mine()
+    return withdrawal
+
+
+@pytest.mark.django_db
+def test_standard_withdrawal_goes_out_on_pool_energy(devnet, hot_pool, customer):
+    withdrawal, recipient = request(customer)
+    assert withdrawal.status == "reserved"
+    withdrawals_drive()
+    withdrawal.refresh_from_db()
+    assert withdrawal.status == "broadcast"
+    attempt = Attempt.objects.get(withdrawal=withdrawal)
+    assert attempt.fee_limit_sun >= USDT_TRANSFER_ENERGY_COLD * 100
+    devnet.mine()
+    withdrawals_drive()
+    withdrawal.refresh_from_db()
+    assert withdrawal.status == "confirmed"
+    assert chain_client().usdt_balance(recipient) == 12_500_000  # the USDT arrived
+    assert (withdrawal.energy_used, withdrawal.trx_burned_sun) == (USDT_TRANSFER_ENERGY_COLD, 0)
+    assert balance(customer) == (Decimal("487.5"), Decimal("0"))
+    reservation = Reservation.objects.get(withdrawal=withdrawal)
+    assert (reservation.state, reservation.posted_energy) == ("posted", USDT_TRANSFER_ENERGY_COLD)
+    log = EnergyUsageLog.objects.get(txid=attempt.txid)
+    assert (log.kind, log.energy_used, log.withdrawal_id) == (
+        "withdrawal",
+        USDT_TRANSFER_ENERGY_COLD,
+        withdrawal.pk,
+    )
+    hot_pool.refresh_from_db()
+    assert hot_pool.reserved_energy == 0
+    # A sync now sees exactly what we logged: no "external" usage.
+    assert pools_sync(queryset=EnergyPool.objects.filter(pk=hot_pool.pk)).external_logs == 0
+
+
+@pytest.mark.django_db
+def test_a_dropped_transaction_is_replaced_only_after_it_expires(devnet, hot_pool, customer):
+    withdrawal, recipient = request(customer)
+    devnet.faults(drop_broadcasts=1)  # accepted, then lost by the node
+    withdrawals_drive()
+    first = Attempt.objects.get(withdrawal=withdrawal)
+    devnet.mine(3)
+    withdrawals_drive()  # not on chain, not expired: rebroadcast the same bytes only
+    assert Attempt.objects.filter(withdrawal=withdrawal).count() == 1
+    devnet.advance(120)  # past its expiration on the (solidified) chain
+    withdrawal = drive_until_final(devnet, withdrawal)
+    assert withdrawal.status == "confirmed"
+    attempts = list(Attempt.objects.filter(withdrawal=withdrawal).order_by("pk"))
+    assert [a.state for a in attempts] == ["dead", "confirmed"]
+    assert attempts[0].txid == first.txid
+    assert chain_client().transaction_receipt(first.txid) is None
+    assert chain_client().usdt_balance(recipient) == 12_500_000  # sent once
+
+
+@pytest.mark.django_db
+def test_a_failed_transaction_releases_the_funds_and_alerts(devnet, hot_pool, customer):
+    withdrawal, recipient = request(customer, amount="12.5")
+    # Empty the hot wallet behind the platform's back: the transfer will revert.
+    client = chain_client()
+    sink = PrivateKey.random().public_key.to_base58check_address()
+    from pools.selectors import signer_for_address
+
+    drain = client.build_usdt_transfer(
+        owner=hot_pool.address, to=sink, amount=10_000 * 1_000_000, fee_limit=20 * TRX
+    )
+    assert client.broadcast(client.sign(drain, signer_for_address(address=hot_pool.address)))
+    devnet.mine()
+    withdrawal = drive_until_final(devnet, withdrawal)
+    assert withdrawal.status == "failed"
+    assert "REVERT" in withdrawal.failure_reason
+    assert balance(customer) == (Decimal("500"), Decimal("0"))
+    assert chain_client().usdt_balance(recipient) == 0
+    alert = EnergyAlert.objects.get(kind="withdrawal_failed")
+    assert alert.level == "critical"
+    assert Reservation.objects.get(withdrawal=withdrawal).state == "posted"
+
+
+CRASH_SCRIPT = """
+import os, django
+django.setup()
+from pools.chain.client import ChainClient
+from withdrawals.services import sending
+original = ChainClient.broadcast
+point = os.environ["CRASH_AT"]
+if point == "after_sign":
+    def broadcast(self, signed):
+        os._exit(9)
+    ChainClient.broadcast = broadcast
+elif point == "after_broadcast":
+    def broadcast(self, signed):
+        original(self, signed)
+        os._exit(9)
+    ChainClient.broadcast = broadcast
+elif point == "during_confirm":
+    def post(**kwargs):
+        os._exit(9)
+    sending.reservation_post = post
+sending.withdrawals_drive()
+raise SystemExit("the crash point was never reached")
+"""
+
+
+def run_and_crash(point, settings, devnet):
+    db = settings.DATABASES["default"]
+    env = {
+        **os.environ,
+        "CRASH_AT": point,
+        "DJANGO_SETTINGS_MODULE": "energy_platform.settings",
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "TRON_NODE_URLS": devnet.url,
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", CRASH_SCRIPT],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 9, result.stderr[-2000:]
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("point", ["after_sign", "after_broadcast", "during_confirm"])
+def test_killed_process_resumes_and_sends_once(devnet, hot_pool, customer, settings, point):
+    withdrawal, recipient = request(customer)
+    if point == "during_confirm":
+        withdrawals_drive()  # signed and broadcast here; the crash comes while confirming
+        devnet.mine()
+    run_and_crash(point, settings, devnet)
+    withdrawal.refresh_from_db()
+    assert withdrawal.status in ("signed", "broadcast")
+    devnet.mine()
+    withdrawal = drive_until_final(devnet, withdrawal)
+    assert withdrawal.status == "confirmed"
+    attempts = Attempt.objects.filter(withdrawal=withdrawal)
+    assert [a.state for a in attempts] == ["confirmed"]  # one transaction, ever
+    assert chain_client().usdt_balance(recipient) == 12_500_000
+    assert balance(customer) == (Decimal("487.5"), Decimal("0"))
+    assert Reservation.objects.get(withdrawal=withdrawal).state == "posted"
+    assert EnergyUsageLog.objects.filter(withdrawal=withdrawal).count() == 1
