@@ -23,6 +23,7 @@ from withdrawals.selectors import (
     balances_for_customer,
     customer_get_for_partner,
     customer_list_for_partner,
+    energy_status,
     withdrawal_get_for_partner,
     withdrawal_list_for_partner,
 )
@@ -314,3 +315,23 @@ class WithdrawalCancelApi(PartnerAPIView):
 @extend_schema(exclude=True)
 class WithdrawalListSlashApi(WithdrawalListApi):
     """`/withdrawals/` as well as `/withdrawals`: one operation, documented once."""
+
+
+class EnergyStatusSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    available_energy = serializers.IntegerField()
+    daily_consumption = serializers.IntegerField()
+    energy_sufficient = serializers.BooleanField()
+    estimated_wait_time = serializers.IntegerField(help_text="Minutes; 0 when sufficient")
+    queue_position = serializers.IntegerField(help_text="Where a new request would wait")
+    emergency_fee_trx = serializers.DecimalField(max_digits=18, decimal_places=6)
+    alert_message = serializers.CharField(allow_null=True)
+
+
+class EnergyStatusApi(PartnerAPIView):
+    """Whether a withdrawal requested now goes fee-free, or waits (and how long)."""
+
+    @extend_schema(responses=EnergyStatusSerializer, operation_id="energy_status")
+    def get(self, request: Request) -> Response:
+        return Response(
+            EnergyStatusSerializer(energy_status(partner_id=self.caller.partner.pk)).data
+        )

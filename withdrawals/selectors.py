@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, QuerySet
+import math
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db.models import Count, QuerySet, Sum
+from django.db.models.functions import Coalesce
 from django.http import Http404
 
+from common.tron import SUN_PER_TRX
 from partners.models import Customer
 from partners.selectors import Caller
-from withdrawals.models import Balance, Withdrawal
+from pools.chain.client import USDT_TRANSFER_ENERGY_COLD
+from pools.models import AVAILABLE_ENERGY, EnergyPool
+from pools.selectors import recent_daily_usage
+from pools.services.prices import latest_energy_fee_sun
+from withdrawals.models import Balance, QueueEntry, Withdrawal
+
+# A USDT transfer's bandwidth and its burn price (reference/tron.md §1.5, §1.6).
+USDT_TRANSFER_BANDWIDTH = 345
+BANDWIDTH_FEE_SUN = 1_000
 
 
 def withdrawal_list_for_customer(*, customer: Customer) -> QuerySet[Withdrawal]:
@@ -47,3 +61,71 @@ def withdrawal_status_summary() -> dict[str, object]:
             Withdrawal.objects.values_list("status").annotate(n=Count("id")).order_by("status")
         )
     }
+
+
+@dataclass(frozen=True)
+class EnergyStatus:
+    """What a user asking for a withdrawal now should be told (seed document 001)."""
+
+    available_energy: int
+    daily_consumption: int
+    energy_sufficient: bool
+    estimated_wait_time: int  # minutes
+    queue_position: int
+    emergency_fee_trx: Decimal
+    alert_message: str | None
+
+
+def energy_status(*, partner_id: int) -> EnergyStatus:
+    """The partner's pool that would serve the next withdrawal, as a user sees it.
+
+    Sufficient means a transfer to a new USDT holder (the dearer case) fits now and nobody
+    is queued ahead. Otherwise the wait is the queue's energy plus this transfer, less what
+    is free, at the pool's regeneration rate; the emergency fee is that energy burned at
+    the last recorded energy price plus a transfer's bandwidth.
+    """
+    pool = (
+        EnergyPool.objects.filter(
+            partner_id=partner_id,
+            status=EnergyPool.Status.ACTIVE,
+            custody=EnergyPool.Custody.CUSTODIAL,
+        )
+        .annotate(free=AVAILABLE_ENERGY)
+        .order_by("-free", "pk")
+        .first()
+    )
+    fee_per_energy = latest_energy_fee_sun()
+    emergency_fee = (
+        Decimal(
+            USDT_TRANSFER_ENERGY_COLD * fee_per_energy + USDT_TRANSFER_BANDWIDTH * BANDWIDTH_FEE_SUN
+        )
+        / SUN_PER_TRX
+    )
+    if pool is None:
+        return EnergyStatus(
+            0,
+            0,
+            False,
+            0,
+            0,
+            emergency_fee,
+            "No pool can send withdrawals now: pay the network fee to go now.",
+        )
+    queued = QueueEntry.objects.filter(pool=pool).aggregate(
+        count=Count("pk"), energy=Coalesce(Sum("energy_needed"), 0)
+    )
+    daily = int(recent_daily_usage(pool_ids=[pool.pk]).get(pool.pk, 0))
+    available = pool.available_energy
+    sufficient = queued["count"] == 0 and available >= USDT_TRANSFER_ENERGY_COLD
+    if sufficient:
+        return EnergyStatus(available, daily, True, 0, 0, emergency_fee, None)
+    shortfall = max(0, queued["energy"] + USDT_TRANSFER_ENERGY_COLD - available)
+    per_minute = pool.energy_limit / (24 * 60)
+    wait = math.ceil(shortfall / per_minute) if per_minute > 0 else -1
+    position = queued["count"] + 1
+    waiting = f"about {wait} minutes" if wait >= 0 else "until the pool is refilled"
+    message = (
+        f"Network busy: wait ({waiting}, position {position}) "
+        f"or pay about {emergency_fee:.2f} TRX and go now."
+    )
+    return EnergyStatus(available, daily, False, wait, position, emergency_fee, message)

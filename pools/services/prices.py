@@ -100,3 +100,14 @@ def trx_saved_sun(*, partner_id: int | None = None, since: datetime | None = Non
         )
     )["saved"]
     return int(total or 0)
+
+
+def latest_energy_fee_sun() -> int:
+    """The chain's energy price as last recorded by `monitor_prices` (or the default)."""
+    latest = (
+        PriceQuote.objects.filter(source=CHAIN_SOURCE, kind=PriceQuote.Kind.ENERGY_FEE)
+        .order_by("-quoted_at")
+        .values_list("price_sun", flat=True)
+        .first()
+    )
+    return int(latest) if latest is not None else settings.DEFAULT_ENERGY_FEE_SUN

@@ -263,3 +263,29 @@ def test_customers_api(partner, key_client, outsider_key_client):
     customer_id = created.json()["id"]
     assert outsider_key_client.get(f"/api/v1/customers/{customer_id}").status_code == 404
     assert key_client.get("/api/v1/customers").json()["count"] == 1
+
+
+def test_energy_status_tells_the_truth(hot_pool, customer, key_client, outsider_key_client):
+    status_url = "/api/v1/energy/status"
+    fine = key_client.get(status_url).json()
+    assert fine["energy_sufficient"] is True
+    assert fine["available_energy"] == hot_pool.energy_limit
+    assert (fine["queue_position"], fine["estimated_wait_time"], fine["alert_message"]) == (
+        0,
+        0,
+        None,
+    )
+    for _ in range(3):  # two reserved, one queued
+        key_client.post(URL, body(customer), format="json")
+    busy = key_client.get(status_url).json()
+    assert busy["energy_sufficient"] is False
+    assert busy["queue_position"] == 2
+    regen_per_minute = hot_pool.energy_limit / 1440
+    expected = -(-(2 * USDT_TRANSFER_ENERGY_COLD - 10) // regen_per_minute)
+    assert busy["estimated_wait_time"] == int(expected)
+    assert busy["emergency_fee_trx"] == "13.373500"  # 130,285 × 100 sun + 345 × 1,000 sun
+    assert "position 2" in busy["alert_message"]
+    assert "13.37 TRX" in busy["alert_message"]
+    # another partner, with no pool, is told so — not this partner's numbers
+    theirs = outsider_key_client.get(status_url).json()
+    assert (theirs["available_energy"], theirs["energy_sufficient"]) == (0, False)
