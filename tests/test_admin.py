@@ -33,9 +33,11 @@ from predictions.tests.factories import EnergyPredictionFactory
 from withdrawals.tests.factories import (
     AttemptFactory,
     BalanceFactory,
+    CreditFactory,
     EmergencyFeeFactory,
     HoldFactory,
     QueueEntryFactory,
+    WithdrawalFactory,
 )
 
 pytestmark = pytest.mark.django_db
@@ -163,6 +165,7 @@ def _make_rows(n: int) -> None:
         CustomerFactory()
         JobRunFactory()
         JobLockFactory()
+        CreditFactory()
 
 
 def _changelist_queries(client) -> dict[str, int]:
@@ -249,3 +252,17 @@ def test_admin_submits_a_staking_operation(admin_user, devnet):
     assert (op.kind, op.amount_sun, op.state) == ("stake", 1_000_000_000, "broadcast")
     assert SigningKey.objects.count() == 1
     assert client.post(f"/admin/pools/signingkey/{key.pk}/delete/").status_code == 403
+
+
+def test_admin_cancels_a_reserved_withdrawal(admin_user):
+    from withdrawals.models import Withdrawal
+
+    withdrawal = WithdrawalFactory(status="reserved")
+    signed = WithdrawalFactory(status="broadcast")
+    client = verified_client(*admin_user)
+    client.post(
+        "/admin/withdrawals/withdrawal/",
+        {"action": "cancel", "_selected_action": [withdrawal.pk, signed.pk]},
+    )
+    statuses = dict(Withdrawal.objects.values_list("pk", "status"))
+    assert statuses == {withdrawal.pk: "cancelled", signed.pk: "broadcast"}

@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from withdrawals.models import Attempt, Balance, EmergencyFee, Hold, QueueEntry, Withdrawal
+from withdrawals.models import (
+    Attempt,
+    Balance,
+    Credit,
+    EmergencyFee,
+    Hold,
+    QueueEntry,
+    Withdrawal,
+)
+from withdrawals.services.requests import withdrawal_cancel
 
 
 class ReadOnlyInline(admin.TabularInline):  # type: ignore[type-arg]
@@ -74,6 +85,20 @@ class WithdrawalAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     inlines = [AttemptInline, HoldInline]
     date_hierarchy = "created_at"
     show_full_result_count = False
+    actions = ["cancel"]
+
+    @admin.action(description="Cancel selected withdrawals (only before signing)")
+    def cancel(self, request: HttpRequest, queryset: QuerySet[Withdrawal]) -> None:
+        done = 0
+        for withdrawal in queryset:
+            try:
+                withdrawal_cancel(withdrawal=withdrawal)
+                done += 1
+            except ValidationError as exc:
+                self.message_user(
+                    request, f"#{withdrawal.pk}: {' '.join(exc.messages)}", messages.ERROR
+                )
+        self.message_user(request, f"Cancelled {done} withdrawal(s).", messages.SUCCESS)
 
 
 @admin.register(Attempt)
@@ -137,3 +162,22 @@ class HoldAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_select_related = ["balance", "withdrawal"]
     list_filter = ["state"]
     raw_id_fields = ["withdrawal", "balance"]
+
+
+@admin.register(Credit)
+class CreditAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ["created_at", "customer", "currency", "amount", "idempotency_key", "reference"]
+    list_select_related = ["customer"]
+    list_filter = ["currency"]
+    search_fields = ["idempotency_key", "reference", "customer__external_ref"]
+    readonly_fields = [
+        "customer",
+        "currency",
+        "amount",
+        "idempotency_key",
+        "reference",
+        "created_at",
+    ]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # credits come through the API, once per key

@@ -13,6 +13,7 @@ from partners.tests.factories import CustomerFactory, test_address
 from withdrawals.models import (
     Attempt,
     Balance,
+    Credit,
     Currency,
     EmergencyFee,
     Hold,
@@ -91,3 +92,13 @@ class HoldFactory(DjangoModelFactory[Hold]):
         partner=factory.SelfAttribute("..balance.customer.partner"),
     )
     amount = Decimal("25.5")
+
+
+class CreditFactory(DjangoModelFactory[Credit]):
+    class Meta:
+        model = Credit
+
+    customer = factory.SubFactory(CustomerFactory)
+    currency = Currency.USDT
+    amount = Decimal("100")
+    idempotency_key = factory.Sequence(lambda n: f"deposit-{n}")
