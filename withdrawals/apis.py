@@ -24,6 +24,7 @@ from withdrawals.selectors import (
     customer_get_for_partner,
     customer_list_for_partner,
     energy_status,
+    queue_place,
     withdrawal_get_for_partner,
     withdrawal_list_for_partner,
 )
@@ -31,7 +32,6 @@ from withdrawals.services.balances import balance_credit
 from withdrawals.services.requests import (
     IdempotencyInFlight,
     IdempotencyMismatch,
-    queue_place,
     withdrawal_cancel,
     withdrawal_request,
 )

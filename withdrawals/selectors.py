@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import Count, QuerySet, Sum
+from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 from django.http import Http404
 
@@ -129,3 +129,58 @@ def energy_status(*, partner_id: int) -> EnergyStatus:
         f"or pay about {emergency_fee:.2f} TRX and go now."
     )
     return EnergyStatus(available, daily, False, wait, position, emergency_fee, message)
+
+
+def withdrawal_progress(*, customer: Customer, withdrawal_id: int) -> dict[str, object] | None:
+    """What the customer's status page shows, from real state; None if not theirs."""
+    withdrawal = Withdrawal.objects.filter(pk=withdrawal_id, customer=customer).first()
+    if withdrawal is None:
+        return None
+    attempt = withdrawal.attempts.order_by("-pk").first()
+    place = queue_place(withdrawal=withdrawal) if withdrawal.status == "queued" else None
+    return {
+        "id": withdrawal.pk,
+        "status": withdrawal.status,
+        "status_display": str(withdrawal.get_status_display()),
+        "amount": str(withdrawal.amount),
+        "to_address": withdrawal.to_address,
+        "queue_position": place.position if place else None,
+        "wait_minutes": (place.wait_seconds + 59) // 60
+        if place and place.wait_seconds >= 0
+        else None,
+        "txid": attempt.txid if attempt else None,
+        "block_number": attempt.block_number if attempt else None,
+        "energy_used": withdrawal.energy_used,
+        "trx_burned_sun": withdrawal.trx_burned_sun,
+        "failure_reason": withdrawal.failure_reason,
+        "final": withdrawal.status in Withdrawal.FINAL_STATUSES,
+        "updated_at": withdrawal.updated_at.isoformat(),
+    }
+
+
+@dataclass(frozen=True)
+class QueuePlace:
+    """Where a queued withdrawal stands: derived from the queue and the pool, never stored."""
+
+    position: int
+    energy_ahead: int
+    wait_seconds: int
+
+
+def queue_place(*, withdrawal: Withdrawal) -> QueuePlace | None:
+    """Position (1 = next), energy needed up to and including this one, and the wait until
+    the pool has regrown it at its regeneration rate (limit per 24 h). None if not queued."""
+    entry = QueueEntry.objects.select_related("pool").filter(withdrawal=withdrawal).first()
+    if entry is None:
+        return None
+    ahead = QueueEntry.objects.filter(pool_id=entry.pool_id).filter(
+        Q(enqueued_at__lt=entry.enqueued_at) | Q(enqueued_at=entry.enqueued_at, pk__lt=entry.pk)
+    )
+    totals = ahead.aggregate(count=Count("pk"), energy=Sum("energy_needed"))
+    position = totals["count"] + 1
+    energy_ahead = (totals["energy"] or 0) + entry.energy_needed
+    pool = entry.pool
+    shortfall = max(0, energy_ahead - pool.available_energy)
+    per_second = pool.energy_limit / 86_400
+    wait = int(shortfall / per_second) if per_second > 0 else -1
+    return QueuePlace(position=position, energy_ahead=energy_ahead, wait_seconds=wait)

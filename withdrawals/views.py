@@ -1,16 +1,30 @@
-"""End-user pages (server-rendered): login and withdrawal history."""
+"""End-user pages (server-rendered, English and Korean): login, the withdrawal form with
+the energy notice, a live status page, and the history."""
 
 from __future__ import annotations
 
+import uuid
+
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET
 
+from common.errors import DependencyUnavailable
+from common.tron import validate_tron_address
+from partners.models import Customer
 from partners.selectors import customer_get_for_user
-from withdrawals.selectors import withdrawal_list_for_customer
+from withdrawals.forms import WithdrawalForm
+from withdrawals.selectors import (
+    balances_for_customer,
+    energy_status,
+    withdrawal_list_for_customer,
+    withdrawal_progress,
+)
+from withdrawals.services.requests import IdempotencyInFlight, withdrawal_request
 
 
 class UserLoginView(auth_views.LoginView):
@@ -22,12 +36,76 @@ class UserLogoutView(auth_views.LogoutView):
     pass
 
 
-@login_required
-def history(request: HttpRequest) -> HttpResponse:
+def _customer(request: HttpRequest) -> Customer:
     customer = customer_get_for_user(user=request.user)
     if customer is None:
         raise PermissionDenied("This page is for customers of a partner.")
+    return customer
+
+
+@login_required
+def history(request: HttpRequest) -> HttpResponse:
+    customer = _customer(request)
     page = Paginator(withdrawal_list_for_customer(customer=customer), 25).get_page(
         request.GET.get("page")
     )
     return render(request, "withdrawals/history.html", {"customer": customer, "page": page})
+
+
+@login_required
+def withdraw(request: HttpRequest) -> HttpResponse:
+    customer = _customer(request)
+    form = WithdrawalForm(request.POST or None, initial={"token": uuid.uuid4()})
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            withdrawal, _ = withdrawal_request(
+                customer=customer,
+                to_address=data["to_address"],
+                amount=data["amount"],
+                idempotency_key=f"web-{data['token']}",
+            )
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                form.add_error(field if field in form.fields else None, errors)
+        except (IdempotencyInFlight, DependencyUnavailable):
+            form.add_error(None, "The network is not answering; please try again shortly.")
+        else:
+            return redirect("withdrawals:status", withdrawal_id=withdrawal.pk)
+    context = {
+        "form": form,
+        "energy": energy_status(partner_id=customer.partner_id),
+        "balances": balances_for_customer(customer=customer),
+    }
+    return render(request, "withdrawals/withdraw.html", context)
+
+
+def _own_progress(request: HttpRequest, withdrawal_id: int) -> dict[str, object]:
+    progress = withdrawal_progress(customer=_customer(request), withdrawal_id=withdrawal_id)
+    if progress is None:
+        raise Http404
+    return progress
+
+
+@login_required
+def status(request: HttpRequest, withdrawal_id: int) -> HttpResponse:
+    progress = _own_progress(request, withdrawal_id)
+    return render(request, "withdrawals/status.html", {"progress": progress})
+
+
+@login_required
+@require_GET
+def status_json(request: HttpRequest, withdrawal_id: int) -> JsonResponse:
+    """What the status page re-fetches: on every live hint, and every few seconds."""
+    return JsonResponse(_own_progress(request, withdrawal_id))
+
+
+@login_required
+@require_GET
+def check_address(request: HttpRequest) -> JsonResponse:
+    """The form checks the address as it is typed."""
+    try:
+        validate_tron_address(request.GET.get("address", ""))
+    except ValidationError as exc:
+        return JsonResponse({"valid": False, "message": " ".join(exc.messages)})
+    return JsonResponse({"valid": True, "message": ""})

@@ -12,23 +12,22 @@ import json
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Count, Exists, OuterRef, Q, Sum
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from common.events import partner_group, publish_on_commit, withdrawal_group
 from partners.models import Customer, Partner
 from pools.chain import chain_client
 from pools.chain.client import USDT_TRANSFER_ENERGY_COLD, USDT_TRANSFER_ENERGY_WARM
 from pools.chain.errors import ChainRejected
 from pools.models import AVAILABLE_ENERGY, EnergyPool, Reservation
 from pools.services.ledger import reservation_reserve, reservation_void, reservations_allocate
+from withdrawals.events import withdrawal_changed
 from withdrawals.models import Currency, QueueEntry, Withdrawal
 from withdrawals.services.balances import hold_place, withdrawal_holds_release
 
@@ -107,11 +106,11 @@ def transfer_energy_estimate(*, pool: EnergyPool, to_address: str, amount: Decim
 
 
 def _publish(withdrawal: Withdrawal, event: str) -> None:
-    publish_on_commit(
-        event=event,
-        groups=[partner_group(withdrawal.partner_id), withdrawal_group(withdrawal.pk)],
-        payload={"withdrawal_id": withdrawal.pk, "status": withdrawal.status},
+    withdrawal_changed(
+        withdrawal_id=withdrawal.pk,
         partner_id=withdrawal.partner_id,
+        status=withdrawal.status,
+        event=event,
     )
 
 
@@ -205,34 +204,6 @@ def withdrawal_cancel(*, withdrawal: Withdrawal) -> Withdrawal:
         locked.save(update_fields=["status", "updated_at"])
         _publish(locked, "withdrawal.cancelled")
     return locked
-
-
-@dataclass(frozen=True)
-class QueuePlace:
-    """Where a queued withdrawal stands: derived from the queue and the pool, never stored."""
-
-    position: int
-    energy_ahead: int
-    wait_seconds: int
-
-
-def queue_place(*, withdrawal: Withdrawal) -> QueuePlace | None:
-    """Position (1 = next), energy needed up to and including this one, and the wait until
-    the pool has regrown it at its regeneration rate (limit per 24 h). None if not queued."""
-    entry = QueueEntry.objects.select_related("pool").filter(withdrawal=withdrawal).first()
-    if entry is None:
-        return None
-    ahead = QueueEntry.objects.filter(pool_id=entry.pool_id).filter(
-        Q(enqueued_at__lt=entry.enqueued_at) | Q(enqueued_at=entry.enqueued_at, pk__lt=entry.pk)
-    )
-    totals = ahead.aggregate(count=Count("pk"), energy=Sum("energy_needed"))
-    position = totals["count"] + 1
-    energy_ahead = (totals["energy"] or 0) + entry.energy_needed
-    pool = entry.pool
-    shortfall = max(0, energy_ahead - pool.available_energy)
-    per_second = pool.energy_limit / 86_400
-    wait = int(shortfall / per_second) if per_second > 0 else -1
-    return QueuePlace(position=position, energy_ahead=energy_ahead, wait_seconds=wait)
 
 
 def queue_allocate(*, batch_size: int = 200) -> int:

@@ -27,7 +27,6 @@ from django.db.models.functions import Now
 
 from alerts.models import EnergyAlert, Level
 from alerts.services import alert_raise
-from common.events import partner_group, publish_on_commit, withdrawal_group
 from pools.chain import chain_client
 from pools.chain.client import fee_limit_for
 from pools.chain.errors import ChainError, ChainRejected
@@ -35,6 +34,7 @@ from pools.chain.types import TxReceipt
 from pools.models import EnergyUsageLog, Reservation
 from pools.selectors import signer_for_address
 from pools.services.ledger import reservation_mark_signed, reservation_post, reservation_void
+from withdrawals.events import withdrawal_changed
 from withdrawals.models import Attempt, Withdrawal
 from withdrawals.services.balances import withdrawal_holds_release, withdrawal_holds_settle
 
@@ -50,11 +50,8 @@ def _ms_to_datetime(ms: int) -> datetime:
 
 
 def _publish(withdrawal_id: int, partner_id: int, status: str, event: str) -> None:
-    publish_on_commit(
-        event=event,
-        groups=[partner_group(partner_id), withdrawal_group(withdrawal_id)],
-        payload={"withdrawal_id": withdrawal_id, "status": status},
-        partner_id=partner_id,
+    withdrawal_changed(
+        withdrawal_id=withdrawal_id, partner_id=partner_id, status=status, event=event
     )
 
 

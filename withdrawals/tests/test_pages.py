@@ -1,9 +1,12 @@
 """End-user pages: session login and the customer's own history."""
 
+from decimal import Decimal
+
 import pytest
 from django.test import Client
 
 from partners.tests.factories import TEST_PASSWORD, CustomerFactory, MembershipFactory
+from withdrawals.models import Withdrawal
 from withdrawals.tests.factories import WithdrawalFactory
 
 pytestmark = pytest.mark.django_db
@@ -47,3 +50,123 @@ def test_pages_speak_korean():
     client.force_login(customer.user)
     page = client.get("/", HTTP_ACCEPT_LANGUAGE="ko").content.decode()
     assert 'lang="ko"' in page
+
+
+@pytest.fixture
+def shop(devnet, partner):
+    """A customer with 100 USDT and a custodial pool with room for one cold transfer."""
+    from tronpy.keys import PrivateKey
+
+    from pools.chain.client import USDT_TRANSFER_ENERGY_COLD
+    from pools.models import EnergyPool
+    from pools.services.keys import signing_key_import
+    from pools.tests.factories import EnergyPoolFactory
+    from withdrawals.services.balances import balance_credit
+
+    key = PrivateKey.random()
+    address = key.public_key.to_base58check_address()
+    devnet.fund(address, 10)
+    devnet.mint(address, 1000)
+    signing_key_import(private_key_hex=key.hex())
+    pool = EnergyPoolFactory(
+        partner=partner,
+        address=address,
+        custody=EnergyPool.Custody.CUSTODIAL,
+        energy_limit=USDT_TRANSFER_ENERGY_COLD + 1,
+    )
+    customer = CustomerFactory(partner=partner, user__username="alice")
+    balance_credit(
+        customer=customer, currency="USDT", amount=Decimal("100"), idempotency_key="seed"
+    )
+    client = Client()
+    client.force_login(customer.user)
+    return client, customer, pool
+
+
+def recipient():
+    from tronpy.keys import PrivateKey
+
+    return PrivateKey.random().public_key.to_base58check_address()
+
+
+def form_token(client):
+    page = client.get("/withdraw/").content.decode()
+    return page.split('name="token" value="')[1].split('"')[0]
+
+
+def test_form_shows_fee_free_then_busy_notice(shop):
+    client, _customer, _pool = shop
+    page = client.get("/withdraw/").content.decode()
+    assert "Network fee free" in page
+    assert "100.000000 USDT" in page
+    response = client.post(
+        "/withdraw/", {"to_address": recipient(), "amount": "10", "token": form_token(client)}
+    )
+    assert response.status_code == 302
+    page = client.get("/withdraw/").content.decode()
+    assert "Network busy" in page
+    assert "position 1" in page
+    assert "13.37 TRX" in page
+    korean = client.get("/withdraw/", HTTP_ACCEPT_LANGUAGE="ko").content.decode()
+    assert "네트워크가 혼잡합니다" in korean
+
+
+def test_double_submit_sends_once(shop):
+    client, _customer, _ = shop
+    data = {"to_address": recipient(), "amount": "10", "token": form_token(client)}
+    first = client.post("/withdraw/", data)
+    second = client.post("/withdraw/", data)
+    assert first["Location"] == second["Location"]
+    assert Withdrawal.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"to_address": "TNope", "amount": "1"}, "valid TRON address"),
+        ({"amount": "100.5"}, "does not cover"),
+        ({"amount": "0"}, "greater than or equal"),
+        ({"amount": "1.1234567"}, "decimal places"),
+    ],
+)
+def test_bad_input_shows_errors_and_changes_nothing(shop, data, message):
+    client, _customer, _ = shop
+    payload = {"to_address": recipient(), "amount": "1", "token": form_token(client), **data}
+    page = client.post("/withdraw/", payload)
+    assert page.status_code == 200
+    assert message in page.content.decode()
+    assert not Withdrawal.objects.exists()
+
+
+def test_status_page_and_json_are_the_owners_only(shop):
+    client, customer, _ = shop
+    client.post(
+        "/withdraw/", {"to_address": recipient(), "amount": "10", "token": form_token(client)}
+    )
+    withdrawal = Withdrawal.objects.get()
+    assert "Reserved" in client.get(f"/withdrawals/{withdrawal.pk}/").content.decode()
+    data = client.get(f"/withdrawals/{withdrawal.pk}/status.json").json()
+    assert (data["status"], data["final"], data["txid"]) == ("reserved", False, None)
+    stranger = Client()
+    stranger.force_login(CustomerFactory(partner=customer.partner).user)
+    assert stranger.get(f"/withdrawals/{withdrawal.pk}/").status_code == 404
+    assert stranger.get(f"/withdrawals/{withdrawal.pk}/status.json").status_code == 404
+
+
+def test_queued_status_shows_position_and_wait(shop):
+    client, _customer, _ = shop
+    for _ in range(2):
+        client.post(
+            "/withdraw/", {"to_address": recipient(), "amount": "1", "token": form_token(client)}
+        )
+    queued = Withdrawal.objects.get(status="queued")
+    data = client.get(f"/withdrawals/{queued.pk}/status.json").json()
+    assert data["queue_position"] == 1
+    assert data["wait_minutes"] >= 1
+
+
+def test_address_is_checked_as_typed(shop):
+    client, _, _ = shop
+    assert client.get("/withdraw/check-address", {"address": recipient()}).json()["valid"]
+    bad = client.get("/withdraw/check-address", {"address": "T123"}).json()
+    assert (bad["valid"], bool(bad["message"])) == (False, True)
