@@ -273,6 +273,9 @@ WITHDRAWAL_MAX_FEE_LIMIT_SUN: int = env.int("WITHDRAWAL_MAX_FEE_LIMIT_SUN", defa
 WITHDRAWAL_MAX_DEAD_ATTEMPTS: int = env.int("WITHDRAWAL_MAX_DEAD_ATTEMPTS", default=3)
 # An unsigned reservation is voided after this long (its withdrawal then re-queues).
 RESERVATION_TTL_SECONDS: int = env.int("RESERVATION_TTL_SECONDS", default=300)
+# A transaction is declared dead only once the solidified chain is this far past its
+# expiration (and, twice in a row, nobody knows it).
+TRON_DEAD_MARGIN_SECONDS: int = env.int("TRON_DEAD_MARGIN_SECONDS", default=120)
 # The node is unhealthy when its head block is older than this.
 TRON_HEAD_STALE_SECONDS: int = env.int("TRON_HEAD_STALE_SECONDS", default=60)
 

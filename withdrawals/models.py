@@ -106,6 +106,9 @@ class Attempt(BaseModel):
     state = models.CharField(max_length=16, choices=State.choices, default=State.SIGNED)
     broadcast_count = models.PositiveIntegerField(default=0)
     last_broadcast_at = models.DateTimeField(null=True, blank=True)
+    # Consecutive checks that found it past expiration (plus margin) and unknown; it is
+    # declared dead only after two, so one lagging node cannot kill a live transaction.
+    dead_checks = models.PositiveSmallIntegerField(default=0)
     result = models.CharField(max_length=64, blank=True)
     receipt = models.JSONField(null=True, blank=True)
     block_number = models.BigIntegerField(null=True, blank=True)

@@ -35,6 +35,7 @@ from pools.chain.types import (
     BroadcastResult,
     ChainParameters,
     TxReceipt,
+    TxVerdict,
     UnsignedTransaction,
 )
 
@@ -327,6 +328,34 @@ class ChainClient:
             return TxReceipt.parse(txid, info)
 
         return self._call(read, what="transaction receipt")
+
+    def transaction_verdict(self, txid: str) -> TxVerdict:
+        """Everything needed to decide whether `txid` is final, from one node.
+
+        The solidified head is read before the receipt: a receipt that appears in between
+        is seen, while the reverse order could pair an old "no receipt" with a new head.
+        """
+
+        def read(node: Tron) -> TxVerdict:
+            head = self._check(self._request(node, "walletsolidity/getnowblock", {"visible": True}))
+            raw = head.get("block_header", {}).get("raw_data", {})
+            solid_head = BlockRef(
+                number=int(raw.get("number", 0)),
+                block_id=str(head.get("blockID", "")),
+                timestamp_ms=int(raw.get("timestamp", 0)),
+            )
+            info = self._check(
+                self._request(
+                    node, "walletsolidity/gettransactioninfobyid", {"value": txid, "visible": True}
+                )
+            )
+            receipt = TxReceipt.parse(txid, info) if info and "blockNumber" in info else None
+            known = bool(
+                self._request(node, "wallet/gettransactionbyid", {"value": txid}).get("txID")
+            )
+            return TxVerdict(solid_head=solid_head, receipt=receipt, known=known)
+
+        return self._call(read, what="transaction verdict")
 
     def transaction_known(self, txid: str) -> bool:
         """True if the node knows `txid` (pending or in a block)."""

@@ -202,3 +202,13 @@ class TxReceipt:
             fee_sun=int(info.get("fee", 0)),
             raw=info,
         )
+
+
+@dataclass(frozen=True)
+class TxVerdict:
+    """One node's view of a transaction, read in a safe order from that node alone: its
+    solidified head first, then the solidified receipt, then whether it knows the txid."""
+
+    solid_head: BlockRef
+    receipt: TxReceipt | None
+    known: bool

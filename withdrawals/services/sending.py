@@ -254,24 +254,32 @@ def _settle(attempt: Attempt, receipt: TxReceipt) -> bool:
 
 
 def attempt_drive(*, attempt: Attempt) -> None:
-    """One step for a possibly live attempt: settle, retire, or (re)broadcast."""
-    client = chain_client()
-    receipt = client.transaction_receipt(attempt.txid, solid=True)
-    if receipt is not None:
-        _settle(attempt, receipt)
+    """One step for a possibly live attempt: settle, retire, or (re)broadcast.
+
+    Dead means: one node's solidified chain is past the expiration plus a margin, and the
+    node has neither a receipt nor the transaction — on two consecutive checks. Anything
+    less, and the same bytes are broadcast again (harmless: a node that has them says DUP).
+    """
+    verdict = chain_client().transaction_verdict(attempt.txid)
+    if verdict.receipt is not None:
+        _settle(attempt, verdict.receipt)
         return
-    solid = client.head_block(solid=True)
-    expired = solid.timestamp_ms > attempt.expiration.timestamp() * 1000
-    if expired:
-        if client.transaction_known(attempt.txid):
-            return  # in a block not yet solidified: wait for its receipt
-        with transaction.atomic():
-            if Attempt.objects.filter(pk=attempt.pk, state__in=Attempt.LIVE_STATES).update(
-                state=AttemptState.DEAD, result="expired, never on chain"
-            ):
-                _retire(attempt, reason="expired")
+    margin_ms = settings.TRON_DEAD_MARGIN_SECONDS * 1000
+    past = verdict.solid_head.timestamp_ms > attempt.expiration.timestamp() * 1000 + margin_ms
+    live = Attempt.objects.filter(pk=attempt.pk, state__in=Attempt.LIVE_STATES)
+    if not past or verdict.known:
+        live.filter(dead_checks__gt=0).update(dead_checks=0)
+        if not past:
+            attempt_broadcast(attempt=attempt)
+        return  # known but unsolidified: its receipt will come
+    if attempt.dead_checks < 1:
+        live.update(dead_checks=F("dead_checks") + 1)
         return
-    attempt_broadcast(attempt=attempt)
+    with transaction.atomic():
+        if live.filter(dead_checks__gte=1).update(
+            state=AttemptState.DEAD, result="expired, never on chain"
+        ):
+            _retire(attempt, reason="expired")
 
 
 def withdrawals_drive(*, limit: int = 200) -> int:

@@ -119,7 +119,7 @@ def test_a_dropped_transaction_is_replaced_only_after_it_expires(devnet, hot_poo
     devnet.mine(3)
     withdrawals_drive()  # not on chain, not expired: rebroadcast the same bytes only
     assert Attempt.objects.filter(withdrawal=withdrawal).count() == 1
-    devnet.advance(120)  # past its expiration on the (solidified) chain
+    devnet.advance(60 + 120 + 3)  # past expiration plus the margin, on the solidified chain
     withdrawal = drive_until_final(devnet, withdrawal)
     assert withdrawal.status == "confirmed"
     attempts = list(Attempt.objects.filter(withdrawal=withdrawal).order_by("pk"))
@@ -217,3 +217,22 @@ def test_killed_process_resumes_and_sends_once(devnet, hot_pool, customer, setti
     assert balance(customer) == (Decimal("487.5"), Decimal("0"))
     assert Reservation.objects.get(withdrawal=withdrawal).state == "posted"
     assert EnergyUsageLog.objects.filter(withdrawal=withdrawal).count() == 1
+
+
+@pytest.mark.django_db
+def test_death_needs_the_margin_and_two_checks(devnet, hot_pool, customer):
+    withdrawal, _ = request(customer)
+    devnet.faults(drop_broadcasts=1)
+    withdrawals_drive()
+    attempt = Attempt.objects.get(withdrawal=withdrawal)
+    devnet.advance(90)  # past expiration, not past the margin
+    withdrawals_drive()
+    attempt.refresh_from_db()
+    assert (attempt.state, attempt.dead_checks) == ("broadcast", 0)
+    devnet.advance(120)
+    withdrawals_drive()
+    attempt.refresh_from_db()
+    assert (attempt.state, attempt.dead_checks) == ("broadcast", 1)  # one check is not proof
+    withdrawals_drive()
+    attempt.refresh_from_db()
+    assert attempt.state == "dead"
