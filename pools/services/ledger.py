@@ -11,7 +11,8 @@ Energy is promised to a withdrawal before anything is signed, TigerBeetle-style:
 - expire: unsigned reservations past `expires_at` (database time) are voided.
 
 A reservation is resolved at most once: every resolution is guarded by `state = pending`
-under the reservation's row lock. Locks are always taken reservation first, then pool.
+under the reservation's row lock. Lock order, everywhere: a customer's balance before any
+reservation, a reservation before its pool; `reserve` and `allocate` lock only the pool.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
-from django.db.models import F, OuterRef, Subquery, Sum
+from django.db.models import F, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce, Now
 from django.utils import timezone
 
@@ -167,7 +168,13 @@ def reservation_mark_signed(*, reservation_id: int) -> bool:
     False if it is no longer pending (expired or voided meanwhile): then nothing may be
     signed against it.
     """
-    return Reservation.objects.filter(pk=reservation_id, state=PENDING).update(expires_at=None) == 1
+    not_expired = Q(expires_at__isnull=True) | Q(expires_at__gt=Now())
+    return (
+        Reservation.objects.filter(not_expired, pk=reservation_id, state=PENDING).update(
+            expires_at=None
+        )
+        == 1
+    )
 
 
 def _resolve(reservation_id: int, *, posted_energy: int | None) -> bool:

@@ -101,20 +101,27 @@ class TestLedger:
             ttl=timedelta(seconds=-1),
         )
         signed = reservation_reserve(
-            pool_id=pool.pk,
-            withdrawal_id=withdrawal_for(pool).pk,
-            energy=60_000,
-            ttl=timedelta(seconds=-1),
+            pool_id=pool.pk, withdrawal_id=withdrawal_for(pool).pk, energy=60_000, ttl=TTL
         )
         fresh = reservation_reserve(
             pool_id=pool.pk, withdrawal_id=withdrawal_for(pool).pk, energy=70_000, ttl=TTL
         )
         assert reservation_mark_signed(reservation_id=signed.pk)
+        Reservation.objects.filter(pk=fresh.pk).update(expires_at=None)  # signed, too
         assert reservations_expire() == 1
         states = dict(Reservation.objects.values_list("pk", "state"))
         assert states == {unsigned.pk: "voided", signed.pk: "pending", fresh.pk: "pending"}
         assert pool_numbers(pool) == (0, 130_000)
         assert not reservation_mark_signed(reservation_id=unsigned.pk)  # too late to sign
+
+    def test_an_expired_reservation_cannot_be_signed_before_the_sweep(self, pool):
+        late = reservation_reserve(
+            pool_id=pool.pk,
+            withdrawal_id=withdrawal_for(pool).pk,
+            energy=50_000,
+            ttl=timedelta(seconds=-1),
+        )
+        assert not reservation_mark_signed(reservation_id=late.pk)
 
     def test_allocate_in_order_while_it_fits(self, pool):
         requests = [
@@ -259,8 +266,8 @@ class LedgerMachine(RuleBasedStateMachine):
     def sign(self, res):
         if res < 0:
             return
-        assert reservation_mark_signed(reservation_id=res) == (res in self.pending)
-        self.expiring.discard(res)
+        signable = res in self.pending and res not in self.expiring
+        assert reservation_mark_signed(reservation_id=res) == signable
 
     @rule()
     def expire(self):

@@ -28,7 +28,7 @@ from django.db.models.functions import Now
 from alerts.models import EnergyAlert, Level
 from alerts.services import alert_raise
 from pools.chain import chain_client
-from pools.chain.client import fee_limit_for
+from pools.chain.client import USDT_TRANSFER_ENERGY_COLD, fee_limit_for
 from pools.chain.errors import ChainError, ChainRejected
 from pools.chain.types import TxReceipt
 from pools.models import EnergyUsageLog, Reservation
@@ -58,9 +58,11 @@ def _publish(withdrawal_id: int, partner_id: int, status: str, event: str) -> No
 def withdrawal_sign(*, withdrawal: Withdrawal) -> Attempt | None:
     """Build, sign and store a transaction for a reserved withdrawal (not yet broadcast).
 
-    Returns the new attempt; None when there is nothing to do (not reserved, or an attempt
-    is already possibly live) or the withdrawal went back to the queue (its reservation
-    expired first). Raises `ChainError` if no node can build it; safe to call again.
+    Building and signing touch nothing; one transaction then marks the reservation signed
+    (so it can no longer expire), moves the withdrawal to signed and stores the attempt —
+    all or none. Returns the new attempt; None when there is nothing to do (not reserved,
+    an attempt already possibly live, or the reservation expired first). Raises
+    `ChainError` if no node can build it; safe to call again.
     """
     if withdrawal.status != Status.RESERVED or withdrawal.pool_id is None:
         return None
@@ -69,15 +71,17 @@ def withdrawal_sign(*, withdrawal: Withdrawal) -> Attempt | None:
     reservation = Reservation.objects.filter(
         withdrawal=withdrawal, state=Reservation.State.PENDING
     ).first()
-    if reservation is None or not reservation_mark_signed(reservation_id=reservation.pk):
-        return None  # expired meanwhile: expire_and_audit puts it back in the queue
+    if reservation is None:
+        return None  # expired: expire_and_audit puts it back in the queue
     pool = withdrawal.pool
     assert pool is not None
     signer = signer_for_address(address=pool.address)
     if signer is None:
         raise ChainRejected(f"no key is held for pool {pool.pk}", code="NO_KEY")
     client = chain_client()
-    energy = withdrawal.energy_estimate or reservation.estimated_energy
+    # fee_limit is a cap, not a charge: size it for the dearer transfer, whatever was
+    # estimated at request time (the recipient may have emptied its USDT since).
+    energy = max(withdrawal.energy_estimate or 0, USDT_TRANSFER_ENERGY_COLD)
     unsigned = client.build_usdt_transfer(
         owner=pool.address,
         to=withdrawal.to_address,
@@ -91,8 +95,10 @@ def withdrawal_sign(*, withdrawal: Withdrawal) -> Attempt | None:
     signed = client.sign(unsigned, signer)
     try:
         with transaction.atomic():
-            if not Withdrawal.objects.filter(pk=withdrawal.pk, status=Status.RESERVED).update(
-                status=Status.SIGNED, updated_at=Now()
+            if not reservation_mark_signed(reservation_id=reservation.pk) or not (
+                Withdrawal.objects.filter(pk=withdrawal.pk, status=Status.RESERVED).update(
+                    status=Status.SIGNED, updated_at=Now()
+                )
             ):
                 transaction.set_rollback(True)
                 return None
@@ -128,14 +134,16 @@ def attempt_broadcast(*, attempt: Attempt) -> None:
     live = Attempt.objects.filter(pk=attempt.pk, state__in=Attempt.LIVE_STATES)
     if result.accepted:
         with transaction.atomic():
-            live.update(
+            accepted = live.update(
                 state=AttemptState.BROADCAST,
                 broadcast_count=F("broadcast_count") + 1,
                 last_broadcast_at=Now(),
             )
-            if Withdrawal.objects.filter(pk=attempt.withdrawal_id, status=Status.SIGNED).update(
-                status=Status.BROADCAST, updated_at=Now()
-            ):
+            # Only this live attempt moves the withdrawal (a late answer about a dead one
+            # must not mark its successor broadcast).
+            if accepted and Withdrawal.objects.filter(
+                pk=attempt.withdrawal_id, status=Status.SIGNED
+            ).update(status=Status.BROADCAST, updated_at=Now()):
                 withdrawal = Withdrawal.objects.only("partner_id").get(pk=attempt.withdrawal_id)
                 _publish(
                     attempt.withdrawal_id,
@@ -173,11 +181,11 @@ def _retire(attempt: Attempt, *, reason: str) -> None:
         updated_at=Now(),
     ):
         return
+    withdrawal_holds_release(withdrawal_id=withdrawal.pk)
     for reservation_id in Reservation.objects.filter(
         withdrawal=withdrawal, state=Reservation.State.PENDING
     ).values_list("pk", flat=True):
         reservation_void(reservation_id=reservation_id)
-    withdrawal_holds_release(withdrawal_id=withdrawal.pk)
     alert_raise(
         partner_id=withdrawal.partner_id,
         pool_id=withdrawal.pool_id,
@@ -187,6 +195,16 @@ def _retire(attempt: Attempt, *, reason: str) -> None:
         f"a block (last: {attempt.result or reason}); funds released to the user.",
     )
     _publish(withdrawal.pk, withdrawal.partner_id, Status.FAILED, "withdrawal.failed")
+
+
+def _post_reservation(withdrawal: Withdrawal, receipt: TxReceipt) -> None:
+    """Charge the energy the chain took from the pool's stake (after the holds: the pool
+    row is locked last)."""
+    reservation = Reservation.objects.filter(
+        withdrawal=withdrawal, state=Reservation.State.PENDING
+    ).first()
+    if reservation is not None:
+        reservation_post(reservation_id=reservation.pk, energy_used=receipt.energy_from_stake)
 
 
 def _settle(attempt: Attempt, receipt: TxReceipt) -> bool:
@@ -201,11 +219,6 @@ def _settle(attempt: Attempt, receipt: TxReceipt) -> bool:
             block_number=receipt.block_number,
         ):
             return False
-        reservation = Reservation.objects.filter(
-            withdrawal=withdrawal, state=Reservation.State.PENDING
-        ).first()
-        if reservation is not None:
-            reservation_post(reservation_id=reservation.pk, energy_used=receipt.energy_from_stake)
         assert withdrawal.pool_id is not None
         EnergyUsageLog.objects.get_or_create(
             txid=attempt.txid,
@@ -232,6 +245,7 @@ def _settle(attempt: Attempt, receipt: TxReceipt) -> bool:
                 **fields,
             )
             withdrawal_holds_settle(withdrawal_id=withdrawal.pk)
+            _post_reservation(withdrawal, receipt)
             _publish(withdrawal.pk, withdrawal.partner_id, Status.CONFIRMED, "withdrawal.confirmed")
         else:
             # No automatic retry: every try burns TRX. The USDT never left: release it,
@@ -241,6 +255,7 @@ def _settle(attempt: Attempt, receipt: TxReceipt) -> bool:
                 status=Status.FAILED, failure_reason=reason, **fields
             )
             withdrawal_holds_release(withdrawal_id=withdrawal.pk)
+            _post_reservation(withdrawal, receipt)
             alert_raise(
                 partner_id=withdrawal.partner_id,
                 pool_id=withdrawal.pool_id,
@@ -283,21 +298,25 @@ def attempt_drive(*, attempt: Attempt) -> None:
 
 
 def withdrawals_drive(*, limit: int = 200) -> int:
-    """The `broadcast_and_confirm` step for withdrawals: sign reserved ones and drive every
-    possibly live attempt. Safe to run concurrently with itself. Returns attempts settled
-    or signed."""
+    """The `broadcast_and_confirm` step for withdrawals: sign reserved ones (oldest first)
+    and drive every possibly live attempt. Safe to run concurrently with itself. One
+    item's failure is logged and skips that item only. Returns attempts signed or ended."""
     done = 0
-    for withdrawal in Withdrawal.objects.filter(
-        status=Status.RESERVED, mode=Withdrawal.Mode.STANDARD
-    ).select_related("pool")[:limit]:
+    reserved = (
+        Withdrawal.objects.filter(status=Status.RESERVED, mode=Withdrawal.Mode.STANDARD)
+        .select_related("pool")
+        .order_by("created_at", "pk")[:limit]
+    )
+    for withdrawal in reserved:
         try:
             attempt = withdrawal_sign(withdrawal=withdrawal)
+            if attempt is not None:
+                done += 1
+                attempt_broadcast(attempt=attempt)
         except ChainError as exc:
             logger.warning("withdrawal %s: cannot sign now: %s", withdrawal.pk, exc)
-            continue
-        if attempt is not None:
-            done += 1
-            attempt_broadcast(attempt=attempt)
+        except Exception:
+            logger.exception("withdrawal %s: signing failed", withdrawal.pk)
     for attempt in Attempt.objects.filter(state__in=Attempt.LIVE_STATES).order_by("pk")[:limit]:
         try:
             before = attempt.state
@@ -306,4 +325,6 @@ def withdrawals_drive(*, limit: int = 200) -> int:
             done += attempt.state != before
         except ChainError as exc:
             logger.warning("attempt %s: chain unavailable: %s", attempt.txid, exc)
+        except Exception:
+            logger.exception("attempt %s: driving failed", attempt.txid)
     return done
