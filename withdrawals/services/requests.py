@@ -10,14 +10,12 @@ from __future__ import annotations
 import hashlib
 import json
 import zlib
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
@@ -48,28 +46,29 @@ def request_hash(payload: dict[str, object]) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
-@contextmanager
-def idempotency_guard(*, partner_id: int, key: str | None) -> Iterator[None]:
-    """Hold a PostgreSQL advisory lock on (partner, key) for the request's duration.
-
-    A second request with the same key that arrives meanwhile fails fast with
-    `IdempotencyInFlight` instead of waiting. Without a key (or on SQLite) it does nothing:
-    the unique constraint still stops a duplicate.
-    """
-    if not key or connection.vendor != "postgresql":
-        yield
+def _claim_key(*, partner_id: int, key: str) -> None:
+    """Take the (partner, key) advisory lock for the rest of this transaction, or fail fast
+    with `IdempotencyInFlight` when a twin request holds it. Transaction-scoped, so it is
+    released by commit or rollback even behind a transaction-mode connection pooler. (On
+    SQLite the unique constraint alone stops duplicates.)"""
+    if connection.vendor != "postgresql":
         return
-    lock = (partner_id, zlib.crc32(key.encode()) - 2**31)
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", lock)
+        cursor.execute(
+            "SELECT pg_try_advisory_xact_lock(%s, %s)",
+            (partner_id, zlib.crc32(key.encode()) - 2**31),
+        )
         row = cursor.fetchone()
     if not row or not row[0]:
         raise IdempotencyInFlight(key)
-    try:
-        yield
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", lock)
+
+
+def _replay(*, partner: Partner, key: str, body_hash: str) -> Withdrawal | None:
+    """The withdrawal this key already made (same body), or None; another body: refused."""
+    existing = Withdrawal.objects.filter(partner=partner, idempotency_key=key).first()
+    if existing is not None and existing.request_hash != body_hash:
+        raise IdempotencyMismatch(key)
+    return existing
 
 
 def pool_for_withdrawal(*, partner: Partner) -> EnergyPool:
@@ -131,18 +130,20 @@ def withdrawal_request(
     body_hash = request_hash(
         {"customer": customer.pk, "to_address": to_address, "amount": str(amount.normalize())}
     )
-    with idempotency_guard(partner_id=partner.pk, key=idempotency_key):
-        if idempotency_key:
-            existing = Withdrawal.objects.filter(
-                partner=partner, idempotency_key=idempotency_key
-            ).first()
-            if existing is not None:
-                if existing.request_hash != body_hash:
-                    raise IdempotencyMismatch(idempotency_key)
-                return existing, False
-        pool = pool_for_withdrawal(partner=partner)
-        energy = transfer_energy_estimate(pool=pool, to_address=to_address, amount=amount)
+    if idempotency_key and (
+        found := _replay(partner=partner, key=idempotency_key, body_hash=body_hash)
+    ):
+        return found, False
+    # The chain is asked before any lock or transaction is held.
+    pool = pool_for_withdrawal(partner=partner)
+    energy = transfer_energy_estimate(pool=pool, to_address=to_address, amount=amount)
+    try:
         with transaction.atomic():
+            if idempotency_key:
+                _claim_key(partner_id=partner.pk, key=idempotency_key)
+                found = _replay(partner=partner, key=idempotency_key, body_hash=body_hash)
+                if found is not None:
+                    return found, False
             withdrawal = Withdrawal.objects.create(
                 customer=customer,
                 partner=partner,
@@ -177,6 +178,13 @@ def withdrawal_request(
                 withdrawal.status = Status.QUEUED
             withdrawal.save(update_fields=["status", "updated_at"])
             _publish(withdrawal, "withdrawal.requested")
+    except IntegrityError:
+        # Without the advisory lock (SQLite) the unique key is the referee.
+        if idempotency_key and (
+            found := _replay(partner=partner, key=idempotency_key, body_hash=body_hash)
+        ):
+            return found, False
+        raise
     return withdrawal, True
 
 
