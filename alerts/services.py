@@ -57,12 +57,14 @@ def alert_raise(
                     event = "alert.opened"
                 else:
                     escalated = LEVEL_RANK[Level(level)] > LEVEL_RANK[Level(alert.level)]
+                    before = (alert.message, alert.value)
                     alert.level = level if escalated else alert.level
                     alert.message, alert.value, alert.threshold = message, value, threshold
                     alert.save(
                         update_fields=["level", "message", "value", "threshold", "updated_at"]
                     )
-                    event = "alert.escalated" if escalated else ""
+                    changed = before != (alert.message, alert.value)
+                    event = "alert.escalated" if escalated else "alert.updated" if changed else ""
                 if event:
                     publish_on_commit(
                         event=event,

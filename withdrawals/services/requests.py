@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import zlib
 from datetime import timedelta
 from decimal import Decimal
@@ -28,6 +29,8 @@ from pools.services.ledger import reservation_reserve, reservation_void, reserva
 from withdrawals.events import withdrawal_changed
 from withdrawals.models import Currency, QueueEntry, Withdrawal
 from withdrawals.services.balances import hold_place, withdrawal_holds_release
+
+logger = logging.getLogger(__name__)
 
 USDT_UNIT = Decimal(1_000_000)
 Status = Withdrawal.Status
@@ -202,44 +205,71 @@ def withdrawal_cancel(*, withdrawal: Withdrawal) -> Withdrawal:
             raise ValidationError(
                 {"status": [f"A {locked.status} withdrawal cannot be cancelled."]}
             )
+        # Lock order: the balance (holds) before the pool (reservation).
+        withdrawal_holds_release(withdrawal_id=locked.pk)
+        QueueEntry.objects.filter(withdrawal=locked).delete()
         for reservation_id in Reservation.objects.filter(
             withdrawal=locked, state=Reservation.State.PENDING
         ).values_list("pk", flat=True):
             reservation_void(reservation_id=reservation_id)
-        QueueEntry.objects.filter(withdrawal=locked).delete()
-        withdrawal_holds_release(withdrawal_id=locked.pk)
         locked.status = Status.CANCELLED
         locked.save(update_fields=["status", "updated_at"])
         _publish(locked, "withdrawal.cancelled")
     return locked
 
 
+def _adopt_orphans(pool_id: int) -> int:
+    """Queued withdrawals that already hold a pending reservation (an allocation committed
+    before a crash stopped it moving them on): move them to reserved now."""
+    adopted = 0
+    pending = Reservation.objects.filter(withdrawal=OuterRef("pk"), state=Reservation.State.PENDING)
+    for withdrawal_id in Withdrawal.objects.filter(
+        Exists(pending), pool_id=pool_id, status=Status.QUEUED
+    ).values_list("pk", flat=True):
+        adopted += _move_to_reserved(withdrawal_id)
+    return adopted
+
+
+def _move_to_reserved(withdrawal_id: int) -> int:
+    with transaction.atomic():
+        if not Withdrawal.objects.filter(pk=withdrawal_id, status=Status.QUEUED).update(
+            status=Status.RESERVED, updated_at=timezone.now()
+        ):
+            return 0
+        QueueEntry.objects.filter(withdrawal_id=withdrawal_id).delete()
+        _publish(Withdrawal.objects.get(pk=withdrawal_id), "withdrawal.reserved")
+    return 1
+
+
 def queue_allocate(*, batch_size: int = 200) -> int:
     """The `allocate_queue` job: reserve energy for queued withdrawals, oldest first per pool.
 
     Each pool's head of the queue is allocated in one batch. A withdrawal cancelled between
-    the read and the reservation gets its reservation voided at once. Returns the number of
-    withdrawals moved to reserved.
+    the read and the reservation gets its reservation voided at once; one left queued with a
+    reservation (a crash between the two steps) is adopted on the next run. One pool's
+    failure is logged and does not stop the others. Returns withdrawals moved to reserved.
     """
     moved = 0
     ttl = timedelta(seconds=settings.RESERVATION_TTL_SECONDS)
+    pending = Reservation.objects.filter(
+        withdrawal=OuterRef("withdrawal_id"), state=Reservation.State.PENDING
+    )
     for pool_id in QueueEntry.objects.values_list("pool_id", flat=True).distinct():
-        head = list(
-            QueueEntry.objects.filter(pool_id=pool_id)
-            .order_by("enqueued_at", "pk")
-            .values_list("withdrawal_id", "energy_needed")[:batch_size]
-        )
-        for allocation in reservations_allocate(pool_id=pool_id, requests=head, ttl=ttl):
-            with transaction.atomic():
-                if Withdrawal.objects.filter(
-                    pk=allocation.withdrawal_id, status=Status.QUEUED
-                ).update(status=Status.RESERVED, updated_at=timezone.now()):
-                    QueueEntry.objects.filter(withdrawal_id=allocation.withdrawal_id).delete()
+        try:
+            moved += _adopt_orphans(pool_id)
+            head = list(
+                QueueEntry.objects.filter(pool_id=pool_id)
+                .exclude(Exists(pending))
+                .order_by("enqueued_at", "pk")
+                .values_list("withdrawal_id", "energy_needed")[:batch_size]
+            )
+            for allocation in reservations_allocate(pool_id=pool_id, requests=head, ttl=ttl):
+                if _move_to_reserved(allocation.withdrawal_id):
                     moved += 1
-                    withdrawal = Withdrawal.objects.get(pk=allocation.withdrawal_id)
-                    _publish(withdrawal, "withdrawal.reserved")
-                else:
+                else:  # cancelled meanwhile
                     reservation_void(reservation_id=allocation.reservation_id)
+        except Exception:
+            logger.exception("allocate_queue: pool %s failed", pool_id)
     return moved
 
 

@@ -289,3 +289,91 @@ def test_energy_status_tells_the_truth(hot_pool, customer, key_client, outsider_
     # another partner, with no pool, is told so — not this partner's numbers
     theirs = outsider_key_client.get(status_url).json()
     assert (theirs["available_energy"], theirs["energy_sufficient"]) == (0, False)
+
+
+def test_a_crash_between_allocation_and_the_move_is_repaired(hot_pool, customer, key_client):
+    from datetime import timedelta
+
+    from pools.services.ledger import reservations_allocate
+
+    EnergyPool.objects.filter(pk=hot_pool.pk).update(energy_limit=0)
+    queued = key_client.post(URL, body(customer), format="json").json()
+    assert queued["status"] == "queued"
+    EnergyPool.objects.filter(pk=hot_pool.pk).update(energy_limit=10**7)
+    # The allocation committed, then the process died before moving the withdrawal on.
+    reservations_allocate(
+        pool_id=hot_pool.pk,
+        requests=[(queued["id"], USDT_TRANSFER_ENERGY_COLD)],
+        ttl=timedelta(minutes=5),
+    )
+    assert queue_allocate() == 1  # adopted, not reserved twice
+    assert Withdrawal.objects.get(pk=queued["id"]).status == "reserved"
+    assert Reservation.objects.filter(withdrawal_id=queued["id"]).count() == 1
+    assert not QueueEntry.objects.exists()
+
+
+def test_a_queue_head_that_cannot_be_served_raises_an_alert(hot_pool, customer, key_client):
+    from alerts.models import EnergyAlert
+    from withdrawals.services.audit import expire_and_audit
+
+    EnergyPool.objects.filter(pk=hot_pool.pk).update(energy_limit=1000)  # below one transfer
+    key_client.post(URL, body(customer), format="json")
+    expire_and_audit()
+    alert = EnergyAlert.objects.get(kind="queue_backlog")
+    assert (alert.pool_id, alert.level) == (hot_pool.pk, "critical")
+    EnergyPool.objects.filter(pk=hot_pool.pk).update(energy_limit=10**7)
+    expire_and_audit()
+    alert.refresh_from_db()
+    assert alert.resolved_at is not None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_requests_and_cancels_on_one_customer_and_pool_do_not_deadlock(devnet, partner):
+    key = PrivateKey.random()
+    address = key.public_key.to_base58check_address()
+    devnet.fund(address, 100)
+    devnet.mint(address, 100)
+    signing_key_import(private_key_hex=key.hex())
+    pool = EnergyPoolFactory(
+        partner=partner, address=address, custody="custodial", energy_limit=10**8
+    )
+    customer = CustomerFactory(partner=partner)
+    balance_credit(
+        customer=customer, currency="USDT", amount=Decimal("1000"), idempotency_key="seed"
+    )
+    from withdrawals.services.requests import withdrawal_cancel, withdrawal_request
+
+    existing = [
+        withdrawal_request(customer=customer, to_address=new_address(), amount=Decimal("1"))[0]
+        for _ in range(8)
+    ]
+    barrier = threading.Barrier(8)
+    errors = []
+
+    def work(index):
+        try:
+            barrier.wait()
+            for _ in range(3):
+                if index % 2:
+                    withdrawal_request(
+                        customer=customer, to_address=new_address(), amount=Decimal("1")
+                    )
+                else:
+                    withdrawal_cancel(withdrawal=existing[index])
+                    withdrawal_cancel(withdrawal=existing[index + 1])
+        except Exception as exc:  # a deadlock would surface here
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    pool.refresh_from_db()
+    from pools.services.ledger import ledger_audit
+
+    assert ledger_audit() == []
+    assert Withdrawal.objects.filter(status="reserved").count() == 12
