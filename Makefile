@@ -28,6 +28,7 @@ run: install
 
 services:
 	bin/ensure-services
+	bin/ensure-browser
 
 lint: install-dev
 	$(PY) -m ruff check .
