@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -65,12 +65,20 @@ def prices_monitor() -> int:
     return len(rows)
 
 
+LATEST_WINDOW = timedelta(days=1)
+
+
 def latest_prices() -> list[PriceQuote]:
-    """The newest quote of each (source, kind, duration)."""
-    newest = PriceQuote.objects.order_by("source", "kind", "duration_days", "-quoted_at").distinct(
-        "source", "kind", "duration_days"
-    )
-    return list(newest)
+    """The newest quote of each (source, kind, duration) recorded in the last day.
+
+    Portable (no DISTINCT ON, so the embedded SQLite serves it too) and bounded: a day of
+    quotes every five minutes is a few thousand rows at most.
+    """
+    newest: dict[tuple[str, str, int | None], PriceQuote] = {}
+    recent = PriceQuote.objects.filter(quoted_at__gte=timezone.now() - LATEST_WINDOW)
+    for quote in recent.order_by("-quoted_at", "-id"):
+        newest.setdefault((quote.source, quote.kind, quote.duration_days), quote)
+    return sorted(newest.values(), key=lambda q: (q.source, q.kind, q.duration_days or 0))
 
 
 def trx_saved_sun(*, partner_id: int | None = None, since: datetime | None = None) -> int:

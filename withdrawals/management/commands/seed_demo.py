@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -28,6 +29,8 @@ from pools.models import EnergyPool, PoolSnapshot, SigningKey
 from pools.selectors import signer_for_address
 from pools.services.keys import signing_key_import
 from pools.services.sync import pools_sync
+from withdrawals.models import Currency
+from withdrawals.services.balances import balance_credit
 
 # Printed by `make run`; seed_demo refuses to run outside DEBUG.
 DEMO_PASSWORD = "demo-pass-2026"  # noqa: S105
@@ -92,13 +95,21 @@ class Command(BaseCommand):
                         partner=partner, username=username, password=DEMO_PASSWORD, role=role
                     )
             customer_name = f"{slug}-user"
-            if not Customer.objects.filter(user__username=customer_name).exists():
-                customer_create(
+            customer = Customer.objects.filter(user__username=customer_name).first()
+            if customer is None:
+                customer = customer_create(
                     partner=partner,
                     external_ref=f"{slug}-0001",
                     username=customer_name,
                     password=DEMO_PASSWORD,
                 )
+            balance_credit(
+                customer=customer,
+                currency=Currency.USDT,
+                amount=Decimal("1000"),
+                idempotency_key="demo-credit",
+                reference="demo deposit",
+            )
             for label, _staked, _usdt in pools:
                 key = demo_private_key(f"{slug}/{label}")
                 address = address_of(key)
