@@ -114,3 +114,25 @@ def devnet(devnet_session: RunningDevnet, settings: Any) -> RunningDevnet:
     devnet_session.reset()
     settings.TRON_NODE_URLS = [devnet_session.url]
     return devnet_session
+
+
+def verified_staff_client() -> APIClient:
+    """A staff user's API session, verified by a TOTP device (the admins' second factor)."""
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from partners.tests.factories import UserFactory
+
+    user = UserFactory(is_staff=True)
+    device = TOTPDevice.objects.create(user=user, name="authenticator", confirmed=True)
+    client = APIClient()
+    client.force_login(user)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()
+    return client
+
+
+@pytest.fixture
+def staff_client(db: None) -> APIClient:
+    return verified_staff_client()

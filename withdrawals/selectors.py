@@ -63,6 +63,20 @@ def withdrawal_status_summary() -> dict[str, object]:
     }
 
 
+def pool_for_next_withdrawal(*, partner_id: int) -> EnergyPool | None:
+    """The partner's active custodial pool with the most energy free now."""
+    return (
+        EnergyPool.objects.filter(
+            partner_id=partner_id,
+            status=EnergyPool.Status.ACTIVE,
+            custody=EnergyPool.Custody.CUSTODIAL,
+        )
+        .annotate(free=AVAILABLE_ENERGY)
+        .order_by("-free", "pk")
+        .first()
+    )
+
+
 @dataclass(frozen=True)
 class EnergyStatus:
     """What a user asking for a withdrawal now should be told (seed document 001)."""
@@ -84,16 +98,7 @@ def energy_status(*, partner_id: int) -> EnergyStatus:
     is free, at the pool's regeneration rate; the emergency fee is that energy burned at
     the last recorded energy price plus a transfer's bandwidth.
     """
-    pool = (
-        EnergyPool.objects.filter(
-            partner_id=partner_id,
-            status=EnergyPool.Status.ACTIVE,
-            custody=EnergyPool.Custody.CUSTODIAL,
-        )
-        .annotate(free=AVAILABLE_ENERGY)
-        .order_by("-free", "pk")
-        .first()
-    )
+    pool = pool_for_next_withdrawal(partner_id=partner_id)
     fee_per_energy = latest_energy_fee_sun()
     emergency_fee = (
         Decimal(

@@ -207,18 +207,6 @@ def test_tron_health_down_when_head_is_stale(settings, monitor):
     assert "old" in component(response.json(), "tron")["error"]
 
 
-def test_verified_staff_reads_detailed_health():
-    from django_otp import DEVICE_ID_SESSION_KEY
-    from django_otp.plugins.otp_totp.models import TOTPDevice
-
-    from partners.tests.factories import UserFactory
-
-    user = UserFactory(is_staff=True)
-    device = TOTPDevice.objects.create(user=user, name="t", confirmed=True)
-    client = APIClient()
-    client.force_login(user)
-    session = client.session
-    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
-    session.save()
-    body = client.get("/api/v1/health/database").json()
+def test_verified_staff_reads_detailed_health(staff_client):
+    body = staff_client.get("/api/v1/health/database").json()
     assert component(body, "database")["status"] == "ok"

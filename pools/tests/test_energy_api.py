@@ -5,8 +5,6 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
-from django_otp import DEVICE_ID_SESSION_KEY
-from django_otp.plugins.otp_totp.models import TOTPDevice
 from rest_framework.test import APIClient
 from tronpy.keys import PrivateKey
 
@@ -29,18 +27,6 @@ def logs(pid):
 
 def update(pid):
     return f"/api/v1/energy/update/{pid}"
-
-
-@pytest.fixture
-def staff_client():
-    user = UserFactory(is_staff=True)
-    device = TOTPDevice.objects.create(user=user, name="t", confirmed=True)
-    client = APIClient()
-    client.force_login(user)
-    session = client.session
-    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
-    session.save()
-    return client
 
 
 @pytest.fixture

@@ -1,12 +1,8 @@
 """Adding pools (partner API, admin API) and their lifecycle status."""
 
 import pytest
-from django_otp import DEVICE_ID_SESSION_KEY
-from django_otp.plugins.otp_totp.models import TOTPDevice
-from rest_framework.test import APIClient
 from tronpy.keys import PrivateKey
 
-from partners.tests.factories import UserFactory
 from pools.models import EnergyPool, SigningKey
 from pools.tests.factories import EnergyPoolFactory, ReservationFactory
 
@@ -106,14 +102,8 @@ def test_only_owners_add_pools(devnet, request, client_fixture):
     assert not EnergyPool.objects.exists()
 
 
-def test_admin_api_adds_pool_for_any_partner(devnet, other_partner):
-    user = UserFactory(is_staff=True)
-    device = TOTPDevice.objects.create(user=user, name="t", confirmed=True)
-    client = APIClient()
-    client.force_login(user)
-    session = client.session
-    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
-    session.save()
+def test_admin_api_adds_pool_for_any_partner(devnet, other_partner, staff_client):
+    client = staff_client
     address = funded(devnet).public_key.to_base58check_address()
     url = "/api/v1/admin/energy/create-pool"
     response = client.post(url, {"partner_id": other_partner.pk, "address": address}, format="json")

@@ -24,10 +24,11 @@ from partners.models import Customer, Partner
 from pools.chain import chain_client
 from pools.chain.client import USDT_TRANSFER_ENERGY_COLD, USDT_TRANSFER_ENERGY_WARM
 from pools.chain.errors import ChainRejected
-from pools.models import AVAILABLE_ENERGY, EnergyPool, Reservation
+from pools.models import EnergyPool, Reservation
 from pools.services.ledger import reservation_reserve, reservation_void, reservations_allocate
 from withdrawals.events import withdrawal_changed
 from withdrawals.models import Currency, QueueEntry, Withdrawal
+from withdrawals.selectors import pool_for_next_withdrawal
 from withdrawals.services.balances import hold_place, withdrawal_holds_release
 
 logger = logging.getLogger(__name__)
@@ -75,17 +76,8 @@ def _replay(*, partner: Partner, key: str, body_hash: str) -> Withdrawal | None:
 
 
 def pool_for_withdrawal(*, partner: Partner) -> EnergyPool:
-    """The partner's active custodial pool with the most energy free now."""
-    pool = (
-        EnergyPool.objects.filter(
-            partner=partner,
-            status=EnergyPool.Status.ACTIVE,
-            custody=EnergyPool.Custody.CUSTODIAL,
-        )
-        .annotate(free=AVAILABLE_ENERGY)
-        .order_by("-free", "pk")
-        .first()
-    )
+    """The pool for a new withdrawal, or a field error when the partner has none."""
+    pool = pool_for_next_withdrawal(partner_id=partner.pk)
     if pool is None:
         raise ValidationError(
             {"non_field_errors": ["The partner has no active pool that can send withdrawals."]}
