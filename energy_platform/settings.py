@@ -271,6 +271,8 @@ DEFAULT_ENERGY_FEE_SUN: int = env.int("DEFAULT_ENERGY_FEE_SUN", default=100)
 WITHDRAWAL_MAX_FEE_LIMIT_SUN: int = env.int("WITHDRAWAL_MAX_FEE_LIMIT_SUN", default=100_000_000)
 # After this many attempts expired without reaching a block, a withdrawal fails (alerted).
 WITHDRAWAL_MAX_DEAD_ATTEMPTS: int = env.int("WITHDRAWAL_MAX_DEAD_ATTEMPTS", default=3)
+# An emergency fee quote holds for this long.
+EMERGENCY_QUOTE_SECONDS: int = env.int("EMERGENCY_QUOTE_SECONDS", default=300)
 # An unsigned reservation is voided after this long (its withdrawal then re-queues).
 RESERVATION_TTL_SECONDS: int = env.int("RESERVATION_TTL_SECONDS", default=300)
 # A transaction is declared dead only once the solidified chain is this far past its

@@ -62,11 +62,12 @@ class PoolOnboardForm(forms.ModelForm):  # type: ignore[type-arg]
 
     class Meta:
         model = EnergyPool
-        fields = ["partner", "address", "label"]
+        fields = ["partner", "address", "label", "role"]
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.fields["address"].required = False
+        self.fields["role"].required = False
         self.plan: OnboardPlan | None = None
 
     def _post_clean(self) -> None:
@@ -94,6 +95,7 @@ class EnergyPoolAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "address",
         "partner",
         "custody",
+        "role",
         "status",
         "energy_limit",
         "energy_used",
@@ -103,7 +105,7 @@ class EnergyPoolAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "days_left",
         "last_synced_at",
     ]
-    list_filter = ["status", "custody", "partner"]
+    list_filter = ["status", "custody", "role", "partner"]
     list_select_related = ["partner"]
     search_fields = ["address", "label", "partner__name"]
     autocomplete_fields = ["partner"]
@@ -130,7 +132,14 @@ class EnergyPoolAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     ) -> type[ModelForm]:  # type: ignore[type-arg]
         if obj is None:
             kwargs["form"] = PoolOnboardForm
-            kwargs["fields"] = ["partner", "address", "label", "private_key", "generate_key"]
+            kwargs["fields"] = [
+                "partner",
+                "address",
+                "label",
+                "role",
+                "private_key",
+                "generate_key",
+            ]
         return super().get_form(request, obj, **kwargs)  # type: ignore[arg-type]
 
     def get_readonly_fields(self, request: HttpRequest, obj: EnergyPool | None = None) -> list[str]:
@@ -150,7 +159,13 @@ class EnergyPoolAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             return
         assert isinstance(form, PoolOnboardForm)
         assert form.plan is not None
-        pool = pool_onboard(partner=form.cleaned_data["partner"], plan=form.plan, label=obj.label)
+        data = form.cleaned_data  # the model form's own construction is skipped
+        pool = pool_onboard(
+            partner=data["partner"],
+            plan=form.plan,
+            label=data.get("label") or "",
+            role=data.get("role") or EnergyPool.Role.ENERGY,
+        )
         obj.pk = pool.pk
         obj.address = pool.address
 

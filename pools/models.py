@@ -28,11 +28,18 @@ class EnergyPool(BaseModel):
         ERROR = "error", "Error"
         ARCHIVED = "archived", "Archived"
 
+    class Role(models.TextChoices):
+        ENERGY = "energy", "Energy pool (sends on its staked energy)"
+        # Sends emergency withdrawals, burning TRX: it holds no stake, so it never spends
+        # energy that an energy pool promised to queued withdrawals.
+        EMERGENCY = "emergency", "Emergency wallet (burns TRX)"
+
     partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="pools")
     address = TronAddressField(unique=True)
     label = models.CharField(max_length=100, blank=True)
     custody = models.CharField(max_length=16, choices=Custody.choices, default=Custody.WATCH_ONLY)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.ENERGY)
 
     # Chain state as of the last sync.
     staked_trx_sun = models.BigIntegerField(default=0)

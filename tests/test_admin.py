@@ -218,7 +218,7 @@ def test_admin_adds_pool_through_onboarding(admin_user, devnet):
     response = client.post(url, {"partner": partner.pk, "label": "x", "private_key": key.hex()})
     assert response.status_code == 302, response.content.decode()[:3000]
     pool = EnergyPool.objects.get(address=address)
-    assert (pool.custody, pool.trx_balance_sun) == ("custodial", 10_000_000)
+    assert (pool.custody, pool.trx_balance_sun, pool.label) == ("custodial", 10_000_000, "x")
     assert SigningKey.objects.filter(address=address).exists()
     change_page = client.get(f"/admin/pools/energypool/{pool.pk}/change/").content.decode()
     assert key.hex() not in change_page

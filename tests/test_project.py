@@ -34,13 +34,14 @@ def test_seed_demo_is_idempotent_and_prints_working_logins(settings, client):
     assert Partner.objects.count() == 2
     assert Membership.objects.count() == 4
     assert Customer.objects.count() == 2
-    assert EnergyPool.objects.count() == 4
+    assert EnergyPool.objects.count() == 6
+    assert EnergyPool.objects.filter(role="emergency").count() == 2
     # one live demo key per partner; the first run's keys were revoked
     assert APIKey.objects.filter(revoked_at__isnull=True).count() == 2
     last_key = out.getvalue().rsplit("Api-Key ", 1)[1].split()[0]
     response = client.get("/api/v1/pools/", HTTP_AUTHORIZATION=f"Api-Key {last_key}")
     assert response.status_code == 200
-    assert response.json()["count"] == 1  # borealis has one pool
+    assert response.json()["count"] == 2  # borealis: its pool and its emergency wallet
 
 
 @pytest.mark.django_db

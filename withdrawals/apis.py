@@ -6,7 +6,12 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import RegexValidator
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    PolymorphicProxySerializer,
+    extend_schema,
+    extend_schema_field,
+)
 from rest_framework import serializers, status
 from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.request import Request
@@ -18,7 +23,7 @@ from common.tron import USDT_DECIMALS, validate_tron_address
 from partners.api_base import PartnerAPIView
 from partners.models import Customer
 from partners.services import customer_create
-from withdrawals.models import Balance, Currency, Withdrawal
+from withdrawals.models import Balance, Currency, EmergencyFee, Withdrawal
 from withdrawals.selectors import (
     balances_for_customer,
     customer_get_for_partner,
@@ -29,6 +34,7 @@ from withdrawals.selectors import (
     withdrawal_list_for_partner,
 )
 from withdrawals.services.balances import balance_credit
+from withdrawals.services.emergency import emergency_confirm, emergency_quote
 from withdrawals.services.requests import (
     IdempotencyInFlight,
     IdempotencyMismatch,
@@ -335,3 +341,94 @@ class EnergyStatusApi(PartnerAPIView):
         return Response(
             EnergyStatusSerializer(energy_status(partner_id=self.caller.partner.pk)).data
         )
+
+
+class EmergencyQuoteInputSerializer(StrictInputSerializer):
+    action = serializers.ChoiceField(choices=["quote"])
+    customer_id = serializers.IntegerField(min_value=1)
+    to_address = serializers.CharField(max_length=64, validators=[validate_tron_address])
+    amount = usdt_amount()
+
+
+class EmergencyConfirmInputSerializer(StrictInputSerializer):
+    action = serializers.ChoiceField(choices=["confirm"])
+    withdrawal_id = serializers.IntegerField(min_value=1)
+    paid_with = serializers.ChoiceField(choices=EmergencyFee.PaidWith.choices)
+    payment_txid = serializers.RegexField(r"^[0-9a-f]{64}$", required=False)
+
+
+class EmergencyFeeSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+    withdrawal = WithdrawalSerializer()
+    quoted_fee_trx = serializers.SerializerMethodField()
+    pay_to = serializers.CharField(source="withdrawal.pool.address")
+
+    class Meta:
+        model = EmergencyFee
+        fields = [
+            "withdrawal",
+            "energy_estimate",
+            "energy_fee_sun",
+            "bandwidth_estimate",
+            "bandwidth_fee_sun",
+            "recipient_holds_usdt",
+            "quoted_fee_sun",
+            "quoted_fee_trx",
+            "pay_to",
+            "expires_at",
+            "paid_with",
+            "payment_txid",
+            "paid_at",
+        ]
+
+    def get_quoted_fee_trx(self, fee: EmergencyFee) -> str:
+        return f"{Decimal(fee.quoted_fee_sun) / 1_000_000:.6f}"
+
+
+class EmergencyWithdrawalApi(PartnerAPIView):
+    """Pay the network fee in TRX and go now. `action: quote` states the fee and its inputs
+    (valid for a few minutes); `action: confirm` pays it from the user's TRX balance or with
+    an on-chain TRX payment to `pay_to`, verified on chain, and sends the withdrawal."""
+
+    @extend_schema(
+        request=PolymorphicProxySerializer(
+            component_name="EmergencyWithdrawalRequest",
+            serializers={
+                "quote": EmergencyQuoteInputSerializer,
+                "confirm": EmergencyConfirmInputSerializer,
+            },
+            resource_type_field_name="action",
+        ),
+        responses={201: EmergencyFeeSerializer, 200: EmergencyFeeSerializer},
+        operation_id="energy_emergency_withdrawal",
+    )
+    def post(self, request: Request) -> Response:
+        action = request.data.get("action") if isinstance(request.data, dict) else None
+        try:
+            if action == "confirm":
+                confirm = EmergencyConfirmInputSerializer(data=request.data)
+                confirm.is_valid(raise_exception=True)
+                data = confirm.validated_data
+                withdrawal = withdrawal_get_for_partner(
+                    caller=self.caller, withdrawal_id=data["withdrawal_id"]
+                )
+                if withdrawal.mode != Withdrawal.Mode.EMERGENCY:
+                    raise ValidationError({"withdrawal_id": ["Not an emergency withdrawal."]})
+                emergency_confirm(
+                    withdrawal=withdrawal,
+                    paid_with=data["paid_with"],
+                    payment_txid=data.get("payment_txid"),
+                )
+                fee = EmergencyFee.objects.select_related("withdrawal__pool").get(
+                    withdrawal=withdrawal
+                )
+                return Response(EmergencyFeeSerializer(fee).data)
+            quote = EmergencyQuoteInputSerializer(data=request.data)
+            quote.is_valid(raise_exception=True)
+            data = quote.validated_data
+            customer = customer_get_for_partner(caller=self.caller, customer_id=data["customer_id"])
+            fee = emergency_quote(
+                customer=customer, to_address=data["to_address"], amount=data["amount"]
+            )
+        except DjangoValidationError as exc:
+            raise as_api_error(exc) from None
+        return Response(EmergencyFeeSerializer(fee).data, status=status.HTTP_201_CREATED)

@@ -70,6 +70,7 @@ def pool_for_next_withdrawal(*, partner_id: int) -> EnergyPool | None:
             partner_id=partner_id,
             status=EnergyPool.Status.ACTIVE,
             custody=EnergyPool.Custody.CUSTODIAL,
+            role=EnergyPool.Role.ENERGY,
         )
         .annotate(free=AVAILABLE_ENERGY)
         .order_by("-free", "pk")
@@ -189,3 +190,17 @@ def queue_place(*, withdrawal: Withdrawal) -> QueuePlace | None:
     per_second = pool.energy_limit / 86_400
     wait = int(shortfall / per_second) if per_second > 0 else -1
     return QueuePlace(position=position, energy_ahead=energy_ahead, wait_seconds=wait)
+
+
+def emergency_wallet_for(*, partner_id: int) -> EnergyPool | None:
+    """The partner's active custodial emergency wallet (sends by burning TRX)."""
+    return (
+        EnergyPool.objects.filter(
+            partner_id=partner_id,
+            status=EnergyPool.Status.ACTIVE,
+            custody=EnergyPool.Custody.CUSTODIAL,
+            role=EnergyPool.Role.EMERGENCY,
+        )
+        .order_by("pk")
+        .first()
+    )

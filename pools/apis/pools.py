@@ -47,6 +47,7 @@ class PoolOutputSerializer(serializers.ModelSerializer):  # type: ignore[type-ar
             "address",
             "label",
             "custody",
+            "role",
             "status",
             "staked_trx_sun",
             "energy_limit",
@@ -92,6 +93,12 @@ class PoolCreateInputSerializer(StrictInputSerializer):
         help_text="Hex private key to make the pool custodial. Stored only encrypted.",
     )
     generate_key = serializers.BooleanField(required=False, default=False)
+    role = serializers.ChoiceField(
+        choices=EnergyPool.Role.choices,
+        required=False,
+        default=EnergyPool.Role.ENERGY,
+        help_text="`emergency`: a stake-less wallet that sends emergency withdrawals.",
+    )
 
 
 def onboard(*, partner: Partner, data: dict[str, Any]) -> EnergyPool:
@@ -102,7 +109,12 @@ def onboard(*, partner: Partner, data: dict[str, Any]) -> EnergyPool:
             private_key_hex=data.get("private_key", ""),
             generate_key=data.get("generate_key", False),
         )
-        return pool_onboard(partner=partner, plan=plan, label=data.get("label", ""))
+        return pool_onboard(
+            partner=partner,
+            plan=plan,
+            label=data.get("label", ""),
+            role=data.get("role", EnergyPool.Role.ENERGY),
+        )
     except DjangoValidationError as exc:
         raise ValidationError(exc.message_dict) from None
 

@@ -34,6 +34,7 @@ from pools.chain.types import (
     BlockRef,
     BroadcastResult,
     ChainParameters,
+    TrxPayment,
     TxReceipt,
     TxVerdict,
     UnsignedTransaction,
@@ -356,6 +357,35 @@ class ChainClient:
             return TxVerdict(solid_head=solid_head, receipt=receipt, known=known)
 
         return self._call(read, what="transaction verdict")
+
+    def trx_payment(self, txid: str) -> TrxPayment | None:
+        """The TRX transfer `txid` (from one node), or None if the node has no such TRX
+        transfer. `solidified` is True once its receipt is in a solidified block."""
+
+        def read(node: Tron) -> TrxPayment | None:
+            tx = self._request(node, "wallet/gettransactionbyid", {"value": txid, "visible": True})
+            contracts = tx.get("raw_data", {}).get("contract", [])
+            if len(contracts) != 1 or contracts[0].get("type") != "TransferContract":
+                return None
+            value = contracts[0].get("parameter", {}).get("value", {})
+            info = self._check(
+                self._request(
+                    node, "walletsolidity/gettransactioninfobyid", {"value": txid, "visible": True}
+                )
+            )
+            solidified = bool(info and "blockNumber" in info)
+            failed = tx.get("ret", [{}])[0].get("contractRet", "SUCCESS") != "SUCCESS"
+            return TrxPayment(
+                txid=txid,
+                sender=str(value.get("owner_address", "")),
+                recipient=str(value.get("to_address", "")),
+                amount_sun=int(value.get("amount", 0)),
+                solidified=solidified,
+                success=solidified and not failed and info.get("result") != "FAILED",
+                block_timestamp_ms=int(info.get("blockTimeStamp", 0)) if solidified else 0,
+            )
+
+        return self._call(read, what="TRX payment")
 
     def transaction_known(self, txid: str) -> bool:
         """True if the node knows `txid` (pending or in a block)."""

@@ -212,3 +212,16 @@ class TxVerdict:
     solid_head: BlockRef
     receipt: TxReceipt | None
     known: bool
+
+
+@dataclass(frozen=True)
+class TrxPayment:
+    """A TRX transfer as one node reports it, with its solidified outcome."""
+
+    txid: str
+    sender: str
+    recipient: str
+    amount_sun: int
+    solidified: bool
+    success: bool
+    block_timestamp_ms: int

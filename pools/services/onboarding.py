@@ -82,7 +82,9 @@ def pool_onboard_check(
     return OnboardPlan(address=address, custody=custody, private_key_hex=private_key_hex)
 
 
-def pool_onboard(*, partner: Partner, plan: OnboardPlan, label: str = "") -> EnergyPool:
+def pool_onboard(
+    *, partner: Partner, plan: OnboardPlan, label: str = "", role: str = EnergyPool.Role.ENERGY
+) -> EnergyPool:
     """Create the pool `plan` describes (storing its key encrypted) and sync it once."""
     address = plan.address
     try:
@@ -92,7 +94,7 @@ def pool_onboard(*, partner: Partner, plan: OnboardPlan, label: str = "") -> Ene
             elif plan.private_key_hex and not SigningKey.objects.filter(address=address).exists():
                 signing_key_import(private_key_hex=plan.private_key_hex)
             pool = EnergyPool.objects.create(
-                partner=partner, address=address, label=label, custody=plan.custody
+                partner=partner, address=address, label=label, custody=plan.custody, role=role
             )
     except IntegrityError:
         raise ValidationError({"address": ["This address is already a pool."]}) from None

@@ -166,3 +166,18 @@ def test_chain_down_during_onboarding_is_a_clean_503(devnet, owner_client, setti
     assert response.json()["error"]["code"] == "dependency_unavailable"
     assert "secret-token" not in response.content.decode()
     assert not EnergyPool.objects.exists()
+
+
+def test_owner_adds_an_emergency_wallet(devnet, partner, owner_client):
+    key = funded(devnet)
+    response = owner_client.post(
+        POOLS, {"private_key": key.hex(), "role": "emergency"}, format="json"
+    )
+    assert response.status_code == 201, response.content
+    assert (response.json()["role"], response.json()["custody"]) == ("emergency", "custodial")
+    bad = owner_client.post(
+        POOLS,
+        {"address": funded(devnet).public_key.to_base58check_address(), "role": "bogus"},
+        format="json",
+    )
+    assert bad.status_code == 400

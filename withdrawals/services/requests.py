@@ -269,7 +269,10 @@ def withdrawals_requeue_unreserved() -> int:
     """Put back in the queue reserved withdrawals whose reservation expired before anything
     was signed, at their original place (their request time). Returns how many."""
     pending = Reservation.objects.filter(withdrawal=OuterRef("pk"), state=Reservation.State.PENDING)
-    stranded = Withdrawal.objects.filter(status=Status.RESERVED).exclude(Exists(pending))
+    # Emergency withdrawals reserve nothing: only standard ones can be stranded.
+    stranded = Withdrawal.objects.filter(
+        status=Status.RESERVED, mode=Withdrawal.Mode.STANDARD
+    ).exclude(Exists(pending))
     moved = 0
     for withdrawal in stranded.only("pk", "pool_id", "energy_estimate", "created_at"):
         with transaction.atomic():

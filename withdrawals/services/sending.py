@@ -68,10 +68,16 @@ def withdrawal_sign(*, withdrawal: Withdrawal) -> Attempt | None:
         return None
     if Attempt.objects.filter(withdrawal=withdrawal, state__in=Attempt.LIVE_STATES).exists():
         return None
-    reservation = Reservation.objects.filter(
-        withdrawal=withdrawal, state=Reservation.State.PENDING
-    ).first()
-    if reservation is None:
+    emergency = withdrawal.mode == Withdrawal.Mode.EMERGENCY
+    # An emergency withdrawal burns TRX from a wallet with no stake: nothing is reserved.
+    reservation = (
+        None
+        if emergency
+        else Reservation.objects.filter(
+            withdrawal=withdrawal, state=Reservation.State.PENDING
+        ).first()
+    )
+    if reservation is None and not emergency:
         return None  # expired: expire_and_audit puts it back in the queue
     pool = withdrawal.pool
     assert pool is not None
@@ -95,7 +101,8 @@ def withdrawal_sign(*, withdrawal: Withdrawal) -> Attempt | None:
     signed = client.sign(unsigned, signer)
     try:
         with transaction.atomic():
-            if not reservation_mark_signed(reservation_id=reservation.pk) or not (
+            signable = reservation is None or reservation_mark_signed(reservation_id=reservation.pk)
+            if not signable or not (
                 Withdrawal.objects.filter(pk=withdrawal.pk, status=Status.RESERVED).update(
                     status=Status.SIGNED, updated_at=Now()
                 )
@@ -225,7 +232,9 @@ def _settle(attempt: Attempt, receipt: TxReceipt) -> bool:
             defaults={
                 "pool_id": withdrawal.pool_id,
                 "withdrawal_id": withdrawal.pk,
-                "kind": EnergyUsageLog.Kind.WITHDRAWAL,
+                "kind": EnergyUsageLog.Kind.EMERGENCY
+                if withdrawal.mode == Withdrawal.Mode.EMERGENCY
+                else EnergyUsageLog.Kind.WITHDRAWAL,
                 "energy_used": receipt.energy_from_stake,
                 "trx_burned_sun": receipt.fee_sun,
                 "bandwidth_used": receipt.net_usage,
@@ -303,7 +312,7 @@ def withdrawals_drive(*, limit: int = 200) -> int:
     item's failure is logged and skips that item only. Returns attempts signed or ended."""
     done = 0
     reserved = (
-        Withdrawal.objects.filter(status=Status.RESERVED, mode=Withdrawal.Mode.STANDARD)
+        Withdrawal.objects.filter(status=Status.RESERVED)
         .select_related("pool")
         .order_by("created_at", "pk")[:limit]
     )

@@ -38,14 +38,20 @@ ADMIN_PASSWORD = "admin-pass-2026"  # noqa: S105
 DEMO_KEY_NAME = "demo key"
 TRX = 1_000_000
 
-# (slug, name, [(pool label, TRX staked for energy, USDT in the hot wallet)])
+# (slug, name, [(pool label, TRX staked for energy, USDT in the hot wallet)]); a pool with
+# no stake is the partner's emergency wallet (it burns TRX).
 PARTNERS = [
     (
         "acme",
         "Acme Wallet",
-        [("hot-1", 300_000, 50_000), ("hot-2", 120_000, 20_000), ("reserve", 40_000, 5_000)],
+        [
+            ("hot-1", 300_000, 50_000),
+            ("hot-2", 120_000, 20_000),
+            ("reserve", 40_000, 5_000),
+            ("emergency", 0, 20_000),
+        ],
     ),
-    ("borealis", "Borealis Exchange", [("main", 200_000, 80_000)]),
+    ("borealis", "Borealis Exchange", [("main", 200_000, 80_000), ("emergency", 0, 20_000)]),
 ]
 
 
@@ -110,7 +116,7 @@ class Command(BaseCommand):
                 idempotency_key="demo-credit",
                 reference="demo deposit",
             )
-            for label, _staked, _usdt in pools:
+            for label, staked, _usdt in pools:
                 key = demo_private_key(f"{slug}/{label}")
                 address = address_of(key)
                 if not SigningKey.objects.filter(address=address).exists():
@@ -121,6 +127,7 @@ class Command(BaseCommand):
                         "partner": partner,
                         "label": label,
                         "custody": EnergyPool.Custody.CUSTODIAL,
+                        "role": EnergyPool.Role.ENERGY if staked else EnergyPool.Role.EMERGENCY,
                     },
                 )
             for old in APIKey.objects.filter(partner=partner, name=DEMO_KEY_NAME):
@@ -146,10 +153,12 @@ class Command(BaseCommand):
             for label, staked_trx, usdt in pools:
                 address = address_of(demo_private_key(f"{slug}/{label}"))
                 state = client.account_state(address)
-                if state.staked_energy_sun >= staked_trx * TRX:
+                if state.exists and state.staked_energy_sun >= staked_trx * TRX:
                     continue
                 control.post("/devnet/fund", json={"address": address, "trx": staked_trx + 500})
                 control.post("/devnet/usdt/mint", json={"address": address, "amount": usdt})
+                if not staked_trx:
+                    continue  # the emergency wallet: TRX to burn, no stake
                 signer = signer_for_address(address=address)
                 assert signer is not None
                 unsigned = client.build_stake(owner=address, amount_sun=staked_trx * TRX)

@@ -1,0 +1,200 @@
+"""Emergency withdrawals on the devnet: quote, pay (TRX balance or a verified on-chain
+payment), send from the stake-less emergency wallet, the burn recorded."""
+
+from decimal import Decimal
+
+import pytest
+from tronpy.keys import PrivateKey
+
+from partners.tests.factories import CustomerFactory
+from pools.chain import chain_client
+from pools.chain.client import USDT_TRANSFER_ENERGY_COLD, USDT_TRANSFER_ENERGY_WARM
+from pools.models import EnergyPool, EnergyUsageLog
+from pools.services.keys import signing_key_import
+from pools.tests.factories import EnergyPoolFactory
+from pools.tests.test_chain_client import KeySigner
+from withdrawals.models import Balance, EmergencyFee, Withdrawal
+from withdrawals.services.balances import balance_credit
+from withdrawals.services.sending import withdrawals_drive
+
+pytestmark = pytest.mark.django_db
+
+URL = "/api/v1/energy/emergency-withdrawal"
+COLD_FEE = USDT_TRANSFER_ENERGY_COLD * 100 + 345 * 1000  # sun: 13.3735 TRX
+
+
+@pytest.fixture
+def wallet(devnet, partner):
+    key = PrivateKey.random()
+    address = key.public_key.to_base58check_address()
+    devnet.fund(address, 500)
+    devnet.mint(address, 10_000)
+    signing_key_import(private_key_hex=key.hex())
+    return EnergyPoolFactory(
+        partner=partner,
+        address=address,
+        energy_limit=0,
+        custody=EnergyPool.Custody.CUSTODIAL,
+        role=EnergyPool.Role.EMERGENCY,
+    )
+
+
+@pytest.fixture
+def customer(partner):
+    customer = CustomerFactory(partner=partner)
+    balance_credit(
+        customer=customer, currency="USDT", amount=Decimal("100"), idempotency_key="usdt"
+    )
+    balance_credit(customer=customer, currency="TRX", amount=Decimal("50"), idempotency_key="trx")
+    return customer
+
+
+def new_address():
+    return PrivateKey.random().public_key.to_base58check_address()
+
+
+def quote(client, customer, to=None, amount="10"):
+    return client.post(
+        URL,
+        {
+            "action": "quote",
+            "customer_id": customer.pk,
+            "to_address": to or new_address(),
+            "amount": amount,
+        },
+        format="json",
+    )
+
+
+def confirm(client, withdrawal_id, **payment):
+    return client.post(
+        URL, {"action": "confirm", "withdrawal_id": withdrawal_id, **payment}, format="json"
+    )
+
+
+def balances(customer):
+    return {b.currency: (b.available, b.held) for b in Balance.objects.filter(customer=customer)}
+
+
+def test_quote_states_its_inputs(devnet, wallet, customer, key_client):
+    cold = quote(key_client, customer).json()
+    assert (cold["energy_estimate"], cold["energy_fee_sun"]) == (USDT_TRANSFER_ENERGY_COLD, 100)
+    assert (cold["bandwidth_estimate"], cold["bandwidth_fee_sun"]) == (345, 1000)
+    assert cold["quoted_fee_sun"] == COLD_FEE
+    assert cold["quoted_fee_trx"] == "13.373500"
+    assert cold["pay_to"] == wallet.address
+    assert cold["withdrawal"]["status"] == "requested"
+    holder = new_address()
+    devnet.mint(holder, 1)
+    warm = quote(key_client, customer, to=holder).json()
+    assert warm["energy_estimate"] == USDT_TRANSFER_ENERGY_WARM
+    assert warm["recipient_holds_usdt"] is True
+    assert balances(customer)["USDT"] == (Decimal("100"), Decimal("0"))  # nothing held yet
+
+
+def test_paid_from_the_trx_balance_and_sent_by_burning(devnet, wallet, customer, key_client):
+    to = new_address()
+    withdrawal_id = quote(key_client, customer, to=to).json()["withdrawal"]["id"]
+    response = confirm(key_client, withdrawal_id, paid_with="balance")
+    assert response.status_code == 200, response.content
+    assert balances(customer) == {
+        "USDT": (Decimal("90"), Decimal("10")),
+        "TRX": (Decimal("36.6265"), Decimal("13.3735")),
+    }
+    withdrawals_drive()
+    devnet.mine()
+    withdrawals_drive()
+    withdrawal = Withdrawal.objects.get(pk=withdrawal_id)
+    assert withdrawal.status == "confirmed"
+    assert chain_client().usdt_balance(to) == 10_000_000
+    assert withdrawal.trx_burned_sun >= USDT_TRANSFER_ENERGY_COLD * 100  # burned, no stake
+    log = EnergyUsageLog.objects.get(withdrawal=withdrawal)
+    assert (log.kind, log.energy_used, log.trx_burned_sun) == (
+        "emergency",
+        0,
+        withdrawal.trx_burned_sun,
+    )
+    assert balances(customer) == {
+        "USDT": (Decimal("90"), Decimal("0")),
+        "TRX": (Decimal("36.6265"), Decimal("0")),
+    }
+
+
+def pay_on_chain(devnet, wallet, trx, to=None):
+    payer = KeySigner(PrivateKey.random())
+    devnet.fund(payer.address, 100)
+    client = chain_client()
+    unsigned = client.build_trx_transfer(
+        owner=payer.address, to=to or wallet.address, amount_sun=int(trx * 1_000_000)
+    )
+    assert client.broadcast(client.sign(unsigned, payer)).accepted
+    devnet.mine()
+    return unsigned.txid
+
+
+def test_paid_on_chain_verified_and_never_reused(devnet, wallet, customer, key_client):
+    withdrawal_id = quote(key_client, customer).json()["withdrawal"]["id"]
+    txid = pay_on_chain(devnet, wallet, Decimal("13.3735"))
+    response = confirm(key_client, withdrawal_id, paid_with="onchain", payment_txid=txid)
+    assert response.status_code == 200, response.content
+    assert response.json()["payment_txid"] == txid
+    assert balances(customer)["TRX"] == (Decimal("50"), Decimal("0"))  # not charged twice
+    assert (
+        confirm(key_client, withdrawal_id, paid_with="onchain", payment_txid=txid).status_code
+        == 200
+    )  # idempotent
+    second = quote(key_client, customer).json()["withdrawal"]["id"]
+    reused = confirm(key_client, second, paid_with="onchain", payment_txid=txid)
+    assert reused.status_code == 400
+    assert "already used" in reused.json()["error"]["fields"]["payment_txid"][0]
+    assert Withdrawal.objects.get(pk=second).status == "requested"
+
+
+@pytest.mark.parametrize(
+    ("trx", "elsewhere", "message"),
+    [(Decimal("13"), False, "less than the quoted fee"), (Decimal("20"), True, "another address")],
+)
+def test_bad_on_chain_payments_change_nothing(
+    devnet, wallet, customer, key_client, trx, elsewhere, message
+):
+    withdrawal_id = quote(key_client, customer).json()["withdrawal"]["id"]
+    txid = pay_on_chain(devnet, wallet, trx, to=new_address() if elsewhere else None)
+    response = confirm(key_client, withdrawal_id, paid_with="onchain", payment_txid=txid)
+    assert response.status_code == 400
+    assert message in response.json()["error"]["fields"]["payment_txid"][0]
+    assert Withdrawal.objects.get(pk=withdrawal_id).status == "requested"
+    assert not EmergencyFee.objects.filter(payment_txid=txid).exists()
+
+
+def test_unknown_or_unconfirmed_payment_is_refused(devnet, wallet, customer, key_client):
+    withdrawal_id = quote(key_client, customer).json()["withdrawal"]["id"]
+    unknown = confirm(key_client, withdrawal_id, paid_with="onchain", payment_txid="ab" * 32)
+    assert unknown.status_code == 400
+    assert confirm(key_client, withdrawal_id, paid_with="onchain").status_code == 400
+
+
+def test_expired_quote_and_short_balance_are_refused(devnet, wallet, customer, key_client):
+    first = quote(key_client, customer).json()["withdrawal"]["id"]
+    EmergencyFee.objects.filter(withdrawal_id=first).update(
+        expires_at=EmergencyFee.objects.get(withdrawal_id=first).created_at
+    )
+    expired = confirm(key_client, first, paid_with="balance")
+    assert expired.status_code == 400
+    assert "quote" in expired.json()["error"]["fields"]
+    Balance.objects.filter(customer=customer, currency="TRX").update(available=Decimal("5"))
+    second = quote(key_client, customer).json()["withdrawal"]["id"]
+    short = confirm(key_client, second, paid_with="balance")
+    assert short.status_code == 400
+    assert "paid_with" in short.json()["error"]["fields"]
+    assert balances(customer)["USDT"] == (Decimal("100"), Decimal("0"))
+
+
+def test_outsiders_and_partners_without_a_wallet(
+    devnet, wallet, customer, key_client, outsider_key_client, viewer_client
+):
+    withdrawal_id = quote(key_client, customer).json()["withdrawal"]["id"]
+    assert confirm(outsider_key_client, withdrawal_id, paid_with="balance").status_code == 404
+    assert quote(outsider_key_client, customer).status_code == 404
+    assert quote(viewer_client, customer).status_code == 403
+    EnergyPool.objects.filter(pk=wallet.pk).update(status=EnergyPool.Status.PAUSED)
+    assert quote(key_client, customer).status_code == 400
