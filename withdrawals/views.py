@@ -18,12 +18,14 @@ from common.tron import validate_tron_address
 from partners.models import Customer
 from partners.selectors import customer_get_for_user
 from withdrawals.forms import WithdrawalForm
+from withdrawals.models import EmergencyFee
 from withdrawals.selectors import (
     balances_for_customer,
     energy_status,
     withdrawal_list_for_customer,
     withdrawal_progress,
 )
+from withdrawals.services.emergency import emergency_confirm, emergency_quote
 from withdrawals.services.requests import IdempotencyInFlight, withdrawal_request
 
 
@@ -58,13 +60,25 @@ def withdraw(request: HttpRequest) -> HttpResponse:
     form = WithdrawalForm(request.POST or None, initial={"token": uuid.uuid4()})
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
+        key = f"web-{data['token']}"
         try:
-            withdrawal, _ = withdrawal_request(
-                customer=customer,
-                to_address=data["to_address"],
-                amount=data["amount"],
-                idempotency_key=f"web-{data['token']}",
-            )
+            if request.POST.get("mode") == "emergency":
+                fee = emergency_quote(
+                    customer=customer,
+                    to_address=data["to_address"],
+                    amount=data["amount"],
+                    idempotency_key=key,
+                )
+                withdrawal = emergency_confirm(
+                    withdrawal=fee.withdrawal, paid_with=EmergencyFee.PaidWith.BALANCE
+                )
+            else:
+                withdrawal, _ = withdrawal_request(
+                    customer=customer,
+                    to_address=data["to_address"],
+                    amount=data["amount"],
+                    idempotency_key=key,
+                )
         except ValidationError as exc:
             for field, errors in exc.message_dict.items():
                 form.add_error(field if field in form.fields else None, errors)

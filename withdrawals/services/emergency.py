@@ -30,12 +30,21 @@ from withdrawals.services.balances import hold_place
 Status = Withdrawal.Status
 
 
-def emergency_quote(*, customer: Customer, to_address: str, amount: Decimal) -> EmergencyFee:
+def emergency_quote(
+    *, customer: Customer, to_address: str, amount: Decimal, idempotency_key: str | None = None
+) -> EmergencyFee:
     """Quote the TRX fee of sending now, and record the withdrawal awaiting payment.
 
-    Raises `ValidationError` when the partner has no emergency wallet, and
-    `ChainUnavailable` when no node answers.
+    With `idempotency_key`, a repeat returns the first quote. Raises `ValidationError` when
+    the partner has no emergency wallet, and `ChainUnavailable` when no node answers.
     """
+    if idempotency_key:
+        existing = EmergencyFee.objects.filter(
+            withdrawal__partner_id=customer.partner_id,
+            withdrawal__idempotency_key=idempotency_key,
+        ).first()
+        if existing is not None:
+            return existing
     wallet = emergency_wallet_for(partner_id=customer.partner_id)
     if wallet is None:
         raise ValidationError(
@@ -55,6 +64,7 @@ def emergency_quote(*, customer: Customer, to_address: str, amount: Decimal) -> 
             amount=amount,
             mode=Withdrawal.Mode.EMERGENCY,
             energy_estimate=energy,
+            idempotency_key=idempotency_key,
         )
         return EmergencyFee.objects.create(
             withdrawal=withdrawal,

@@ -170,3 +170,40 @@ def test_address_is_checked_as_typed(shop):
     assert client.get("/withdraw/check-address", {"address": recipient()}).json()["valid"]
     bad = client.get("/withdraw/check-address", {"address": "T123"}).json()
     assert (bad["valid"], bool(bad["message"])) == (False, True)
+
+
+def test_pay_and_go_now_from_the_trx_balance(shop, devnet, partner):
+    from tronpy.keys import PrivateKey
+
+    from pools.models import EnergyPool
+    from pools.services.keys import signing_key_import
+    from pools.tests.factories import EnergyPoolFactory
+    from withdrawals.services.balances import balance_credit
+
+    client, customer, pool = shop
+    EnergyPool.objects.filter(pk=pool.pk).update(energy_limit=0)  # nothing to wait for
+    key = PrivateKey.random()
+    devnet.fund(key.public_key.to_base58check_address(), 100)
+    signing_key_import(private_key_hex=key.hex())
+    EnergyPoolFactory(
+        partner=partner,
+        address=key.public_key.to_base58check_address(),
+        custody="custodial",
+        role="emergency",
+        energy_limit=0,
+    )
+    balance_credit(customer=customer, currency="TRX", amount=Decimal("20"), idempotency_key="trx")
+    page = client.get("/withdraw/").content.decode()
+    assert 'id="pay-and-go"' in page
+    data = {
+        "to_address": recipient(),
+        "amount": "5",
+        "token": form_token(client),
+        "mode": "emergency",
+    }
+    first = client.post("/withdraw/", data)
+    again = client.post("/withdraw/", data)  # double submit: one withdrawal, one payment
+    assert first.status_code == 302
+    assert again["Location"] == first["Location"]
+    withdrawal = Withdrawal.objects.get()
+    assert (withdrawal.mode, withdrawal.status) == ("emergency", "reserved")
