@@ -12,6 +12,7 @@ from alerts.services import alert_raise, alerts_resolve
 from pools.models import EnergyPool
 from pools.services.ledger import ledger_audit, reservations_expire
 from withdrawals.models import Balance, Hold, QueueEntry
+from withdrawals.services.emergency import emergency_quotes_expire
 from withdrawals.services.requests import withdrawals_requeue_unreserved
 
 logger = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ def expire_and_audit() -> int:
     """
     expired = reservations_expire()
     withdrawals_requeue_unreserved()
+    emergency_quotes_expire()
     breaches = ledger_audit()
     for breach in breaches:
         logger.error("ledger invariant breached: %s", breach.message)

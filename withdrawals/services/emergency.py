@@ -152,3 +152,13 @@ def emergency_confirm(
     except IntegrityError:
         raise ValidationError({"payment_txid": ["This payment was already used."]}) from None
     return locked
+
+
+def emergency_quotes_expire() -> int:
+    """Cancel emergency withdrawals whose quote expired unpaid (nothing was held for them)."""
+    return Withdrawal.objects.filter(
+        mode=Withdrawal.Mode.EMERGENCY,
+        status=Status.REQUESTED,
+        emergency_fee__paid_at__isnull=True,
+        emergency_fee__expires_at__lte=timezone.now(),
+    ).update(status=Status.CANCELLED, failure_reason="quote expired unpaid")

@@ -198,3 +198,17 @@ def test_outsiders_and_partners_without_a_wallet(
     assert quote(viewer_client, customer).status_code == 403
     EnergyPool.objects.filter(pk=wallet.pk).update(status=EnergyPool.Status.PAUSED)
     assert quote(key_client, customer).status_code == 400
+
+
+def test_an_unpaid_quote_is_cancelled_when_it_expires(devnet, wallet, customer, key_client):
+    from withdrawals.services.audit import expire_and_audit
+
+    withdrawal_id = quote(key_client, customer).json()["withdrawal"]["id"]
+    expire_and_audit()
+    assert Withdrawal.objects.get(pk=withdrawal_id).status == "requested"  # still valid
+    EmergencyFee.objects.filter(withdrawal_id=withdrawal_id).update(
+        expires_at=EmergencyFee.objects.get(withdrawal_id=withdrawal_id).created_at
+    )
+    expire_and_audit()
+    assert Withdrawal.objects.get(pk=withdrawal_id).status == "cancelled"
+    assert confirm(key_client, withdrawal_id, paid_with="balance").status_code == 400
