@@ -266,3 +266,17 @@ def test_admin_cancels_a_reserved_withdrawal(admin_user):
     )
     statuses = dict(Withdrawal.objects.values_list("pk", "status"))
     assert statuses == {withdrawal.pk: "cancelled", signed.pk: "broadcast"}
+
+
+def test_admin_retry_refuses_what_did_not_fail(admin_user):
+    withdrawal = WithdrawalFactory(status="confirmed")
+    client = verified_client(*admin_user)
+    response = client.post(
+        "/admin/withdrawals/withdrawal/",
+        {"action": "retry", "_selected_action": [withdrawal.pk]},
+        follow=True,
+    )
+    assert "not retried" in response.content.decode()
+    from withdrawals.models import Withdrawal
+
+    assert Withdrawal.objects.count() == 1

@@ -16,7 +16,7 @@ from withdrawals.models import (
     QueueEntry,
     Withdrawal,
 )
-from withdrawals.services.requests import withdrawal_cancel
+from withdrawals.services.requests import withdrawal_cancel, withdrawal_retry
 
 
 class ReadOnlyInline(admin.TabularInline):  # type: ignore[type-arg]
@@ -68,7 +68,7 @@ class WithdrawalAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_filter = ["status", "mode", "partner"]
     list_select_related = ["partner", "customer", "pool"]
     search_fields = ["to_address", "idempotency_key", "customer__external_ref", "attempts__txid"]
-    raw_id_fields = ["customer", "pool"]
+    raw_id_fields = ["customer", "pool", "retry_of"]
     autocomplete_fields = ["partner"]
     readonly_fields = [
         "status",
@@ -85,7 +85,20 @@ class WithdrawalAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     inlines = [AttemptInline, HoldInline]
     date_hierarchy = "created_at"
     show_full_result_count = False
-    actions = ["cancel"]
+    actions = ["cancel", "retry"]
+
+    @admin.action(description="Retry selected failed withdrawals (a new, linked withdrawal)")
+    def retry(self, request: HttpRequest, queryset: QuerySet[Withdrawal]) -> None:
+        done = 0
+        for withdrawal in queryset.select_related("customer"):
+            try:
+                withdrawal_retry(withdrawal=withdrawal)
+                done += 1
+            except ValidationError as exc:
+                self.message_user(
+                    request, f"#{withdrawal.pk}: {' '.join(exc.messages)}", messages.ERROR
+                )
+        self.message_user(request, f"Retried {done} withdrawal(s).", messages.SUCCESS)
 
     @admin.action(description="Cancel selected withdrawals (only before signing)")
     def cancel(self, request: HttpRequest, queryset: QuerySet[Withdrawal]) -> None:

@@ -55,6 +55,10 @@ class Withdrawal(BaseModel):
     bandwidth_used = models.BigIntegerField(null=True, blank=True)
     failure_reason = models.TextField(blank=True)
     confirmed_at = models.DateTimeField(null=True, blank=True)
+    # A failed withdrawal retried by an operator: the new withdrawal points at the old one.
+    retry_of = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="retried_by"
+    )
 
     class Meta:
         ordering = ["-created_at"]

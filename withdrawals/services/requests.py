@@ -114,6 +114,7 @@ def withdrawal_request(
     to_address: str,
     amount: Decimal,
     idempotency_key: str | None = None,
+    retry_of: Withdrawal | None = None,
 ) -> tuple[Withdrawal, bool]:
     """Request a USDT withdrawal for `customer`; returns (withdrawal, created now).
 
@@ -148,6 +149,7 @@ def withdrawal_request(
                 idempotency_key=idempotency_key,
                 request_hash=body_hash,
                 energy_estimate=energy,
+                retry_of=retry_of,
             )
             hold_place(withdrawal=withdrawal, currency=Currency.USDT, amount=amount)
             # Others already waiting on this pool go first: no jumping the queue.
@@ -294,3 +296,29 @@ def withdrawals_requeue_unreserved() -> int:
             )
             moved += 1
     return moved
+
+
+def withdrawal_retry(*, withdrawal: Withdrawal) -> Withdrawal:
+    """An operator's retry of a failed standard withdrawal: a new withdrawal for the same
+    customer, recipient and amount (funds held again, energy reserved or queued), linked to
+    the failed one. A failed withdrawal is retried at most once (the link is unique).
+
+    Raises `ValidationError` if it did not fail, was already retried, or is an emergency
+    one (its fee must be quoted and paid again).
+    """
+    if withdrawal.status != Status.FAILED:
+        raise ValidationError({"status": [f"A {withdrawal.status} withdrawal is not retried."]})
+    if withdrawal.mode != Withdrawal.Mode.STANDARD:
+        raise ValidationError({"mode": ["An emergency withdrawal needs a new quote."]})
+    if Withdrawal.objects.filter(retry_of=withdrawal).exists():
+        raise ValidationError({"status": ["This withdrawal was already retried."]})
+    try:
+        retried, _ = withdrawal_request(
+            customer=withdrawal.customer,
+            to_address=withdrawal.to_address,
+            amount=withdrawal.amount,
+            retry_of=withdrawal,
+        )
+    except IntegrityError:
+        raise ValidationError({"status": ["This withdrawal was already retried."]}) from None
+    return retried

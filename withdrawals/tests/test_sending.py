@@ -236,3 +236,34 @@ def test_death_needs_the_margin_and_two_checks(devnet, hot_pool, customer):
     withdrawals_drive()
     attempt.refresh_from_db()
     assert attempt.state == "dead"
+
+
+@pytest.mark.django_db
+def test_an_operator_retries_a_failed_withdrawal_once(devnet, hot_pool, customer):
+    from django.core.exceptions import ValidationError
+
+    from withdrawals.services.requests import withdrawal_retry
+
+    withdrawal, recipient = request(customer)
+    Withdrawal.objects.filter(pk=withdrawal.pk).update(status="failed")  # as after a REVERT
+    from withdrawals.services.balances import withdrawal_holds_release
+
+    withdrawal_holds_release(withdrawal_id=withdrawal.pk)
+    from pools.services.ledger import reservation_void
+
+    reservation_void(reservation_id=Reservation.objects.get(withdrawal=withdrawal).pk)
+    withdrawal.refresh_from_db()
+    retried = withdrawal_retry(withdrawal=withdrawal)
+    assert (retried.retry_of_id, retried.status, retried.to_address) == (
+        withdrawal.pk,
+        "reserved",
+        recipient,
+    )
+    assert balance(customer) == (Decimal("487.5"), Decimal("12.5"))  # held again, once
+    with pytest.raises(ValidationError, match="already retried"):
+        withdrawal_retry(withdrawal=withdrawal)
+    with pytest.raises(ValidationError):
+        withdrawal_retry(withdrawal=retried)  # not failed
+    retried = drive_until_final(devnet, retried)
+    assert retried.status == "confirmed"
+    assert chain_client().usdt_balance(recipient) == 12_500_000
