@@ -64,10 +64,6 @@ def idempotency_key(request: Request, *, required: bool) -> str | None:
     return key
 
 
-def as_api_error(exc: DjangoValidationError) -> ValidationError:
-    return ValidationError(exc.message_dict if hasattr(exc, "error_dict") else exc.messages)
-
-
 KEY_HEADER = OpenApiParameter(
     "Idempotency-Key",
     str,
@@ -292,8 +288,6 @@ class WithdrawalListApi(PartnerAPIView):
             raise KeyInFlight from None
         except IdempotencyMismatch:
             raise KeyReused from None
-        except DjangoValidationError as exc:
-            raise as_api_error(exc) from None
         code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
         return Response(WithdrawalSerializer(withdrawal).data, status=code)
 
@@ -311,10 +305,7 @@ class WithdrawalCancelApi(PartnerAPIView):
     @extend_schema(request=None, responses=WithdrawalSerializer, operation_id="withdrawals_cancel")
     def post(self, request: Request, withdrawal_id: int) -> Response:
         withdrawal = withdrawal_get_for_partner(caller=self.caller, withdrawal_id=withdrawal_id)
-        try:
-            withdrawal = withdrawal_cancel(withdrawal=withdrawal)
-        except DjangoValidationError as exc:
-            raise as_api_error(exc) from None
+        withdrawal = withdrawal_cancel(withdrawal=withdrawal)
         return Response(WithdrawalSerializer(withdrawal).data)
 
 
@@ -403,32 +394,27 @@ class EmergencyWithdrawalApi(PartnerAPIView):
     )
     def post(self, request: Request) -> Response:
         action = request.data.get("action") if isinstance(request.data, dict) else None
-        try:
-            if action == "confirm":
-                confirm = EmergencyConfirmInputSerializer(data=request.data)
-                confirm.is_valid(raise_exception=True)
-                data = confirm.validated_data
-                withdrawal = withdrawal_get_for_partner(
-                    caller=self.caller, withdrawal_id=data["withdrawal_id"]
-                )
-                if withdrawal.mode != Withdrawal.Mode.EMERGENCY:
-                    raise ValidationError({"withdrawal_id": ["Not an emergency withdrawal."]})
-                emergency_confirm(
-                    withdrawal=withdrawal,
-                    paid_with=data["paid_with"],
-                    payment_txid=data.get("payment_txid"),
-                )
-                fee = EmergencyFee.objects.select_related("withdrawal__pool").get(
-                    withdrawal=withdrawal
-                )
-                return Response(EmergencyFeeSerializer(fee).data)
-            quote = EmergencyQuoteInputSerializer(data=request.data)
-            quote.is_valid(raise_exception=True)
-            data = quote.validated_data
-            customer = customer_get_for_partner(caller=self.caller, customer_id=data["customer_id"])
-            fee = emergency_quote(
-                customer=customer, to_address=data["to_address"], amount=data["amount"]
+        if action == "confirm":
+            confirm = EmergencyConfirmInputSerializer(data=request.data)
+            confirm.is_valid(raise_exception=True)
+            data = confirm.validated_data
+            withdrawal = withdrawal_get_for_partner(
+                caller=self.caller, withdrawal_id=data["withdrawal_id"]
             )
-        except DjangoValidationError as exc:
-            raise as_api_error(exc) from None
+            if withdrawal.mode != Withdrawal.Mode.EMERGENCY:
+                raise ValidationError({"withdrawal_id": ["Not an emergency withdrawal."]})
+            emergency_confirm(
+                withdrawal=withdrawal,
+                paid_with=data["paid_with"],
+                payment_txid=data.get("payment_txid"),
+            )
+            fee = EmergencyFee.objects.select_related("withdrawal__pool").get(withdrawal=withdrawal)
+            return Response(EmergencyFeeSerializer(fee).data)
+        quote = EmergencyQuoteInputSerializer(data=request.data)
+        quote.is_valid(raise_exception=True)
+        data = quote.validated_data
+        customer = customer_get_for_partner(caller=self.caller, customer_id=data["customer_id"])
+        fee = emergency_quote(
+            customer=customer, to_address=data["to_address"], amount=data["amount"]
+        )
         return Response(EmergencyFeeSerializer(fee).data, status=status.HTTP_201_CREATED)

@@ -2,8 +2,9 @@
 
     {"error": {"status": 400, "code": "invalid", "message": "...", "fields": {"amount": ["..."]}}}
 
-`fields` is present only for validation errors; its keys are input field names
-(`non_field_errors` for errors about the request as a whole).
+`fields` is present only for validation errors, a serializer's or a service's (Django's
+`ValidationError`); its keys are input field names (`non_field_errors` for errors about the
+request as a whole).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -48,7 +50,12 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
             status=status.HTTP_503_SERVICE_UNAVAILABLE,
             headers={"Retry-After": "10"},
         )
-    if isinstance(exc, Http404):
+    if isinstance(exc, DjangoValidationError):
+        # A service's own validation: the same 400, with the same field errors, as a serializer's.
+        exc = exceptions.ValidationError(
+            exc.message_dict if hasattr(exc, "error_dict") else exc.messages
+        )
+    elif isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()

@@ -5,7 +5,6 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
@@ -102,21 +101,19 @@ class PoolCreateInputSerializer(StrictInputSerializer):
 
 
 def onboard(*, partner: Partner, data: dict[str, Any]) -> EnergyPool:
-    """Run the onboarding service with API input; its field errors become a 400."""
-    try:
-        plan = pool_onboard_check(
-            address=data.get("address", ""),
-            private_key_hex=data.get("private_key", ""),
-            generate_key=data.get("generate_key", False),
-        )
-        return pool_onboard(
-            partner=partner,
-            plan=plan,
-            label=data.get("label", ""),
-            role=data.get("role", EnergyPool.Role.ENERGY),
-        )
-    except DjangoValidationError as exc:
-        raise ValidationError(exc.message_dict) from None
+    """Run the onboarding service with API input (its field errors become a 400 in the
+    API's exception handler)."""
+    plan = pool_onboard_check(
+        address=data.get("address", ""),
+        private_key_hex=data.get("private_key", ""),
+        generate_key=data.get("generate_key", False),
+    )
+    return pool_onboard(
+        partner=partner,
+        plan=plan,
+        label=data.get("label", ""),
+        role=data.get("role", EnergyPool.Role.ENERGY),
+    )
 
 
 class PoolListApi(PartnerAPIView):
@@ -181,10 +178,7 @@ class PoolDetailApi(PartnerAPIView):
         serializer.is_valid(raise_exception=True)
         data: dict[str, Any] = dict(serializer.validated_data)
         label = data.pop("label", None)
-        try:
-            pool = pool_update_settings(pool=pool, label=label, thresholds=data)
-        except DjangoValidationError as exc:
-            raise ValidationError(exc.message_dict) from None
+        pool = pool_update_settings(pool=pool, label=label, thresholds=data)
         return Response(PoolOutputSerializer(pool).data)
 
 
@@ -204,8 +198,5 @@ class PoolStatusApi(PartnerAPIView):
         pool = pool_get_for_partner(caller=self.caller, pool_id=pool_id)
         serializer = PoolStatusInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            pool = pool_set_status(pool=pool, status=serializer.validated_data["status"])
-        except DjangoValidationError as exc:
-            raise ValidationError(exc.message_dict) from None
+        pool = pool_set_status(pool=pool, status=serializer.validated_data["status"])
         return Response(PoolOutputSerializer(pool).data)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
@@ -128,16 +127,13 @@ class OperationListApi(PartnerAPIView):
         key = request.headers.get("Idempotency-Key") or None
         if key is not None and len(key) > 255:
             raise ValidationError({"idempotency_key": ["At most 255 characters."]})
-        try:
-            operation = staking_submit(
-                pool=pool,
-                kind=data["kind"],
-                amount_sun=to_sun(data.get("amount_trx")),
-                receiver=data.get("receiver", ""),
-                lock_period_blocks=data.get("lock_period_blocks", 0),
-                idempotency_key=key,
-                requested_by_id=self.caller.user_id,
-            )
-        except DjangoValidationError as exc:
-            raise ValidationError(exc.message_dict) from None
+        operation = staking_submit(
+            pool=pool,
+            kind=data["kind"],
+            amount_sun=to_sun(data.get("amount_trx")),
+            receiver=data.get("receiver", ""),
+            lock_period_blocks=data.get("lock_period_blocks", 0),
+            idempotency_key=key,
+            requested_by_id=self.caller.user_id,
+        )
         return Response(OperationOutputSerializer(operation).data, status=status.HTTP_201_CREATED)

@@ -20,14 +20,16 @@ from typing import Any
 import aiohttp
 from tronpy.providers.async_http import AsyncHTTPProvider
 
-from pools.chain.errors import ChainError, ChainRejected, ChainUnavailable, node_label
+from pools.chain.errors import (
+    ChainError,
+    ChainRejected,
+    ChainUnavailable,
+    NodeFault,
+    checked_payload,
+    http_status_error,
+    node_label,
+)
 from pools.chain.types import AccountState, BlockRef
-
-TRANSIENT_CODES = frozenset({"SERVER_BUSY", "NOT_ENOUGH_EFFECTIVE_CONNECTION", "NO_CONNECTION"})
-
-
-class _Transient(Exception):
-    pass
 
 
 class _NodeHTTPError(Exception):
@@ -111,18 +113,12 @@ class BatchReader:
         try:
             payload = await provider.make_request(path, body)
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise _Transient(type(exc).__name__) from exc
+            raise NodeFault(type(exc).__name__) from exc
         except _NodeHTTPError as exc:
-            if exc.status >= 500 or exc.status in (401, 403, 429):
-                raise _Transient(str(exc)) from exc
-            raise ChainRejected(f"{exc} from node", code=f"HTTP_{exc.status}") from exc
+            raise http_status_error(exc.status) from exc
         except ValueError as exc:
-            raise _Transient("malformed response") from exc
-        if not isinstance(payload, dict):
-            raise _Transient("unexpected response shape")
-        code = payload.get("code")
-        if isinstance(code, str) and code in TRANSIENT_CODES:
-            raise _Transient(code)
+            raise NodeFault("malformed response") from exc
+        payload = checked_payload(payload)
         if "Error" in payload:
             raise ChainRejected(str(payload["Error"]), code="ERROR")
         return payload
@@ -139,7 +135,7 @@ class BatchReader:
             for attempt in range(self._attempts):
                 try:
                     results = [await self._request(provider, p, b) for p, b in path_bodies]
-                except _Transient as exc:
+                except NodeFault as exc:
                     failures.append(f"{node_label(self._urls[index])}: {exc}")
                     if attempt + 1 < self._attempts:
                         await asyncio.sleep(self._backoff * (2**attempt) * (1 + random.random()))

@@ -27,7 +27,15 @@ from tronpy.providers import HTTPProvider
 from tronpy.tron import Transaction, TransactionBuilder, current_timestamp
 
 from common.tron import tron_address_to_hex
-from pools.chain.errors import ChainRejected, ChainUnavailable, node_label
+from pools.chain.errors import (
+    TRANSIENT_CODES,
+    ChainRejected,
+    ChainUnavailable,
+    NodeFault,
+    checked_payload,
+    http_status_error,
+    node_label,
+)
 from pools.chain.signers import Signer
 from pools.chain.types import (
     AccountState,
@@ -52,13 +60,11 @@ USDT_BALANCE_SELECTOR = "balanceOf(address)"
 USDT_TRANSFER_ENERGY_WARM = 64_285
 USDT_TRANSFER_ENERGY_COLD = 130_285
 FEE_LIMIT_HEADROOM = Decimal("1.2")
-NODE_FAULT_STATUSES = frozenset({401, 403, 429})
-TRANSIENT_CODES = frozenset({"SERVER_BUSY", "NOT_ENOUGH_EFFECTIVE_CONNECTION", "NO_CONNECTION"})
 ALREADY_KNOWN_CODES = frozenset({"DUP_TRANSACTION_ERROR"})
 
 
-class _Transient(Exception):
-    """Internal: this node failed in a way worth retrying elsewhere."""
+def _status_of(exc: requests.HTTPError) -> int:
+    return exc.response.status_code if exc.response is not None else 0
 
 
 def _decode_message(message: object) -> str:
@@ -154,7 +160,7 @@ class ChainClient:
             for attempt in range(self.attempts_per_node):
                 try:
                     result = operation(node)
-                except _Transient as exc:
+                except NodeFault as exc:
                     failures.append(f"{node_label(self.urls[index])}: {exc}")
                     logger.info(
                         "tron %s: transient failure on %s: %s",
@@ -174,21 +180,12 @@ class ChainClient:
         try:
             payload = node.provider.make_request(path, body)
         except (requests.ConnectionError, requests.Timeout) as exc:
-            raise _Transient(type(exc).__name__) from exc
+            raise NodeFault(type(exc).__name__) from exc
         except requests.HTTPError as exc:
-            status = exc.response.status_code if exc.response is not None else 0
-            if status >= 500 or status in NODE_FAULT_STATUSES:
-                # Overloaded, rate-limited or refusing our credentials: another node may not.
-                raise _Transient(f"HTTP {status}") from exc
-            raise ChainRejected(f"HTTP {status} from node", code=f"HTTP_{status}") from exc
+            raise http_status_error(_status_of(exc)) from exc
         except ValueError as exc:  # not JSON: a proxy or a half-dead node
-            raise _Transient("malformed response") from exc
-        if not isinstance(payload, dict):
-            raise _Transient("unexpected response shape")
-        code = payload.get("code")
-        if isinstance(code, str) and code in TRANSIENT_CODES:
-            raise _Transient(code)
-        return payload
+            raise NodeFault("malformed response") from exc
+        return checked_payload(payload)
 
     @staticmethod
     def _check(payload: dict[str, Any]) -> dict[str, Any]:
@@ -410,16 +407,13 @@ class ChainClient:
         try:
             transaction: Transaction = builder.build()
         except (requests.ConnectionError, requests.Timeout) as exc:
-            raise _Transient(type(exc).__name__) from exc
+            raise NodeFault(type(exc).__name__) from exc
         except requests.HTTPError as exc:
-            status = exc.response.status_code if exc.response is not None else 0
-            if status >= 500 or status in NODE_FAULT_STATUSES:
-                raise _Transient(f"HTTP {status}") from exc
-            raise ChainRejected(f"HTTP {status} from node", code=f"HTTP_{status}") from exc
+            raise http_status_error(_status_of(exc)) from exc
         except tronpy_errors.UnknownError as exc:
             code = exc.args[1] if len(exc.args) > 1 else ""
             if code in TRANSIENT_CODES:
-                raise _Transient(str(code)) from exc
+                raise NodeFault(str(code)) from exc
             raise ChainRejected(str(exc.args[0]) if exc.args else "", code=str(code)) from exc
         except (
             tronpy_errors.ApiError,
@@ -431,7 +425,7 @@ class ChainClient:
         ) as exc:
             raise ChainRejected(str(exc), code=type(exc).__name__) from exc
         except (ValueError, KeyError) as exc:  # a malformed answer from a half-dead node
-            raise _Transient(f"unexpected response: {type(exc).__name__}") from exc
+            raise NodeFault(f"unexpected response: {type(exc).__name__}") from exc
         raw = transaction.to_json()
         raw.pop("permission", None)
         raw_data = raw["raw_data"]

@@ -169,6 +169,18 @@ def attempt_broadcast(*, attempt: Attempt) -> None:
     live.update(result=f"{result.code}: {result.message}"[:64])
 
 
+def _report_failed(withdrawal: Withdrawal, message: str) -> None:
+    """Ask a person to look at a withdrawal that failed, and tell its watchers."""
+    alert_raise(
+        partner_id=withdrawal.partner_id,
+        pool_id=withdrawal.pool_id,
+        kind=EnergyAlert.Kind.WITHDRAWAL_FAILED,
+        level=Level.CRITICAL,
+        message=message,
+    )
+    _publish(withdrawal.pk, withdrawal.partner_id, Status.FAILED, "withdrawal.failed")
+
+
 def _retire(attempt: Attempt, *, reason: str) -> None:
     """A dead attempt: nothing was spent. The withdrawal is signed again, unless it has
     died too often (a node keeps refusing it): then it fails, its funds and energy are
@@ -193,15 +205,11 @@ def _retire(attempt: Attempt, *, reason: str) -> None:
         withdrawal=withdrawal, state=Reservation.State.PENDING
     ).values_list("pk", flat=True):
         reservation_void(reservation_id=reservation_id)
-    alert_raise(
-        partner_id=withdrawal.partner_id,
-        pool_id=withdrawal.pool_id,
-        kind=EnergyAlert.Kind.WITHDRAWAL_FAILED,
-        level=Level.CRITICAL,
-        message=f"Withdrawal {withdrawal.pk}: {dead} transactions expired without reaching "
+    _report_failed(
+        withdrawal,
+        f"Withdrawal {withdrawal.pk}: {dead} transactions expired without reaching "
         f"a block (last: {attempt.result or reason}); funds released to the user.",
     )
-    _publish(withdrawal.pk, withdrawal.partner_id, Status.FAILED, "withdrawal.failed")
 
 
 def _post_reservation(withdrawal: Withdrawal, receipt: TxReceipt) -> None:
@@ -265,15 +273,11 @@ def _settle(attempt: Attempt, receipt: TxReceipt) -> bool:
             )
             withdrawal_holds_release(withdrawal_id=withdrawal.pk)
             _post_reservation(withdrawal, receipt)
-            alert_raise(
-                partner_id=withdrawal.partner_id,
-                pool_id=withdrawal.pool_id,
-                kind=EnergyAlert.Kind.WITHDRAWAL_FAILED,
-                level=Level.CRITICAL,
-                message=f"Withdrawal {withdrawal.pk} failed on chain: {reason} "
+            _report_failed(
+                withdrawal,
+                f"Withdrawal {withdrawal.pk} failed on chain: {reason} "
                 f"(txid {attempt.txid}); funds released to the user.",
             )
-            _publish(withdrawal.pk, withdrawal.partner_id, Status.FAILED, "withdrawal.failed")
     return True
 
 
