@@ -265,6 +265,16 @@ POOL_EXTERNAL_USAGE_TOLERANCE: int = env.int("POOL_EXTERNAL_USAGE_TOLERANCE", de
 ENERGY_RENTAL_PROVIDERS: list[str] = env.list(
     "ENERGY_RENTAL_PROVIDERS", default=["pools.pricing.DevnetRentalProvider"]
 )
+# Real markets (pools/pricing.py): each quotes an order of this much energy per duration.
+ENERGY_RENTAL_QUOTE_ENERGY: int = env.int("ENERGY_RENTAL_QUOTE_ENERGY", default=65_000)
+ENERGY_RENTAL_DURATIONS_DAYS: list[int] = [
+    int(d) for d in env.list("ENERGY_RENTAL_DURATIONS_DAYS", default=["1", "3", "7", "30"])
+]
+ENERGY_RENTAL_TIMEOUT_SECONDS: float = env.float("ENERGY_RENTAL_TIMEOUT_SECONDS", default=5.0)
+TRONSAVE_API_URL: str = env.str("TRONSAVE_API_URL", default="https://api.tronsave.io")
+TRONSAVE_API_KEY: str = env.str("TRONSAVE_API_KEY", default="")
+FEEE_API_URL: str = env.str("FEEE_API_URL", default="https://feee.io/open")
+FEEE_API_KEY: str = env.str("FEEE_API_KEY", default="")
 # Energy price assumed for savings before any fee was recorded (sun per energy, §1.1).
 DEFAULT_ENERGY_FEE_SUN: int = env.int("DEFAULT_ENERGY_FEE_SUN", default=100)
 # fee_limit never exceeds this for a withdrawal (sun), whatever the estimate.

@@ -8,6 +8,7 @@ class PoolsConfig(AppConfig):
     def ready(self) -> None:
         # Imported here: models must be loaded first.
         from operations.health import health_register, summary_register
+        from pools import checks  # noqa: F401  # registers the system checks
         from pools.chain.health import TronNodeCheck
         from pools.selectors import pool_status_summary
 

@@ -1,16 +1,34 @@
 """Energy-rental price providers: where the platform reads what renting energy would cost.
 
 Providers are named by dotted path in `ENERGY_RENTAL_PROVIDERS`. The devnet provider quotes
-from the chain itself and is the only one tests and demos use; a real market's provider
-implements the same protocol and is enabled by configuration only.
+from the chain itself and is what demos use. Two real markets are built in, each from its
+published API reference and enabled by configuration only (tests run them against a local
+stand-in that answers with the documented shapes, never against the real hosts):
+
+- `pools.pricing.TronSaveRentalProvider`: TronSave's "Estimate TRX",
+  `POST {TRONSAVE_API_URL}/v2/order-book/estimate-buy-resource` with header `apikey`
+  (tronsave/tronsave-docs-en, developers/api-reference/buy-resources/api-key/estimate-trx.md).
+  `data.unitPrice` is sun per energy per day (the documented example: 64 sun × 32,000 energy ×
+  3 days = `estimateTrx` 6,144,000 sun).
+- `pools.pricing.FeeeRentalProvider`: Feee.io's "Get order payment amount",
+  `GET {FEEE_API_URL}/v2/order/price` with header `key`
+  (https://feee.io/doc/en-US/api/order/price.html). `data.pay_amount` is the TRX the order
+  costs, service fee included, for `resource_value` energy over `rent_time_second`.
+
+Each real provider quotes an order of `ENERGY_RENTAL_QUOTE_ENERGY` for each of
+`ENERGY_RENTAL_DURATIONS_DAYS`, and refuses any answer it cannot read with
+`RentalProviderError` (no guessing: a price that is not clearly stated is not recorded).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
-from typing import Protocol
+from decimal import Decimal, InvalidOperation
+from typing import Any, Protocol
 
+import httpx
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
 from pools.chain import chain_client
@@ -59,6 +77,158 @@ class DevnetRentalProvider:
             )
             for days, share in self.DISCOUNTS
         ]
+
+
+class RentalProviderError(Exception):
+    """A market could not be reached, refused the request, or answered something unreadable."""
+
+
+SUN_PER_TRX = Decimal(1_000_000)
+SECONDS_PER_DAY = 86_400
+PRICE_PLACES = Decimal("0.000001")
+USER_AGENT = "energy-platform/1.0"
+
+
+def _decimal(value: Any, *, field: str, source: str) -> Decimal:
+    """A positive finite number from a market's JSON, else `RentalProviderError`."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise RentalProviderError(f"{source}: {field} is not a number")
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        raise RentalProviderError(f"{source}: {field} is not a number") from None
+    if not number.is_finite() or number <= 0:
+        raise RentalProviderError(f"{source}: {field} must be a positive number")
+    return number
+
+
+class _MarketAPI:
+    """What both real markets share: configuration, one HTTP client, JSON or a clear error.
+
+    Error messages name the market and the HTTP status, never the API key or the URL's
+    query (an API key in a log is a leaked key).
+    """
+
+    name: str
+    api_key_setting: str
+    url_setting: str
+
+    def __init__(self) -> None:
+        self.api_key: str = getattr(settings, self.api_key_setting)
+        if not self.api_key:
+            raise ImproperlyConfigured(
+                f"{type(self).__name__} is enabled in ENERGY_RENTAL_PROVIDERS "
+                f"but {self.api_key_setting} is empty."
+            )
+        self.base_url: str = getattr(settings, self.url_setting).rstrip("/")
+        self.energy: int = settings.ENERGY_RENTAL_QUOTE_ENERGY
+        self.durations_days: tuple[int, ...] = tuple(settings.ENERGY_RENTAL_DURATIONS_DAYS)
+
+    def _client(self) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.base_url,
+            timeout=settings.ENERGY_RENTAL_TIMEOUT_SECONDS,
+            headers={"User-Agent": USER_AGENT, **self._auth_headers()},
+        )
+
+    def _auth_headers(self) -> dict[str, str]:
+        raise NotImplementedError
+
+    def _json(self, response: httpx.Response) -> dict[str, Any]:
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            raise RentalProviderError(
+                f"{self.name}: HTTP {response.status_code} without a JSON object"
+            )
+        return body
+
+    def _send(self, client: httpx.Client, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        try:
+            response = client.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise RentalProviderError(f"{self.name}: unreachable ({type(exc).__name__})") from None
+        body = self._json(response)
+        if response.status_code != 200:
+            raise RentalProviderError(
+                f"{self.name}: HTTP {response.status_code}: {str(body.get('message', ''))[:200]}"
+            )
+        return body
+
+    def quotes(self) -> list[RentalQuote]:
+        with self._client() as client:
+            return [self._quote(client, days) for days in self.durations_days]
+
+    def _quote(self, client: httpx.Client, days: int) -> RentalQuote:
+        raise NotImplementedError
+
+
+class TronSaveRentalProvider(_MarketAPI):
+    """TronSave's order book, asked what `ENERGY_RENTAL_QUOTE_ENERGY` would cost per duration."""
+
+    name = "tronsave"
+    api_key_setting = "TRONSAVE_API_KEY"
+    url_setting = "TRONSAVE_API_URL"
+
+    def _auth_headers(self) -> dict[str, str]:
+        return {"apikey": self.api_key}
+
+    def _quote(self, client: httpx.Client, days: int) -> RentalQuote:
+        body = self._send(
+            client,
+            "POST",
+            "/v2/order-book/estimate-buy-resource",
+            json={
+                "resourceType": "ENERGY",
+                "resourceAmount": self.energy,
+                "durationSec": days * SECONDS_PER_DAY,
+                # The lowest price that fills the whole order now ("MEDIUM" in their terms).
+                "unitPrice": "MEDIUM",
+            },
+        )
+        data = body.get("data")
+        if body.get("error") is not False or not isinstance(data, dict):
+            raise RentalProviderError(f"{self.name}: {str(body.get('message', ''))[:200]}")
+        if data.get("durationSec") != days * SECONDS_PER_DAY:
+            raise RentalProviderError(f"{self.name}: quoted another duration than asked")
+        price = _decimal(data.get("unitPrice"), field="unitPrice", source=self.name)
+        return RentalQuote(
+            price_sun=price.quantize(PRICE_PLACES), duration_days=days, min_energy=self.energy
+        )
+
+
+class FeeeRentalProvider(_MarketAPI):
+    """Feee.io's order price: the all-in TRX for the order, as sun per energy per day."""
+
+    name = "feee"
+    api_key_setting = "FEEE_API_KEY"
+    url_setting = "FEEE_API_URL"
+
+    def _auth_headers(self) -> dict[str, str]:
+        return {"key": self.api_key}
+
+    def _quote(self, client: httpx.Client, days: int) -> RentalQuote:
+        body = self._send(
+            client,
+            "GET",
+            "/v2/order/price",
+            params={"resource_value": self.energy, "rent_duration": days, "rent_time_unit": "d"},
+        )
+        data = body.get("data")
+        if body.get("code") != 0 or not isinstance(data, dict):
+            raise RentalProviderError(f"{self.name}: {str(body.get('msg', ''))[:200]}")
+        term = (data.get("rent_duration"), data.get("rent_time_unit"))
+        if term != (days, "d") or data.get("resource_value") != self.energy:
+            raise RentalProviderError(f"{self.name}: quoted another order than asked")
+        pay_trx = _decimal(data.get("pay_amount"), field="pay_amount", source=self.name)
+        per_energy_day = pay_trx * SUN_PER_TRX / self.energy / days
+        return RentalQuote(
+            price_sun=per_energy_day.quantize(PRICE_PLACES),
+            duration_days=days,
+            min_energy=self.energy,
+        )
 
 
 def rental_providers(paths: list[str]) -> list[RentalProvider]:

@@ -1,0 +1,33 @@
+"""System checks for the pools app's configuration."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.checks import CheckMessage, Error, register
+from django.core.exceptions import ImproperlyConfigured
+
+
+@register("pools")
+def rental_providers_check(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Every configured energy-rental provider can be built (importable, its key present)."""
+    from pools.pricing import rental_providers
+
+    errors: list[CheckMessage] = []
+    for path in settings.ENERGY_RENTAL_PROVIDERS:
+        try:
+            rental_providers([path])
+        except (ImportError, ImproperlyConfigured) as exc:
+            errors.append(
+                Error(f"Energy-rental provider {path!r} cannot be used: {exc}", id="pools.E001")
+            )
+    if not settings.ENERGY_RENTAL_DURATIONS_DAYS or any(
+        d <= 0 for d in settings.ENERGY_RENTAL_DURATIONS_DAYS
+    ):
+        errors.append(
+            Error("ENERGY_RENTAL_DURATIONS_DAYS must list positive days.", id="pools.E002")
+        )
+    if settings.ENERGY_RENTAL_QUOTE_ENERGY <= 0:
+        errors.append(Error("ENERGY_RENTAL_QUOTE_ENERGY must be positive.", id="pools.E003"))
+    return errors
