@@ -3,16 +3,21 @@
 A push is only a hint (SPEC §6.6): pages re-fetch state over HTTP on (re)connect, so a
 lost message costs nothing. Publishing therefore never raises into the caller, and it
 happens only after the surrounding transaction commits, so nobody is told about state
-that was rolled back.
+that was rolled back. Delivery runs on a background thread, so a request never waits for
+Redis to pass a hint on.
 """
 
 from __future__ import annotations
 
+import asyncio
+import atexit
 import logging
+import os
+import queue
+import threading
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal, TypedDict
 
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
@@ -38,17 +43,84 @@ class LiveMessage(TypedDict):
     payload: dict[str, Any]
 
 
-def _send(groups: tuple[str, ...], message: LiveMessage) -> None:
+class _Publisher:
+    """Delivers hints in order on one background thread per process, off the request path.
+
+    The thread keeps its own event loop, so the channel layer's Redis connections live as
+    long as the process instead of one set per request. The queue is bounded: when Redis is
+    away and it fills up, further hints are dropped with a warning (they are only hints).
+    Rebuilt after a fork (Celery's prefork children), flushed briefly at exit.
+    """
+
+    MAX_QUEUED = 10_000
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pid = 0
+        self._queue: queue.Queue[tuple[tuple[str, ...], LiveMessage]] = queue.Queue()
+        self._idle = threading.Condition()
+        self._unsent = 0
+
+    def submit(self, groups: tuple[str, ...], message: LiveMessage) -> None:
+        self._ensure_thread()
+        with self._idle:
+            if self._unsent >= self.MAX_QUEUED:
+                logger.warning("live event %s dropped: delivery is behind", message["event"])
+                return
+            self._unsent += 1
+        self._queue.put((groups, message))
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until everything submitted so far was delivered (or dropped); False on timeout."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._unsent == 0, timeout)
+
+    def _ensure_thread(self) -> None:
+        if self._pid == os.getpid():
+            return
+        with self._lock:
+            if self._pid == os.getpid():
+                return
+            # After a fork the parent's thread is gone: start over with an empty queue.
+            self._queue = queue.Queue()
+            self._idle = threading.Condition()
+            self._unsent = 0
+            threading.Thread(target=self._run, name="live-events", daemon=True).start()
+            self._pid = os.getpid()
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        work = self._queue
+        while True:
+            groups, message = work.get()
+            try:
+                loop.run_until_complete(_deliver(groups, message))
+            finally:
+                with self._idle:
+                    self._unsent -= 1
+                    self._idle.notify_all()
+
+
+async def _deliver(groups: tuple[str, ...], message: LiveMessage) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
     for group in groups:
         try:
-            async_to_sync(layer.group_send)(group, message)
+            await layer.group_send(group, message)
         except Exception:  # a hint that cannot be delivered is dropped, never fatal
             logger.warning(
                 "live event %s to %s not delivered", message["event"], group, exc_info=True
             )
+
+
+_publisher = _Publisher()
+atexit.register(_publisher.flush, 2.0)
+
+
+def flush_live_events(timeout: float = 5.0) -> bool:
+    """Wait for the hints published so far to be handed to the channel layer."""
+    return _publisher.flush(timeout)
 
 
 def publish_on_commit(
@@ -70,4 +142,4 @@ def publish_on_commit(
         "payload": dict(payload),
     }
     frozen = tuple(groups)
-    transaction.on_commit(lambda: _send(frozen, message))
+    transaction.on_commit(lambda: _publisher.submit(frozen, message))

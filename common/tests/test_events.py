@@ -1,0 +1,67 @@
+"""Live hints leave from a background thread: in order, after commit, never blocking."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+
+from common.events import flush_live_events, publish_on_commit
+
+pytestmark = pytest.mark.django_db
+
+
+def test_hints_arrive_in_order_after_commit(django_capture_on_commit_callbacks):
+    layer = get_channel_layer()
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)("order-test", channel)
+    for n in range(20):
+        with django_capture_on_commit_callbacks(execute=True):
+            publish_on_commit(event=f"e{n}", groups=["order-test"], payload={"n": n})
+    assert flush_live_events(timeout=10)
+
+    async def receive_all() -> list[int]:
+        return [(await layer.receive(channel))["payload"]["n"] for _ in range(20)]
+
+    assert async_to_sync(receive_all)() == list(range(20))
+
+
+def test_nothing_leaves_before_commit(django_capture_on_commit_callbacks):
+    layer = get_channel_layer()
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)("rollback-test", channel)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        publish_on_commit(event="never", groups=["rollback-test"], payload={})
+    assert len(callbacks) == 1  # queued for the commit that a rollback never brings
+    assert flush_live_events(timeout=5)
+
+    async def nothing() -> bool:
+        try:
+            await asyncio.wait_for(layer.receive(channel), 0.3)
+        except TimeoutError:
+            return True
+        return False
+
+    assert async_to_sync(nothing)()
+
+
+def test_a_dead_redis_never_holds_up_the_publisher(
+    settings, django_capture_on_commit_callbacks, caplog
+):
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": ["redis://127.0.0.1:9/0"]},  # discard port: nothing listens
+        }
+    }
+    started = time.monotonic()
+    with django_capture_on_commit_callbacks(execute=True):
+        for n in range(5):
+            publish_on_commit(event="lost", groups=["g"], payload={"n": n})
+    assert time.monotonic() - started < 0.5  # the caller only queued them
+    assert flush_live_events(timeout=30)  # each delivery failed, was logged, and dropped
+    lost = [r for r in caplog.records if "not delivered" in r.getMessage()]
+    assert len(lost) == 5
