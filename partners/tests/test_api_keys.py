@@ -28,7 +28,8 @@ def test_key_is_stored_only_as_digest(partner):
     assert row.hashed_key == api_key_digest(issued.raw_key)
     stored = " ".join(str(v) for v in APIKey.objects.filter(pk=row.pk).values().first().values())
     assert issued.raw_key not in stored
-    assert issued.raw_key.split("_")[2] not in stored
+    # The secret may itself contain "_": take everything after the prefix.
+    assert issued.raw_key.removeprefix(f"ep_{row.prefix}_") not in stored
 
 
 def test_key_authenticates_as_its_partner(partner):
@@ -114,6 +115,35 @@ def test_throttle_is_per_key(partner, other_partner, three_a_minute):
     error = mine.get(ME).json()["error"]
     assert (error["status"], error["code"]) == (429, "throttled")
     assert theirs.get(ME).status_code == 200
+
+
+def test_throttle_window_slides_and_says_when_to_retry(partner, three_a_minute):
+    from rest_framework.request import Request
+    from rest_framework.test import APIRequestFactory
+
+    from partners.throttling import CallerRateThrottle
+
+    key = api_key_create(partner=partner, name="slide").api_key
+    request = Request(APIRequestFactory().get(ME))
+    request._authenticator = None
+    request._user, request._auth = None, key
+    start = 60 * 10_000_000  # a window boundary, far from any real test's windows
+
+    def hit(at: float) -> tuple[bool, float | None]:
+        throttle = CallerRateThrottle()
+        throttle.timer = lambda: at
+        allowed = throttle.allow_request(request, None)
+        return allowed, None if allowed else throttle.wait()
+
+    assert [hit(start + s)[0] for s in (1, 2, 3)] == [True, True, True]
+    assert hit(start + 4) == (False, 56)  # refused hits count too; retry when the window ends
+    # Half a minute into the next window, half of the previous window's 4 hits still count.
+    assert hit(start + 90)[0] is True  # 4 × 0.5 + 1 = 3
+    allowed, retry = hit(start + 91)  # 4 × 0.48 + 2 > 3
+    assert not allowed
+    assert retry is not None
+    assert 0 < retry <= 29
+    assert hit(start + 200)[0] is True  # two windows later nothing is left
 
 
 def test_keys_with_underscores_in_the_secret_work(partner):
