@@ -116,9 +116,20 @@ TEMPLATES = [
 if env.str("DATABASE_URL", default=""):
     DATABASES = {"default": env.db("DATABASE_URL")}
     # 0 by default: under daphne (ASGI) every request may run on a new thread, and
-    # persistent connections would pile up per thread. Use a pooler for reuse.
+    # persistent connections would pile up per thread. Use a pool for reuse.
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=0))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # The web process (Procfile) keeps a psycopg pool: each request borrows a connection
+    # instead of opening one (a new PostgreSQL backend process each time). Celery's prefork
+    # workers leave it 0: a pool's threads do not survive a fork.
+    if DB_POOL_MAX_SIZE := env.int("DB_POOL_MAX_SIZE", default=0):
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
+        DATABASES["default"]["CONN_HEALTH_CHECKS"] = False
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": min(2, DB_POOL_MAX_SIZE),
+            "max_size": DB_POOL_MAX_SIZE,
+            "timeout": 10,
+        }
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {

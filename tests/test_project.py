@@ -136,3 +136,41 @@ def test_development_keys_are_refused_off_the_devnet():
     assert result.returncode != 0
     assert "common.E001" in result.stderr
     assert "common.E002" in result.stderr
+
+
+POOL_PROBE = """
+import threading
+from django.db import connection
+pids = set()
+lock = threading.Lock()
+def borrow():
+    for _ in range(5):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            with lock:
+                pids.add(cursor.fetchone()[0])
+        connection.close()  # back to the pool, as at the end of a request
+threads = [threading.Thread(target=borrow) for _ in range(4)]
+[t.start() for t in threads]
+[t.join() for t in threads]
+print(type(connection.pool).__name__, len(pids))
+"""
+
+
+def test_web_pool_reuses_connections_across_threads():
+    """DB_POOL_MAX_SIZE (the web process): 20 borrows from 4 threads, at most 2 backends."""
+    from urllib.parse import urlsplit
+
+    url = urlsplit(os.environ["DATABASE_URL"])._replace(path="/postgres").geturl()
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", POOL_PROBE],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=os.environ | {"DATABASE_URL": url, "DB_POOL_MAX_SIZE": "2"},
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    kind, backends = result.stdout.split()[-2:]  # after the shell's own banner
+    assert kind == "ConnectionPool"
+    assert 1 <= int(backends) <= 2
