@@ -10,6 +10,13 @@ from django.db import connection
 from django.db.models import Field, Model
 
 
+def db_value(model: type[Model], field_name: str, value: Any) -> Any:
+    """`value` as the database takes it for `model.field_name` (for hand-written SQL)."""
+    field = model._meta.get_field(field_name)
+    assert isinstance(field, Field)
+    return field.get_db_prep_save(value, connection)
+
+
 def bulk_update_columns(objs: Sequence[Model], fields: Sequence[str]) -> int:
     """Write `fields` of every object in one statement; returns rows updated.
 

@@ -59,12 +59,11 @@ def api_key_get_active(*, raw_key: str) -> APIKey | None:
     prefix = api_key_split(raw_key)
     if prefix is None:
         return None
-    key = (
-        APIKey.objects.select_related("partner")
-        .filter(prefix=prefix, revoked_at__isnull=True)
-        .first()
-    )
-    if key is None or not hmac.compare_digest(key.hashed_key, api_key_digest(raw_key)):
+    try:  # `get`, not `first`: no ORDER BY to build on every authenticated request
+        key = APIKey.objects.select_related("partner").get(prefix=prefix, revoked_at__isnull=True)
+    except APIKey.DoesNotExist:
+        return None
+    if not hmac.compare_digest(key.hashed_key, api_key_digest(raw_key)):
         return None
     return key
 

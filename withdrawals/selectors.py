@@ -44,10 +44,12 @@ def customer_list_for_partner(*, caller: Caller) -> QuerySet[Customer]:
 
 
 def customer_get_for_partner(*, caller: Caller, customer_id: int) -> Customer:
-    customer = Customer.objects.select_related("partner").filter(pk=customer_id).first()
-    if customer is None or customer.partner_id != caller.partner.pk:
-        raise Http404
-    return customer
+    try:
+        return Customer.objects.select_related("partner").get(
+            pk=customer_id, partner_id=caller.partner.pk
+        )
+    except Customer.DoesNotExist:
+        raise Http404 from None
 
 
 def balances_for_customer(*, customer: Customer) -> QuerySet[Balance]:

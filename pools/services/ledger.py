@@ -54,7 +54,8 @@ def reservation_reserve(
     """
     if energy <= 0:
         raise ValueError("a reservation needs a positive energy estimate")
-    with transaction.atomic():
+    # No savepoint inside a caller's transaction: if the insert fails, so does the caller.
+    with transaction.atomic(savepoint=False):
         taken = EnergyPool.objects.filter(
             pk=pool_id, status=EnergyPool.Status.ACTIVE, **_pool_covers(energy)
         ).update(reserved_energy=F("reserved_energy") + energy)

@@ -69,10 +69,16 @@ def _claim_key(*, partner_id: int, key: str) -> None:
 
 def _replay(*, partner: Partner, key: str, body_hash: str) -> Withdrawal | None:
     """The withdrawal this key already made (same body), or None; another body: refused."""
-    existing = Withdrawal.objects.filter(partner=partner, idempotency_key=key).first()
-    if existing is not None and existing.request_hash != body_hash:
+    found = (
+        Withdrawal.objects.filter(partner=partner, idempotency_key=key)
+        .values_list("pk", "request_hash")
+        .first()
+    )
+    if found is None:
+        return None
+    if found[1] != body_hash:
         raise IdempotencyMismatch(key)
-    return existing
+    return Withdrawal.objects.get(pk=found[0])
 
 
 def pool_for_withdrawal(*, partner: Partner) -> EnergyPool:
@@ -99,12 +105,13 @@ def transfer_energy_estimate(*, pool: EnergyPool, to_address: str, amount: Decim
         return USDT_TRANSFER_ENERGY_WARM if holder else USDT_TRANSFER_ENERGY_COLD
 
 
-def _publish(withdrawal: Withdrawal, event: str) -> None:
+def _publish(withdrawal: Withdrawal, event: str, *, new: bool = False) -> None:
     withdrawal_changed(
         withdrawal_id=withdrawal.pk,
         partner_id=withdrawal.partner_id,
         status=withdrawal.status,
         event=event,
+        new=new,
     )
 
 
@@ -140,7 +147,10 @@ def withdrawal_request(
                 found = _replay(partner=partner, key=idempotency_key, body_hash=body_hash)
                 if found is not None:
                     return found, False
-            withdrawal = Withdrawal.objects.create(
+            # The withdrawal, its funds (lock order: balance before pool), then the pool's
+            # row last, so only the reservation's insert and the commit wait behind that
+            # hot lock. Inserted as reserved; turned to queued if the pool cannot cover it.
+            withdrawal = Withdrawal(
                 customer=customer,
                 partner=partner,
                 pool=pool,
@@ -150,7 +160,9 @@ def withdrawal_request(
                 request_hash=body_hash,
                 energy_estimate=energy,
                 retry_of=retry_of,
+                status=Status.RESERVED,
             )
+            withdrawal.save(force_insert=True)
             hold_place(withdrawal=withdrawal, currency=Currency.USDT, amount=amount)
             # Others already waiting on this pool go first: no jumping the queue.
             reservation = (
@@ -163,9 +175,7 @@ def withdrawal_request(
                     ttl=timedelta(seconds=settings.RESERVATION_TTL_SECONDS),
                 )
             )
-            if reservation is not None:
-                withdrawal.status = Status.RESERVED
-            else:
+            if reservation is None:
                 QueueEntry.objects.create(
                     withdrawal=withdrawal,
                     pool=pool,
@@ -173,8 +183,8 @@ def withdrawal_request(
                     enqueued_at=timezone.now(),
                 )
                 withdrawal.status = Status.QUEUED
-            withdrawal.save(update_fields=["status", "updated_at"])
-            _publish(withdrawal, "withdrawal.requested")
+                withdrawal.save(update_fields=["status", "updated_at"])
+            _publish(withdrawal, "withdrawal.requested", new=True)
     except IntegrityError:
         # Without the advisory lock (SQLite) the unique key is the referee.
         if idempotency_key and (
