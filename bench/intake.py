@@ -1,6 +1,7 @@
 """Benchmark withdrawal intake over HTTP beside a minimal DRF endpoint on the same server.
 
-Starts the devnet and the platform (daphne, one process) on free ports against a fresh
+Starts the devnet and the platform (daphne, one process, production settings with DEBUG
+off, as the Procfile's web process) on free ports against a fresh
 `<db>_bench` PostgreSQL database, with one partner, a custodial pool with energy and USDT,
 a customer with a large balance and an API key. Then, with the same client and concurrency:
 
@@ -40,7 +41,8 @@ async def hammer(url: str, seconds: float, concurrency: int, make_request) -> fl
     """Requests per second that got a 2xx answer."""
     done = 0
     stop = time.monotonic() + seconds
-    async with aiohttp.ClientSession() as http:
+    # As a TLS-terminating proxy would forward it (production redirects plain HTTP).
+    async with aiohttp.ClientSession(headers={"X-Forwarded-Proto": "https"}) as http:
 
         async def worker() -> None:
             nonlocal done
@@ -66,11 +68,19 @@ def main() -> None:
 
     database_url = bench_database_url()
     devnet, devnet_url = start_devnet()
+    from cryptography.fernet import Fernet
+
+    # Production settings (DEBUG off), as a deployment runs them, behind a TLS proxy.
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
         "TRON_NODE_URLS": devnet_url,
-        "DEBUG": "1",
+        "DEBUG": "0",
+        "SECRET_KEY": Fernet.generate_key().decode(),
+        "KEY_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+        "ALLOWED_HOSTS": "127.0.0.1",
+        # As the Procfile's web process: a psycopg pool instead of a connection per request.
+        "DB_POOL_MAX_SIZE": "16",
         "DJANGO_SETTINGS_MODULE": "energy_platform.settings",
         "API_RATE_LIMIT": "1000000/min",
         "LOG_LEVEL": "WARNING",
