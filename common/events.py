@@ -47,19 +47,26 @@ class _Publisher:
     """Delivers hints in order on one background thread per process, off the request path.
 
     The thread keeps its own event loop, so the channel layer's Redis connections live as
-    long as the process instead of one set per request. The queue is bounded: when Redis is
-    away and it fills up, further hints are dropped with a warning (they are only hints).
-    Rebuilt after a fork (Celery's prefork children), flushed briefly at exit.
+    long as the process instead of one set per request. Each delivery has a deadline, and
+    nothing a delivery raises stops the thread; a thread that died anyway is replaced on the
+    next hint. The queue is bounded: when Redis is away and it fills up, further hints are
+    dropped with a warning (they are only hints). A forked child (Celery's prefork) starts
+    with fresh state; at exit, what is queued gets a moment to leave.
     """
 
     MAX_QUEUED = 10_000
+    DELIVERY_SECONDS = 2.0
 
     def __init__(self) -> None:
+        self._reset()
+        os.register_at_fork(after_in_child=self._reset)
+
+    def _reset(self) -> None:
         self._lock = threading.Lock()
-        self._pid = 0
         self._queue: queue.Queue[tuple[tuple[str, ...], LiveMessage]] = queue.Queue()
         self._idle = threading.Condition()
         self._unsent = 0
+        self._thread: threading.Thread | None = None
 
     def submit(self, groups: tuple[str, ...], message: LiveMessage) -> None:
         self._ensure_thread()
@@ -76,42 +83,37 @@ class _Publisher:
             return self._idle.wait_for(lambda: self._unsent == 0, timeout)
 
     def _ensure_thread(self) -> None:
-        if self._pid == os.getpid():
+        if self._thread is not None and self._thread.is_alive():
             return
         with self._lock:
-            if self._pid == os.getpid():
-                return
-            # After a fork the parent's thread is gone: start over with an empty queue.
-            self._queue = queue.Queue()
-            self._idle = threading.Condition()
-            self._unsent = 0
-            threading.Thread(target=self._run, name="live-events", daemon=True).start()
-            self._pid = os.getpid()
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="live-events", daemon=True)
+                self._thread.start()
 
     def _run(self) -> None:
         loop = asyncio.new_event_loop()
-        work = self._queue
         while True:
-            groups, message = work.get()
+            groups, message = self._queue.get()
             try:
-                loop.run_until_complete(_deliver(groups, message))
+                loop.run_until_complete(self._deliver(groups, message))
+            except BaseException:  # never let one hint end the thread
+                logger.warning("live event %s not delivered", message["event"], exc_info=True)
             finally:
                 with self._idle:
                     self._unsent -= 1
                     self._idle.notify_all()
 
-
-async def _deliver(groups: tuple[str, ...], message: LiveMessage) -> None:
-    layer = get_channel_layer()
-    if layer is None:
-        return
-    for group in groups:
-        try:
-            await layer.group_send(group, message)
-        except Exception:  # a hint that cannot be delivered is dropped, never fatal
-            logger.warning(
-                "live event %s to %s not delivered", message["event"], group, exc_info=True
-            )
+    async def _deliver(self, groups: tuple[str, ...], message: LiveMessage) -> None:
+        layer = get_channel_layer()
+        if layer is None:
+            return
+        for group in groups:
+            try:
+                await asyncio.wait_for(layer.group_send(group, message), self.DELIVERY_SECONDS)
+            except Exception:  # a hint that cannot be delivered is dropped, never fatal
+                logger.warning(
+                    "live event %s to %s not delivered", message["event"], group, exc_info=True
+                )
 
 
 _publisher = _Publisher()

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import socket
+import threading
 import time
 
 import pytest
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
+from common import events
 from common.events import flush_live_events, publish_on_commit
 
 pytestmark = pytest.mark.django_db
@@ -65,3 +68,38 @@ def test_a_dead_redis_never_holds_up_the_publisher(
     assert flush_live_events(timeout=30)  # each delivery failed, was logged, and dropped
     lost = [r for r in caplog.records if "not delivered" in r.getMessage()]
     assert len(lost) == 5
+
+
+def test_a_hanging_redis_costs_each_hint_its_deadline_only(
+    settings, django_capture_on_commit_callbacks, caplog
+):
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()  # accepts connections, never answers
+    host, port = silent.getsockname()
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [f"redis://{host}:{port}/0"]},
+        }
+    }
+    try:
+        started = time.monotonic()
+        with django_capture_on_commit_callbacks(execute=True):
+            publish_on_commit(event="stuck", groups=["g"], payload={})
+        assert flush_live_events(timeout=20)
+        assert 1.5 < time.monotonic() - started < 15
+        assert any("not delivered" in r.getMessage() for r in caplog.records)
+    finally:
+        silent.close()
+
+
+def test_a_dead_publisher_thread_is_replaced(django_capture_on_commit_callbacks):
+    gone = threading.Thread(target=lambda: None)
+    gone.start()
+    gone.join()
+    events._publisher._thread = gone
+    with django_capture_on_commit_callbacks(execute=True):
+        publish_on_commit(event="after", groups=["g"], payload={})
+    assert flush_live_events(timeout=10)
+    assert events._publisher._thread is not gone
