@@ -10,7 +10,7 @@ are thread-safe and start over after a fork.
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Any, cast
 
 from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 from django.utils.functional import cached_property
@@ -36,15 +36,34 @@ class SharedRedisCache(RedisCache):
                 client = _clients[key] = self._class(self._servers, **self._options)
             return client
 
-    def window_hits(self, key: str, window: int, index: int) -> tuple[int, int]:
-        """Count one hit in window `index` of `key`; returns (hits in it, hits in the one
-        before). One round trip: INCR and EXPIRE on this window, GET on the previous."""
+    # Counts the request only if it fits: hits in the current window, plus the previous
+    # window's weighted by how much of it still overlaps the last `window` seconds.
+    _WINDOW_SCRIPT = """
+    local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+    local previous = tonumber(redis.call('GET', KEYS[2]) or '0')
+    if previous * tonumber(ARGV[1]) + current + 1 > tonumber(ARGV[2]) then
+        return {0, current, previous}
+    end
+    redis.call('INCR', KEYS[1])
+    redis.call('EXPIRE', KEYS[1], ARGV[3])
+    return {1, current + 1, previous}
+    """
+
+    def window_take(
+        self, key: str, *, window: int, index: int, overlap: float, limit: int
+    ) -> tuple[bool, int, int]:
+        """Take one request from the sliding window of `key` if it fits under `limit`.
+
+        Returns (allowed, hits in window `index`, hits in the window before). One round
+        trip (a Lua script, atomic in Redis); refused requests are not counted.
+        """
         current = self.make_and_validate_key(f"{key}:{index}")
         previous = self.make_and_validate_key(f"{key}:{index - 1}")
         client = self._cache.get_client(current, write=True)
-        pipe = client.pipeline(transaction=False)
-        pipe.incr(current)
-        pipe.expire(current, 2 * window)
-        pipe.get(previous)
-        hits, _, before = pipe.execute()
-        return int(hits), int(before or 0)
+        allowed, hits, before = cast(
+            list[int],
+            client.eval(
+                self._WINDOW_SCRIPT, 2, current, previous, repr(overlap), limit, 2 * window
+            ),
+        )
+        return bool(allowed), int(hits), int(before)

@@ -2,9 +2,9 @@
 
 A sliding-window counter (the current window's hits plus the previous window's, weighted
 by how much of it still overlaps the last `duration` seconds), kept in Redis with one round
-trip per request. DRF's own `SimpleRateThrottle` keeps every request time of the window in
-one pickled list, read and rewritten on every request: at 1,200 a minute that list is
-1,200 floats on the intake path.
+trip per request; refused requests are not counted, as in DRF. DRF's own
+`SimpleRateThrottle` keeps every request time of the window in one pickled list, read and
+rewritten on every request: at 1,200 a minute that list is 1,200 floats on the intake path.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ class CallerRateThrottle(SimpleRateThrottle):
     scope = "caller"
     num_requests: int  # set from the rate by SimpleRateThrottle.__init__
     duration: int
-    estimate: float = 0.0
     window_elapsed: float = 0.0
+    hits: int = 0
     previous_hits: int = 0
 
     def get_cache_key(self, request: Request, view: Any) -> str:
@@ -48,21 +48,34 @@ class CallerRateThrottle(SimpleRateThrottle):
             return super().allow_request(request, view)
         now = self.timer()
         window = self.duration
-        hits, self.previous_hits = backend.window_hits(key, window, int(now // window))
         self.window_elapsed = now % window
-        overlap = 1 - self.window_elapsed / window
-        self.estimate = self.previous_hits * overlap + hits
-        return self.estimate <= self.num_requests
+        allowed, self.hits, self.previous_hits = backend.window_take(
+            key,
+            window=window,
+            index=int(now // window),
+            overlap=1 - self.window_elapsed / window,
+            limit=self.num_requests,
+        )
+        return allowed
 
     def wait(self) -> float | None:
+        """Seconds until one more request fits (sent as Retry-After)."""
         if not isinstance(caches["default"], SharedRedisCache):
             waited: float | None = super().wait()
             return waited
-        # The estimate falls as the previous window slides out; past this window's end the
-        # current hits alone must fit.
-        excess = self.estimate - self.num_requests
-        window_left = self.duration - self.window_elapsed
-        if self.previous_hits <= 0:
-            return window_left
-        sliding = excess * self.duration / self.previous_hits
-        return float(math.ceil(min(sliding, window_left)))
+        limit, window, elapsed = self.num_requests, self.duration, self.window_elapsed
+        # Later in this window, as the previous window's hits slide out:
+        # previous × (1 − (elapsed + wait) / window) + hits + 1 ≤ limit.
+        spare = limit - self.hits - 1
+        if spare >= 0 and self.previous_hits > 0:
+            wait = window * (1 - spare / self.previous_hits) - elapsed
+            if wait <= window - elapsed:
+                return float(max(1, _ceil(wait)))
+        # Else in the next window, where this window's hits become the ones sliding out.
+        later = window * (1 - (limit - 1) / self.hits) if self.hits > limit - 1 else 0.0
+        return float(_ceil(window - elapsed + later))
+
+
+def _ceil(seconds: float) -> int:
+    """Whole seconds, not fooled by float noise (40.000000000000007 is 40)."""
+    return math.ceil(round(seconds, 6))

@@ -136,14 +136,22 @@ def test_throttle_window_slides_and_says_when_to_retry(partner, three_a_minute):
         return allowed, None if allowed else throttle.wait()
 
     assert [hit(start + s)[0] for s in (1, 2, 3)] == [True, True, True]
-    assert hit(start + 4) == (False, 56)  # refused hits count too; retry when the window ends
-    # Half a minute into the next window, half of the previous window's 4 hits still count.
-    assert hit(start + 90)[0] is True  # 4 × 0.5 + 1 = 3
-    allowed, retry = hit(start + 91)  # 4 × 0.48 + 2 > 3
-    assert not allowed
-    assert retry is not None
-    assert 0 < retry <= 29
-    assert hit(start + 200)[0] is True  # two windows later nothing is left
+    # Refused, and not counted. It fits again once 3 × (1 − t/60) + 1 ≤ 3, t = 20 s into
+    # the next window: 56 + 20 seconds from now.
+    assert hit(start + 4) == (False, 76)
+    assert hit(start + 5) == (False, 75)
+    assert hit(start + 79)[0] is False
+    assert hit(start + 80)[0] is True  # 3 × 2/3 + 0 + 1 = 3
+    # 3 × (1 − 21/60) + 1 + 1 > 3; fits when 3 × (1 − t/60) + 2 ≤ 3: t = 40, 19 s later.
+    assert hit(start + 81) == (False, 19)
+    assert hit(start + 100)[0] is True
+    assert hit(start + 240)[0] is True  # two windows later nothing is left
+
+
+def test_throttle_falls_back_to_drf_with_another_cache(partner, three_a_minute, settings):
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    mine = client_with(api_key_create(partner=partner, name="locmem").raw_key)
+    assert [mine.get(ME).status_code for _ in range(4)] == [200, 200, 200, 429]
 
 
 def test_keys_with_underscores_in_the_secret_work(partner):
