@@ -10,6 +10,20 @@ from django.db import connection
 from django.db.models import Field, Model
 
 
+def release_pooled_connection() -> None:
+    """Hand this thread's connection back to the pool before a slow call to elsewhere.
+
+    In the web process (a psycopg pool, `DB_POOL_MAX_SIZE`) a request that waits on the
+    TRON node would otherwise keep a pooled connection the whole time, and a slow node
+    would drain the pool for every other request. The next query borrows one again.
+    Does nothing without a pool (reconnecting would cost more than holding on) or inside a
+    caller's transaction (which needs its connection).
+    """
+    pooled = connection.settings_dict.get("OPTIONS", {}).get("pool")
+    if pooled and not connection.in_atomic_block:
+        connection.close()
+
+
 def db_value(model: type[Model], field_name: str, value: Any) -> Any:
     """`value` as the database takes it for `model.field_name` (for hand-written SQL)."""
     field = model._meta.get_field(field_name)

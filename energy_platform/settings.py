@@ -123,12 +123,13 @@ if env.str("DATABASE_URL", default=""):
     # instead of opening one (a new PostgreSQL backend process each time). Celery's prefork
     # workers leave it 0: a pool's threads do not survive a fork.
     if DB_POOL_MAX_SIZE := env.int("DB_POOL_MAX_SIZE", default=0):
+        # With CONN_HEALTH_CHECKS on, Django has the pool check each connection it hands
+        # out, so one that died (a database restart) is replaced instead of failing a request.
         DATABASES["default"]["CONN_MAX_AGE"] = 0
-        DATABASES["default"]["CONN_HEALTH_CHECKS"] = False
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
             "min_size": min(2, DB_POOL_MAX_SIZE),
             "max_size": DB_POOL_MAX_SIZE,
-            "timeout": 10,
+            "timeout": env.float("DB_POOL_TIMEOUT_SECONDS", default=10.0),
         }
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)

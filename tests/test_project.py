@@ -153,12 +153,16 @@ def borrow():
 threads = [threading.Thread(target=borrow) for _ in range(4)]
 [t.start() for t in threads]
 [t.join() for t in threads]
-print(type(connection.pool).__name__, len(pids))
+from common.db import release_pooled_connection
+connection.ensure_connection()
+release_pooled_connection()  # before a call to the TRON node: back to the pool
+print(type(connection.pool).__name__, len(pids), connection.connection is None)
 """
 
 
 def test_web_pool_reuses_connections_across_threads():
-    """DB_POOL_MAX_SIZE (the web process): 20 borrows from 4 threads, at most 2 backends."""
+    """DB_POOL_MAX_SIZE (the web process): 20 borrows from 4 threads, at most 2 backends;
+    a request gives its connection back before it waits on the chain."""
     from urllib.parse import urlsplit
 
     url = urlsplit(os.environ["DATABASE_URL"])._replace(path="/postgres").geturl()
@@ -171,6 +175,7 @@ def test_web_pool_reuses_connections_across_threads():
         check=False,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    kind, backends = result.stdout.split()[-2:]  # after the shell's own banner
+    kind, backends, released = result.stdout.split()[-3:]  # after the shell's own banner
     assert kind == "ConnectionPool"
     assert 1 <= int(backends) <= 2
+    assert released == "True"
