@@ -87,6 +87,8 @@ SUN_PER_TRX = Decimal(1_000_000)
 SECONDS_PER_DAY = 86_400
 PRICE_PLACES = Decimal("0.000001")
 USER_AGENT = "energy-platform/1.0"
+# Burning energy costs a few hundred sun per unit; a million is a broken answer, not a price.
+MAX_SANE_PRICE = Decimal(1_000_000)
 
 
 def _decimal(value: Any, *, field: str, source: str) -> Decimal:
@@ -99,6 +101,8 @@ def _decimal(value: Any, *, field: str, source: str) -> Decimal:
         raise RentalProviderError(f"{source}: {field} is not a number") from None
     if not number.is_finite() or number <= 0:
         raise RentalProviderError(f"{source}: {field} must be a positive number")
+    if number > MAX_SANE_PRICE:
+        raise RentalProviderError(f"{source}: {field} {number} is beyond any real price")
     return number
 
 
@@ -153,9 +157,13 @@ class _MarketAPI:
         body = self._json(response)
         if response.status_code != 200:
             raise RentalProviderError(
-                f"{self.name}: HTTP {response.status_code}: {str(body.get('message', ''))[:200]}"
+                f"{self.name}: HTTP {response.status_code}: {self._said(body, 'message')}"
             )
         return body
+
+    def _said(self, body: dict[str, Any], field: str) -> str:
+        """The market's own message, short, and without our key should it echo it."""
+        return str(body.get(field, ""))[:200].replace(self.api_key, "***")
 
     def quotes(self) -> list[RentalQuote]:
         with self._client() as client:
@@ -190,9 +198,14 @@ class TronSaveRentalProvider(_MarketAPI):
         )
         data = body.get("data")
         if body.get("error") is not False or not isinstance(data, dict):
-            raise RentalProviderError(f"{self.name}: {str(body.get('message', ''))[:200]}")
+            raise RentalProviderError(f"{self.name}: {self._said(body, 'message')}")
         if data.get("durationSec") != days * SECONDS_PER_DAY:
             raise RentalProviderError(f"{self.name}: quoted another duration than asked")
+        # With too little on offer the "MEDIUM" price is a placeholder (SLOW + 10), not a
+        # price the order would fill at: not recorded.
+        available = data.get("availableResource")
+        if not isinstance(available, int) or available < self.energy:
+            raise RentalProviderError(f"{self.name}: the market cannot fill {self.energy} energy")
         price = _decimal(data.get("unitPrice"), field="unitPrice", source=self.name)
         return RentalQuote(
             price_sun=price.quantize(PRICE_PLACES), duration_days=days, min_energy=self.energy
@@ -206,6 +219,16 @@ class FeeeRentalProvider(_MarketAPI):
     api_key_setting = "FEEE_API_KEY"
     url_setting = "FEEE_API_URL"
 
+    MAX_DAYS = 30  # "when the time unit is 'd', 1-30"
+
+    def __init__(self) -> None:
+        super().__init__()
+        if any(days > self.MAX_DAYS for days in self.durations_days):
+            raise ImproperlyConfigured(
+                f"Feee.io rents for at most {self.MAX_DAYS} days; "
+                "ENERGY_RENTAL_DURATIONS_DAYS asks for more."
+            )
+
     def _auth_headers(self) -> dict[str, str]:
         return {"key": self.api_key}
 
@@ -218,7 +241,7 @@ class FeeeRentalProvider(_MarketAPI):
         )
         data = body.get("data")
         if body.get("code") != 0 or not isinstance(data, dict):
-            raise RentalProviderError(f"{self.name}: {str(body.get('msg', ''))[:200]}")
+            raise RentalProviderError(f"{self.name}: {self._said(body, 'msg')}")
         term = (data.get("rent_duration"), data.get("rent_time_unit"))
         if term != (days, "d") or data.get("resource_value") != self.energy:
             raise RentalProviderError(f"{self.name}: quoted another order than asked")

@@ -43,11 +43,12 @@ def prices_monitor() -> int:
             quoted_at=now,
         ),
     ]
-    for provider in rental_providers(settings.ENERGY_RENTAL_PROVIDERS):
+    for path in settings.ENERGY_RENTAL_PROVIDERS:
         try:
+            (provider,) = rental_providers([path])
             quotes = provider.quotes()
-        except Exception:
-            logger.warning("rental provider %s failed", provider.name, exc_info=True)
+        except Exception:  # misconfigured or failing: the others and the chain still count
+            logger.warning("rental provider %s failed", path, exc_info=True)
             continue
         rows += [
             PriceQuote(

@@ -151,22 +151,36 @@ def test_feee_quotes_the_all_in_price_per_energy_per_day(market):
     }
 
 
+FILLABLE = {"durationSec": 86_400, "availableResource": 32_000}
+
+
 @pytest.mark.parametrize(
     ("status", "body", "message"),
     [
-        (401, {"error": True, "message": "TSAS:107 INVALID_API_KEY", "data": None}, "HTTP 401"),
+        # A market that echoes the key back: the error still never carries it.
+        (
+            401,
+            {"error": True, "message": "TSAS:107 INVALID_API_KEY ts-secret-key", "data": None},
+            r"HTTP 401: TSAS:107 INVALID_API_KEY \*\*\*",
+        ),
         (200, {"error": True, "message": "TSAS:999 SOMETHING", "data": None}, "TSAS:999"),
         (
             400,
             {"statusCode": 400, "code": "FST_ERR_VALIDATION", "message": "body must have ..."},
-            "HTTP 400",
+            "HTTP 400: body must have",
         ),
-        (502, b"<html>bad gateway</html>", "without a JSON object"),
-        (200, {"error": False, "data": {"unitPrice": "cheap", "durationSec": 86_400}}, "unitPrice"),
-        (200, {"error": False, "data": {"unitPrice": 0, "durationSec": 86_400}}, "positive"),
-        (200, {"error": False, "data": {"unitPrice": 64, "durationSec": 3600}}, "duration"),
-        (200, {"error": False, "data": {"durationSec": 86_400}}, "unitPrice"),
-        (200, {"error": False, "data": [1, 2]}, "tronsave"),
+        (502, b"<html>bad gateway</html>", "HTTP 502 without a JSON object"),
+        (200, {"error": False, "data": {"unitPrice": "cheap", **FILLABLE}}, "unitPrice is not a"),
+        (200, {"error": False, "data": {"unitPrice": 0, **FILLABLE}}, "must be a positive"),
+        (200, {"error": False, "data": {"unitPrice": 10**9, **FILLABLE}}, "beyond any real"),
+        (200, {"error": False, "data": {**FILLABLE, "durationSec": 3600}}, "another duration"),
+        (200, {"error": False, "data": FILLABLE}, "unitPrice is not a number"),
+        (
+            200,
+            {"error": False, "data": {"unitPrice": 74, **FILLABLE, "availableResource": 31_999}},
+            "cannot fill 32000 energy",
+        ),
+        (200, {"error": False, "data": [1, 2]}, "tronsave: $"),
     ],
 )
 def test_tronsave_refuses_what_it_cannot_read(market, status, body, message):
@@ -177,25 +191,36 @@ def test_tronsave_refuses_what_it_cannot_read(market, status, body, message):
 
 
 @pytest.mark.parametrize(
-    ("envelope", "data"),
+    ("envelope", "data", "message"),
     [
-        ({"code": 10001, "msg": "invalid key", "data": None}, {}),
-        ({}, {"pay_amount": -1}),
-        ({}, {"pay_amount": True}),
-        ({}, {"rent_time_unit": "h"}),
-        ({}, {"resource_value": 65_000}),
+        (
+            {"code": 10001, "msg": "invalid key feee-secret-key", "data": None},
+            {},
+            r"feee: invalid key \*\*\*$",
+        ),
+        ({}, {"pay_amount": -1}, "pay_amount must be a positive number"),
+        ({}, {"pay_amount": True}, "pay_amount is not a number"),
+        ({}, {"pay_amount": "4.4 TRX"}, "pay_amount is not a number"),
+        ({}, {"rent_time_unit": "h"}, "another order than asked"),
+        ({}, {"resource_value": 65_000}, "another order than asked"),
     ],
 )
-def test_feee_refuses_what_it_cannot_read(market, envelope, data):
+def test_feee_refuses_what_it_cannot_read(market, envelope, data, message):
     def answer(request):
         status, body = feee_price(request)
         body["data"].update(data)
         return status, {**body, **envelope}
 
     market.answer = answer
-    with pytest.raises(RentalProviderError, match="feee") as failure:
+    with pytest.raises(RentalProviderError, match=message) as failure:
         FeeeRentalProvider().quotes()
     assert "feee-secret-key" not in str(failure.value)
+
+
+def test_feee_refuses_terms_it_does_not_rent(market, settings):
+    settings.ENERGY_RENTAL_DURATIONS_DAYS = [1, 60]
+    with pytest.raises(ImproperlyConfigured, match="at most 30 days"):
+        FeeeRentalProvider()
 
 
 def test_an_unreachable_market_is_a_provider_error(settings):
@@ -241,6 +266,7 @@ def test_monitor_records_real_market_quotes_beside_a_failing_one(market, devnet,
     settings.ENERGY_RENTAL_PROVIDERS = [
         "pools.pricing.TronSaveRentalProvider",
         "pools.pricing.FeeeRentalProvider",
+        "pools.pricing.NoSuchProvider",  # misconfigured: skipped, like a failing one
     ]
     assert prices_monitor() == 2 + 2  # chain fees, TronSave's two durations; Feee skipped
     rentals = PriceQuote.objects.filter(kind="rental").order_by("duration_days")
