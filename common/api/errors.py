@@ -9,16 +9,20 @@ request as a whole).
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import OperationalError
 from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 from common.errors import DependencyUnavailable
+
+logger = logging.getLogger(__name__)
 
 
 def error_body(
@@ -40,6 +44,11 @@ def _flatten(detail: Any) -> Any:
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's handler, reshaped; anything DRF does not handle stays a 500."""
+    if isinstance(exc, OperationalError):
+        # The database is unreachable, the pool is exhausted, or a deadlock or timeout
+        # ended the transaction: nothing was committed, and a retry may well succeed.
+        logger.warning("database unavailable for %s", context.get("view"), exc_info=exc)
+        exc = DependencyUnavailable("database")
     if isinstance(exc, DependencyUnavailable):
         return Response(
             error_body(
