@@ -153,7 +153,7 @@ def withdrawal_request(
             # The withdrawal, its funds (lock order: balance before pool), then the pool's
             # row last, so only the reservation's insert and the commit wait behind that
             # hot lock. Inserted as reserved; turned to queued if the pool cannot cover it.
-            withdrawal = Withdrawal(
+            withdrawal = Withdrawal.objects.create(
                 customer=customer,
                 partner=partner,
                 pool=pool,
@@ -165,7 +165,6 @@ def withdrawal_request(
                 retry_of=retry_of,
                 status=Status.RESERVED,
             )
-            withdrawal.save(force_insert=True)
             hold_place(withdrawal=withdrawal, currency=Currency.USDT, amount=amount)
             # Others already waiting on this pool go first: no jumping the queue.
             reservation = (
