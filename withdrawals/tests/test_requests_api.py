@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 from tronpy.keys import PrivateKey
 
@@ -377,3 +378,32 @@ def test_requests_and_cancels_on_one_customer_and_pool_do_not_deadlock(devnet, p
 
     assert ledger_audit() == []
     assert Withdrawal.objects.filter(status="reserved").count() == 12
+
+
+def test_intake_statement_budget(hot_pool, customer, key_client):
+    """The statements one request costs (bench/intake.py): a guard against new ones."""
+    key_client.post(URL, body(customer), format="json")  # the key's last use is recorded once
+    with CaptureQueriesContext(connection) as queries:
+        response = key_client.post(
+            URL, body(customer), format="json", HTTP_IDEMPOTENCY_KEY="budget-1"
+        )
+    assert response.status_code == 201, response.content
+    statements = [q["sql"].split()[0] for q in queries.captured_queries]
+    # key, customer, replay, pool | savepoint (the test's transaction; BEGIN in production),
+    # lock, replay, withdrawal, balance, hold, queue?, pool, reservation, release
+    assert statements == [
+        "SELECT",
+        "SELECT",
+        "SELECT",
+        "SELECT",
+        "SAVEPOINT",
+        "SELECT",
+        "SELECT",
+        "INSERT",
+        "UPDATE",
+        "INSERT",
+        "SELECT",
+        "UPDATE",
+        "INSERT",
+        "RELEASE",
+    ]
