@@ -15,7 +15,8 @@ def release_pooled_connection() -> None:
 
     In the web process (a psycopg pool, `DB_POOL_MAX_SIZE`) a request that waits on the
     TRON node would otherwise keep a pooled connection the whole time, and a slow node
-    would drain the pool for every other request. The next query borrows one again.
+    would drain the pool for every other request; the chain client calls this before
+    every node call. The next query borrows one again.
     Does nothing without a pool (reconnecting would cost more than holding on) or inside a
     caller's transaction (which needs its connection).
     """

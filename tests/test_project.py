@@ -153,16 +153,21 @@ def borrow():
 threads = [threading.Thread(target=borrow) for _ in range(4)]
 [t.start() for t in threads]
 [t.join() for t in threads]
-from common.db import release_pooled_connection
+from pools.chain import chain_client
 connection.ensure_connection()
-release_pooled_connection()  # before a call to the TRON node: back to the pool
-print(type(connection.pool).__name__, len(pids), connection.connection is None)
+try:  # a call to the TRON node (answered or not) first gives the connection back
+    chain_client().chain_parameters()
+except Exception:
+    pass
+checked = connection.pool._check is not None  # dead connections are not handed out
+print(type(connection.pool).__name__, len(pids), connection.connection is None, checked)
 """
 
 
 def test_web_pool_reuses_connections_across_threads():
     """DB_POOL_MAX_SIZE (the web process): 20 borrows from 4 threads, at most 2 backends;
-    a request gives its connection back before it waits on the chain."""
+    a request gives its connection back before it waits on the chain; the pool checks
+    what it hands out."""
     from urllib.parse import urlsplit
 
     url = urlsplit(os.environ["DATABASE_URL"])._replace(path="/postgres").geturl()
@@ -171,11 +176,17 @@ def test_web_pool_reuses_connections_across_threads():
         cwd=ROOT,
         capture_output=True,
         text=True,
-        env=os.environ | {"DATABASE_URL": url, "DB_POOL_MAX_SIZE": "2"},
+        env=os.environ
+        | {
+            "DATABASE_URL": url,
+            "DB_POOL_MAX_SIZE": "2",
+            "TRON_NODE_URLS": "http://127.0.0.1:9",  # nothing listens: fails fast
+        },
         check=False,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    kind, backends, released = result.stdout.split()[-3:]  # after the shell's own banner
+    kind, backends, released, checked = result.stdout.split()[-4:]  # after the shell's banner
     assert kind == "ConnectionPool"
     assert 1 <= int(backends) <= 2
     assert released == "True"
+    assert checked == "True"

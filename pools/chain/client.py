@@ -26,6 +26,7 @@ from tronpy.contract import keccak256
 from tronpy.providers import HTTPProvider
 from tronpy.tron import Transaction, TransactionBuilder, current_timestamp
 
+from common.db import release_pooled_connection
 from common.tron import tron_address_to_hex
 from pools.chain.errors import (
     TRANSIENT_CODES,
@@ -151,6 +152,8 @@ class ChainClient:
         return nodes
 
     def _call(self, operation: Callable[[Tron], T], *, what: str) -> T:
+        # A web request waiting on a node must not sit on a pooled database connection.
+        release_pooled_connection()
         nodes = self._nodes()
         start = self._preferred  # read once: another thread may move it meanwhile
         order = [(start + offset) % len(nodes) for offset in range(len(nodes))]

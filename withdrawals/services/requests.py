@@ -20,7 +20,6 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from common.db import release_pooled_connection
 from partners.models import Customer, Partner
 from pools.chain import chain_client
 from pools.chain.client import USDT_TRANSFER_ENERGY_COLD, USDT_TRANSFER_ENERGY_WARM
@@ -138,10 +137,9 @@ def withdrawal_request(
         found := _replay(partner=partner, key=idempotency_key, body_hash=body_hash)
     ):
         return found, False
-    # The chain is asked before any lock or transaction is held, and without holding on
-    # to a pooled database connection.
+    # The chain is asked before any lock or transaction is held (and the chain client
+    # gives a pooled database connection back while it waits).
     pool = pool_for_withdrawal(partner=partner)
-    release_pooled_connection()
     energy = transfer_energy_estimate(pool=pool, to_address=to_address, amount=amount)
     try:
         with transaction.atomic():
