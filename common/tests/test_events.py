@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import threading
 import time
@@ -103,3 +104,21 @@ def test_a_dead_publisher_thread_is_replaced(django_capture_on_commit_callbacks)
         publish_on_commit(event="after", groups=["g"], payload={})
     assert flush_live_events(timeout=10)
     assert events._publisher._thread is not gone
+
+
+def test_a_forked_child_starts_with_nothing_pending():
+    """Celery's prefork: the parent's queue, count and thread stay with the parent."""
+    publisher = events._publisher
+    with publisher._idle:
+        publisher._unsent += 3  # as if three hints were still on their way here
+    try:
+        pid = os.fork()
+        if pid == 0:  # the child: fresh state, and flush does not wait for the parent's
+            fresh = publisher._unsent == 0 and publisher._thread is None
+            os._exit(0 if fresh and publisher.flush(timeout=1) else 1)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+    finally:
+        with publisher._idle:
+            publisher._unsent -= 3
+            publisher._idle.notify_all()

@@ -255,6 +255,13 @@ def test_a_provider_without_its_key_is_refused_and_reported(settings):
     assert ids == ["pools.E001", "pools.E001"]
 
 
+def test_bad_rental_settings_are_reported(settings):
+    settings.ENERGY_RENTAL_PROVIDERS = ["pools.pricing.DevnetRentalProvider"]
+    settings.ENERGY_RENTAL_DURATIONS_DAYS = [1, 0]
+    settings.ENERGY_RENTAL_QUOTE_ENERGY = 0
+    assert [message.id for message in run_checks(tags=["pools"])] == ["pools.E002", "pools.E003"]
+
+
 @pytest.mark.django_db
 def test_monitor_records_real_market_quotes_beside_a_failing_one(market, devnet, settings):
     def answer(request):
