@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import random
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -61,6 +64,9 @@ USDT_BALANCE_SELECTOR = "balanceOf(address)"
 USDT_TRANSFER_ENERGY_WARM = 64_285
 USDT_TRANSFER_ENERGY_COLD = 130_285
 FEE_LIMIT_HEADROOM = Decimal("1.2")
+# Idle sets of node sessions a client keeps for reuse; more concurrent callers than this
+# still get one each, and theirs are closed when given back.
+MAX_IDLE_NODE_SETS = 32
 ALREADY_KNOWN_CODES = frozenset({"DUP_TRANSACTION_ERROR"})
 
 
@@ -128,7 +134,12 @@ class ChainClient:
         self.backoff_seconds = backoff_seconds
         self.expiration_ms = expiration_seconds * 1000
         self._api_key = api_key
-        self._local = threading.local()
+        # Sessions (and their keep-alive connections) are shared by every thread of the
+        # process, one caller at a time: Django under ASGI runs each request on a thread
+        # of its own, so per-thread sessions meant a new session and TCP connection per
+        # request. Last in, first out, so the warmest connections are used.
+        self._idle: deque[list[Tron]] = deque()
+        self._idle_pid = os.getpid()
         self._preferred = 0
 
     def __repr__(self) -> str:
@@ -136,25 +147,53 @@ class ChainClient:
 
     # --- transport --------------------------------------------------------------------
 
-    def _nodes(self) -> list[Tron]:
-        """tronpy clients, one per URL, per thread (requests sessions are not thread-safe)."""
-        nodes: list[Tron] | None = getattr(self._local, "nodes", None)
-        if nodes is None:
-            nodes = []
-            for url in self.urls:
-                provider = HTTPProvider(url, timeout=self.timeout, api_key=self._api_key or None)
-                if self._api_key:
-                    # tronpy only sends the key to trongrid hosts; a real node behind
-                    # another name gets it too.
-                    provider.sess.headers["TRON-PRO-API-KEY"] = self._api_key
-                nodes.append(Tron(provider))
-            self._local.nodes = nodes
+    def _new_nodes(self) -> list[Tron]:
+        nodes = []
+        for url in self.urls:
+            provider = HTTPProvider(url, timeout=self.timeout, api_key=self._api_key or None)
+            session = provider.sess
+            if self._api_key:
+                # tronpy only sends the key to trongrid hosts; a real node behind another
+                # name gets it too.
+                session.headers["TRON-PRO-API-KEY"] = self._api_key
+            # The environment's proxy and CA settings, read once here rather than on every
+            # call (requests re-reads the whole environment per request otherwise).
+            session.proxies.update(requests.utils.get_environ_proxies(url))
+            session.verify = (
+                os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+            )
+            session.trust_env = False
+            nodes.append(Tron(provider))
         return nodes
+
+    @contextmanager
+    def _borrow_nodes(self) -> Iterator[list[Tron]]:
+        """tronpy clients, one per URL, for this caller alone until it gives them back
+        (requests sessions are not thread-safe)."""
+        if self._idle_pid != os.getpid():
+            # A forked child must not share its parent's sockets.
+            self._idle = deque()
+            self._idle_pid = os.getpid()
+        try:
+            nodes = self._idle.pop()
+        except IndexError:
+            nodes = self._new_nodes()
+        try:
+            yield nodes
+        finally:
+            if len(self._idle) < MAX_IDLE_NODE_SETS:
+                self._idle.append(nodes)
+            else:
+                for node in nodes:
+                    node.provider.sess.close()
 
     def _call(self, operation: Callable[[Tron], T], *, what: str) -> T:
         # A web request waiting on a node must not sit on a pooled database connection.
         release_pooled_connection()
-        nodes = self._nodes()
+        with self._borrow_nodes() as nodes:
+            return self._call_nodes(nodes, operation, what=what)
+
+    def _call_nodes(self, nodes: list[Tron], operation: Callable[[Tron], T], *, what: str) -> T:
         start = self._preferred  # read once: another thread may move it meanwhile
         order = [(start + offset) % len(nodes) for offset in range(len(nodes))]
         failures: list[str] = []

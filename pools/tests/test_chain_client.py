@@ -1,7 +1,9 @@
 """The chain client against the project's devnet, over HTTP through tronpy."""
 
+import os
 import socket
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -275,3 +277,71 @@ def test_estimate_of_a_transfer_that_would_revert_is_rejected(devnet, client):
 def test_fee_limit_refuses_a_missing_estimate():
     with pytest.raises(ValueError, match="positive"):
         fee_limit_for(energy=0, energy_fee=100)
+
+
+def _session_ids(client: ChainClient) -> list[set[int]]:
+    return [{id(node.provider.sess) for node in nodes} for nodes in client._idle]
+
+
+def test_sessions_are_shared_by_threads_one_caller_at_a_time(devnet):
+    """Django under ASGI runs every request on a thread of its own: a session per thread
+    was a new session and TCP connection per request."""
+    client = fast([devnet.url])
+    client.head_block()
+    (first,) = _session_ids(client)
+    with ThreadPoolExecutor(max_workers=1) as other_thread:
+        other_thread.submit(client.head_block).result()
+    assert _session_ids(client) == [first]  # the same session, from another thread
+
+    # Callers at the same time never share one: each borrows its own set.
+    devnet.faults(latency_ms=300)
+    try:
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            list(pool.map(lambda _: client.head_block(), range(3)))
+    finally:
+        devnet.clear_faults()
+    sessions = _session_ids(client)
+    assert len(sessions) == 3
+    assert len(set.union(*sessions)) == 3
+
+
+def test_idle_sessions_are_capped(devnet, monkeypatch):
+    monkeypatch.setattr("pools.chain.client.MAX_IDLE_NODE_SETS", 1)
+    client = fast([devnet.url])
+    devnet.faults(latency_ms=200)
+    try:
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            list(pool.map(lambda _: client.head_block(), range(3)))
+    finally:
+        devnet.clear_faults()
+    assert len(client._idle) == 1
+
+
+def test_a_forked_child_does_not_reuse_its_parents_sessions(devnet):
+    client = fast([devnet.url])
+    client.head_block()
+    (parent,) = _session_ids(client)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report what it used, and leave without running teardown
+        try:
+            client.head_block()
+            used = set.union(*_session_ids(client))
+            os.write(write, b"fresh" if not used & parent else b"shared")
+        finally:
+            os._exit(0)
+    os.close(write)
+    _, status = os.waitpid(pid, 0)
+    assert os.read(read, 16) == b"fresh"
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_proxy_settings_from_the_environment_are_honoured(devnet, monkeypatch):
+    """Read once per session rather than on every call, but still read."""
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", dead_url())
+    with pytest.raises(ChainUnavailable):
+        fast([devnet.url], attempts_per_node=1).head_block()
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    assert fast([devnet.url]).head_block().number >= 0
