@@ -8,9 +8,13 @@ a customer with a large balance and an API key. Then, with the same client and c
 - baseline: `GET /health/live`, a minimal DRF view (no authentication, no database);
 - value: `POST /api/v1/withdrawals` with an API key and an Idempotency-Key: the key looked
   up, the body validated, the energy estimated by the node, funds held and energy reserved
-  in one transaction.
+  in one transaction;
+- for reference, not judged: `GET /api/v1/partners/me/`, the cheapest authenticated call
+  (the key looked up and throttled, the partner serialized). It shows how much of the
+  budget authentication alone takes before intake does any work of its own.
 
-    {"bench": "intake", "value": ..., "baseline": ..., "ratio": ..., "target": 0.5}
+    {"bench": "intake", "value": ..., "baseline": ..., "ratio": ..., "target": 0.5,
+     "authenticated_read": ..., "authenticated_read_ratio": ...}
 
 Usage: `python bench/intake.py [--seconds 5] [--concurrency 16]`.
 """
@@ -161,9 +165,17 @@ def main() -> None:
                 },
             )
 
+        def me():  # type: ignore[no-untyped-def]
+            return (
+                "GET",
+                "/api/v1/partners/me/",
+                {"headers": {"Authorization": f"Api-Key {raw_key}"}},
+            )
+
         asyncio.run(hammer(url, 1, 4, live))  # warm-up
         baseline = asyncio.run(hammer(url, args.seconds, args.concurrency, live))
         value = asyncio.run(hammer(url, args.seconds, args.concurrency, intake))
+        authenticated = asyncio.run(hammer(url, args.seconds, args.concurrency, me))
         print(
             json.dumps(
                 {
@@ -172,6 +184,8 @@ def main() -> None:
                     "baseline": round(baseline, 1),
                     "ratio": round(value / baseline, 3),
                     "target": 0.5,
+                    "authenticated_read": round(authenticated, 1),
+                    "authenticated_read_ratio": round(authenticated / baseline, 3),
                     "concurrency": args.concurrency,
                 }
             )
