@@ -295,6 +295,9 @@ WITHDRAWAL_MAX_FEE_LIMIT_SUN: int = env.int("WITHDRAWAL_MAX_FEE_LIMIT_SUN", defa
 WITHDRAWAL_MAX_DEAD_ATTEMPTS: int = env.int("WITHDRAWAL_MAX_DEAD_ATTEMPTS", default=3)
 # An emergency fee quote holds for this long.
 EMERGENCY_QUOTE_SECONDS: int = env.int("EMERGENCY_QUOTE_SECONDS", default=300)
+# An unpaid quote's withdrawal is cancelled only this long after the quote expired: an
+# on-chain payment made just in time must solidify before it can be confirmed.
+EMERGENCY_PAYMENT_GRACE_SECONDS: int = env.int("EMERGENCY_PAYMENT_GRACE_SECONDS", default=600)
 # An unsigned reservation is voided after this long (its withdrawal then re-queues).
 RESERVATION_TTL_SECONDS: int = env.int("RESERVATION_TTL_SECONDS", default=300)
 # A transaction is declared dead only once the solidified chain is this far past its

@@ -74,9 +74,16 @@ KEY_HEADER = OpenApiParameter(
 )
 
 
+# More than all the USDT (and TRX) there is: a bound far below what a balance column holds.
+MAX_AMOUNT = Decimal(10**15)
+
+
 def usdt_amount() -> serializers.DecimalField:
     return serializers.DecimalField(
-        max_digits=24, decimal_places=USDT_DECIMALS, min_value=Decimal("0.000001")
+        max_digits=24,
+        decimal_places=USDT_DECIMALS,
+        min_value=Decimal("0.000001"),
+        max_value=MAX_AMOUNT,
     )
 
 
@@ -180,7 +187,9 @@ class CreditApi(PartnerAPIView):
                 reference=data.get("reference", ""),
             )
         except DjangoValidationError as exc:
-            raise KeyReused from exc
+            if "idempotency_key" in getattr(exc, "error_dict", {}):
+                raise KeyReused from exc
+            raise
         code = status.HTTP_201_CREATED if applied else status.HTTP_200_OK
         return Response(CustomerDetailSerializer(customer).data, status=code)
 

@@ -11,6 +11,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext
 from django.views.decorators.http import require_GET
 
 from common.errors import DependencyUnavailable
@@ -26,7 +27,11 @@ from withdrawals.selectors import (
     withdrawal_progress,
 )
 from withdrawals.services.emergency import emergency_confirm, emergency_quote
-from withdrawals.services.requests import IdempotencyInFlight, withdrawal_request
+from withdrawals.services.requests import (
+    IdempotencyInFlight,
+    IdempotencyMismatch,
+    withdrawal_request,
+)
 
 
 class UserLoginView(auth_views.LoginView):
@@ -83,9 +88,18 @@ def withdraw(request: HttpRequest) -> HttpResponse:
             for field, errors in exc.message_dict.items():
                 form.add_error(field if field in form.fields else None, errors)
         except (IdempotencyInFlight, DependencyUnavailable):
-            form.add_error(None, "The network is not answering; please try again shortly.")
+            form.add_error(None, gettext("The network is not answering; please try again shortly."))
+        except IdempotencyMismatch:
+            form.add_error(
+                None, gettext("This form was already sent with other details; send it again.")
+            )
         else:
             return redirect("withdrawals:status", withdrawal_id=withdrawal.pk)
+        # What comes back after a failure is a new request: an emergency quote this one left
+        # behind (confirmed or not) must not answer a corrected address, amount or mode.
+        renewed = request.POST.copy()
+        renewed["token"] = str(uuid.uuid4())
+        form.data = renewed
     context = {
         "form": form,
         "energy": energy_status(partner_id=customer.partner_id),

@@ -11,14 +11,14 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, transaction
-from django.db.models import F
+from django.db import DataError, IntegrityError, connection, transaction
+from django.db.models import Case, F, Value, When
 from django.db.models.functions import Now
 from django.utils import timezone
 
 from common.db import db_value
 from partners.models import Customer
-from withdrawals.models import Balance, Credit, Hold, Withdrawal
+from withdrawals.models import Balance, Credit, Currency, Hold, Withdrawal
 
 
 def balance_for(*, customer: Customer, currency: str) -> Balance:
@@ -55,9 +55,16 @@ def balance_credit(
             existing = Credit.objects.get(customer=customer, idempotency_key=idempotency_key)
         else:
             balance = balance_for(customer=customer, currency=currency)
-            Balance.objects.filter(pk=balance.pk).update(
-                available=F("available") + amount, updated_at=Now()
-            )
+            try:
+                with transaction.atomic():
+                    Balance.objects.filter(pk=balance.pk).update(
+                        available=F("available") + amount, updated_at=Now()
+                    )
+            except DataError:  # numeric overflow: the whole credit is rolled back
+                raise ValidationError(
+                    {"amount": ["The balance would exceed the largest amount it can hold."]},
+                    code="balance_limit",
+                ) from None
             return credit, True
     if (existing.currency, existing.amount) != (currency, amount):
         raise ValidationError(
@@ -125,15 +132,26 @@ def hold_release(*, hold_id: int) -> bool:
     return _resolve(hold_id, settle=False)
 
 
-def withdrawal_holds_settle(*, withdrawal_id: int) -> int:
+def _holds_in_lock_order(withdrawal_id: int, *, currency: str | None = None) -> list[int]:
+    """A withdrawal's holds in the order their balances are locked everywhere: USDT, then
+    TRX, as `emergency_confirm` places them. Another order could deadlock against a confirm
+    of the same customer's next withdrawal."""
+    holds = Hold.objects.filter(withdrawal_id=withdrawal_id)
+    if currency is not None:
+        holds = holds.filter(balance__currency=currency)
+    rank = Case(When(balance__currency=Currency.USDT, then=Value(0)), default=Value(1))
+    return list(holds.order_by(rank, "pk").values_list("pk", flat=True))
+
+
+def withdrawal_holds_settle(*, withdrawal_id: int, currency: str | None = None) -> int:
+    """Settle the withdrawal's holds (or only those in `currency`); returns how many."""
     return sum(
-        hold_settle(hold_id=pk)
-        for pk in Hold.objects.filter(withdrawal_id=withdrawal_id).values_list("pk", flat=True)
+        hold_settle(hold_id=pk) for pk in _holds_in_lock_order(withdrawal_id, currency=currency)
     )
 
 
-def withdrawal_holds_release(*, withdrawal_id: int) -> int:
+def withdrawal_holds_release(*, withdrawal_id: int, currency: str | None = None) -> int:
+    """Release the withdrawal's holds (or only those in `currency`); returns how many."""
     return sum(
-        hold_release(hold_id=pk)
-        for pk in Hold.objects.filter(withdrawal_id=withdrawal_id).values_list("pk", flat=True)
+        hold_release(hold_id=pk) for pk in _holds_in_lock_order(withdrawal_id, currency=currency)
     )

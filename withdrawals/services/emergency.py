@@ -25,9 +25,26 @@ from pools.chain.client import USDT_TRANSFER_ENERGY_COLD, USDT_TRANSFER_ENERGY_W
 from withdrawals.events import withdrawal_changed
 from withdrawals.models import Currency, EmergencyFee, Withdrawal
 from withdrawals.selectors import USDT_TRANSFER_BANDWIDTH, emergency_wallet_for
-from withdrawals.services.balances import hold_place
+from withdrawals.services.balances import balance_credit, hold_place
+from withdrawals.services.requests import IdempotencyMismatch, request_hash
 
 Status = Withdrawal.Status
+
+
+def _quote_for_key(*, partner_id: int, key: str, body_hash: str) -> EmergencyFee | None:
+    """The quote this key already made for the same request, or None; a key already used
+    for anything else (another customer, address, amount, or a standard withdrawal) is
+    refused with `IdempotencyMismatch`."""
+    found = (
+        Withdrawal.objects.filter(partner_id=partner_id, idempotency_key=key)
+        .values_list("pk", "request_hash")
+        .first()
+    )
+    if found is None:
+        return None
+    if found[1] != body_hash:
+        raise IdempotencyMismatch(key)
+    return EmergencyFee.objects.select_related("withdrawal__pool").get(withdrawal_id=found[0])
 
 
 def emergency_quote(
@@ -35,16 +52,25 @@ def emergency_quote(
 ) -> EmergencyFee:
     """Quote the TRX fee of sending now, and record the withdrawal awaiting payment.
 
-    With `idempotency_key`, a repeat returns the first quote. Raises `ValidationError` when
-    the partner has no emergency wallet, and `ChainUnavailable` when no node answers.
+    With `idempotency_key`, a repeat of the same request (customer, address, amount)
+    returns the first quote, even when sent twice at once; the key used for anything else
+    raises `IdempotencyMismatch`. Raises `ValidationError` when the partner has no
+    emergency wallet, and `ChainUnavailable` when no node answers.
     """
-    if idempotency_key:
-        existing = EmergencyFee.objects.filter(
-            withdrawal__partner_id=customer.partner_id,
-            withdrawal__idempotency_key=idempotency_key,
-        ).first()
-        if existing is not None:
-            return existing
+    body_hash = request_hash(
+        {
+            "customer": customer.pk,
+            "to_address": to_address,
+            "amount": str(amount.normalize()),
+            "mode": Withdrawal.Mode.EMERGENCY.value,
+        }
+    )
+    if idempotency_key and (
+        existing := _quote_for_key(
+            partner_id=customer.partner_id, key=idempotency_key, body_hash=body_hash
+        )
+    ):
+        return existing
     wallet = emergency_wallet_for(partner_id=customer.partner_id)
     if wallet is None:
         raise ValidationError(
@@ -55,27 +81,38 @@ def emergency_quote(
     holder = client.usdt_balance(to_address) > 0
     energy = USDT_TRANSFER_ENERGY_WARM if holder else USDT_TRANSFER_ENERGY_COLD
     fee_sun = energy * params.energy_fee + USDT_TRANSFER_BANDWIDTH * params.transaction_fee
-    with transaction.atomic():
-        withdrawal = Withdrawal.objects.create(
-            customer=customer,
-            partner_id=customer.partner_id,
-            pool=wallet,
-            to_address=to_address,
-            amount=amount,
-            mode=Withdrawal.Mode.EMERGENCY,
-            energy_estimate=energy,
-            idempotency_key=idempotency_key,
-        )
-        return EmergencyFee.objects.create(
-            withdrawal=withdrawal,
-            energy_estimate=energy,
-            energy_fee_sun=params.energy_fee,
-            bandwidth_estimate=USDT_TRANSFER_BANDWIDTH,
-            bandwidth_fee_sun=params.transaction_fee,
-            recipient_holds_usdt=holder,
-            quoted_fee_sun=fee_sun,
-            expires_at=timezone.now() + timedelta(seconds=settings.EMERGENCY_QUOTE_SECONDS),
-        )
+    try:
+        with transaction.atomic():
+            withdrawal = Withdrawal.objects.create(
+                customer=customer,
+                partner_id=customer.partner_id,
+                pool=wallet,
+                to_address=to_address,
+                amount=amount,
+                mode=Withdrawal.Mode.EMERGENCY,
+                energy_estimate=energy,
+                idempotency_key=idempotency_key,
+                request_hash=body_hash,
+            )
+            return EmergencyFee.objects.create(
+                withdrawal=withdrawal,
+                energy_estimate=energy,
+                energy_fee_sun=params.energy_fee,
+                bandwidth_estimate=USDT_TRANSFER_BANDWIDTH,
+                bandwidth_fee_sun=params.transaction_fee,
+                recipient_holds_usdt=holder,
+                quoted_fee_sun=fee_sun,
+                expires_at=timezone.now() + timedelta(seconds=settings.EMERGENCY_QUOTE_SECONDS),
+            )
+    except IntegrityError:
+        # A twin request with the same key committed first: its quote is the answer.
+        if idempotency_key and (
+            existing := _quote_for_key(
+                partner_id=customer.partner_id, key=idempotency_key, body_hash=body_hash
+            )
+        ):
+            return existing
+        raise
 
 
 def _verify_payment(fee: EmergencyFee, txid: str) -> None:
@@ -111,10 +148,11 @@ def emergency_confirm(
     """
     fee = EmergencyFee.objects.select_related("withdrawal__pool").get(withdrawal=withdrawal)
     if fee.paid_at is not None:
-        if (fee.paid_with, fee.payment_txid) == (paid_with, payment_txid or None):
-            return Withdrawal.objects.get(pk=withdrawal.pk)
-        raise ValidationError({"non_field_errors": ["This withdrawal is already paid."]})
-    if fee.expires_at <= timezone.now():
+        return _already_paid(fee, paid_with=paid_with, payment_txid=payment_txid)
+    # The quoted price holds for payments made while it is valid: from the balance, now;
+    # on chain, by the payment's block time (checked in `_verify_payment`), since a payment
+    # made in the quote's last minute solidifies only after it.
+    if paid_with == EmergencyFee.PaidWith.BALANCE and fee.expires_at <= timezone.now():
         raise ValidationError({"quote": ["The quote has expired; ask for a new one."]})
     if paid_with == EmergencyFee.PaidWith.ONCHAIN:
         if not payment_txid:
@@ -127,6 +165,9 @@ def emergency_confirm(
     try:
         with transaction.atomic():
             locked = Withdrawal.objects.select_for_update().get(pk=withdrawal.pk)
+            paid = EmergencyFee.objects.select_related("withdrawal__pool").get(pk=fee.pk)
+            if paid.paid_at is not None:  # a twin confirm paid it while this one verified
+                return _already_paid(paid, paid_with=paid_with, payment_txid=payment_txid)
             if locked.status != Status.REQUESTED:
                 raise ValidationError({"status": [f"The withdrawal is {locked.status}."]})
             hold_place(withdrawal=locked, currency=Currency.USDT, amount=locked.amount)
@@ -154,11 +195,43 @@ def emergency_confirm(
     return locked
 
 
+def _already_paid(fee: EmergencyFee, *, paid_with: str, payment_txid: str | None) -> Withdrawal:
+    if (fee.paid_with, fee.payment_txid) == (paid_with, payment_txid or None):
+        return Withdrawal.objects.get(pk=fee.withdrawal_id)
+    raise ValidationError({"non_field_errors": ["This withdrawal is already paid."]})
+
+
 def emergency_quotes_expire() -> int:
-    """Cancel emergency withdrawals whose quote expired unpaid (nothing was held for them)."""
+    """Cancel emergency withdrawals whose quote expired unpaid (nothing was held for them).
+
+    Not before `EMERGENCY_PAYMENT_GRACE_SECONDS` past the quote's expiry: an on-chain
+    payment made just in time is confirmable only once it has solidified.
+    """
+    grace = timedelta(seconds=settings.EMERGENCY_PAYMENT_GRACE_SECONDS)
     return Withdrawal.objects.filter(
         mode=Withdrawal.Mode.EMERGENCY,
         status=Status.REQUESTED,
         emergency_fee__paid_at__isnull=True,
-        emergency_fee__expires_at__lte=timezone.now(),
+        emergency_fee__expires_at__lte=timezone.now() - grace,
     ).update(status=Status.CANCELLED, failure_reason="quote expired unpaid")
+
+
+def emergency_fee_refund(*, withdrawal: Withdrawal) -> bool:
+    """Give a failed emergency withdrawal's on-chain fee payment back, as a credit to the
+    customer's TRX balance (once: keyed by the withdrawal). A fee paid from the balance is
+    given back by releasing its hold instead. The platform bears what the failed
+    transaction burned: a failure on chain (an empty hot wallet, a fee limit too low) is
+    never the user's doing. Returns True when a refund was credited now."""
+    fee = EmergencyFee.objects.filter(
+        withdrawal_id=withdrawal.pk, paid_with=EmergencyFee.PaidWith.ONCHAIN
+    ).first()
+    if fee is None:
+        return False
+    _, applied = balance_credit(
+        customer=withdrawal.customer,
+        currency=Currency.TRX,
+        amount=Decimal(fee.quoted_fee_sun) / SUN_PER_TRX,
+        idempotency_key=f"emergency-refund-{withdrawal.pk}",
+        reference=f"fee of failed withdrawal {withdrawal.pk} (payment {fee.payment_txid})",
+    )
+    return applied

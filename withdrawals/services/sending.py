@@ -37,6 +37,7 @@ from pools.services.ledger import reservation_mark_signed, reservation_post, res
 from withdrawals.events import withdrawal_changed
 from withdrawals.models import Attempt, Withdrawal
 from withdrawals.services.balances import withdrawal_holds_release, withdrawal_holds_settle
+from withdrawals.services.emergency import emergency_fee_refund
 
 logger = logging.getLogger(__name__)
 
@@ -101,11 +102,12 @@ def withdrawal_sign(*, withdrawal: Withdrawal) -> Attempt | None:
     signed = client.sign(unsigned, signer)
     try:
         with transaction.atomic():
-            signable = reservation is None or reservation_mark_signed(reservation_id=reservation.pk)
-            if not signable or not (
-                Withdrawal.objects.filter(pk=withdrawal.pk, status=Status.RESERVED).update(
-                    status=Status.SIGNED, updated_at=Now()
-                )
+            # Lock order as everywhere: the withdrawal before its reservation (a cancel
+            # locks the withdrawal, then its holds, then the reservation).
+            if not Withdrawal.objects.filter(pk=withdrawal.pk, status=Status.RESERVED).update(
+                status=Status.SIGNED, updated_at=Now()
+            ) or not (
+                reservation is None or reservation_mark_signed(reservation_id=reservation.pk)
             ):
                 transaction.set_rollback(True)
                 return None
@@ -201,6 +203,7 @@ def _retire(attempt: Attempt, *, reason: str) -> None:
     ):
         return
     withdrawal_holds_release(withdrawal_id=withdrawal.pk)
+    refunded = emergency_fee_refund(withdrawal=withdrawal)
     for reservation_id in Reservation.objects.filter(
         withdrawal=withdrawal, state=Reservation.State.PENDING
     ).values_list("pk", flat=True):
@@ -208,7 +211,8 @@ def _retire(attempt: Attempt, *, reason: str) -> None:
     _report_failed(
         withdrawal,
         f"Withdrawal {withdrawal.pk}: {dead} transactions expired without reaching "
-        f"a block (last: {attempt.result or reason}); funds released to the user.",
+        f"a block (last: {attempt.result or reason}); funds released to the user"
+        + ("; the on-chain fee payment credited back." if refunded else "."),
     )
 
 
@@ -266,17 +270,21 @@ def _settle(attempt: Attempt, receipt: TxReceipt) -> bool:
             _publish(withdrawal.pk, withdrawal.partner_id, Status.CONFIRMED, "withdrawal.confirmed")
         else:
             # No automatic retry: every try burns TRX. The USDT never left: release it,
-            # and ask a person (an empty hot wallet, a fee limit too low).
+            # and ask a person (an empty hot wallet, a fee limit too low). The failure is
+            # the platform's, so an emergency fee comes back too (the TRX hold released,
+            # or an on-chain payment credited): the platform bears what was burned.
             reason = f"{receipt.result} in block {receipt.block_number}"
             Withdrawal.objects.filter(pk=withdrawal.pk).update(
                 status=Status.FAILED, failure_reason=reason, **fields
             )
             withdrawal_holds_release(withdrawal_id=withdrawal.pk)
+            refunded = emergency_fee_refund(withdrawal=withdrawal)
             _post_reservation(withdrawal, receipt)
             _report_failed(
                 withdrawal,
                 f"Withdrawal {withdrawal.pk} failed on chain: {reason} "
-                f"(txid {attempt.txid}); funds released to the user.",
+                f"(txid {attempt.txid}); funds released to the user"
+                + ("; the on-chain fee payment credited back." if refunded else "."),
             )
     return True
 

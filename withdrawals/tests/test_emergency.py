@@ -1,11 +1,17 @@
 """Emergency withdrawals on the devnet: quote, pay (TRX balance or a verified on-chain
 payment), send from the stake-less emergency wallet, the burn recorded."""
 
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
 from tronpy.keys import PrivateKey
 
+from alerts.models import EnergyAlert
 from partners.tests.factories import CustomerFactory
 from pools.chain import chain_client
 from pools.chain.client import USDT_TRANSFER_ENERGY_COLD, USDT_TRANSFER_ENERGY_WARM
@@ -15,7 +21,10 @@ from pools.tests.factories import EnergyPoolFactory
 from pools.tests.test_chain_client import KeySigner
 from withdrawals.models import Balance, EmergencyFee, Withdrawal
 from withdrawals.services.balances import balance_credit
+from withdrawals.services.emergency import emergency_fee_refund, emergency_quote
+from withdrawals.services.requests import IdempotencyMismatch, withdrawal_request
 from withdrawals.services.sending import withdrawals_drive
+from withdrawals.tests.test_sending import drive_until_final
 
 pytestmark = pytest.mark.django_db
 
@@ -206,9 +215,126 @@ def test_an_unpaid_quote_is_cancelled_when_it_expires(devnet, wallet, customer, 
     withdrawal_id = quote(key_client, customer).json()["withdrawal"]["id"]
     expire_and_audit()
     assert Withdrawal.objects.get(pk=withdrawal_id).status == "requested"  # still valid
-    EmergencyFee.objects.filter(withdrawal_id=withdrawal_id).update(
-        expires_at=EmergencyFee.objects.get(withdrawal_id=withdrawal_id).created_at
-    )
+    fee = EmergencyFee.objects.get(withdrawal_id=withdrawal_id)
+    EmergencyFee.objects.filter(pk=fee.pk).update(expires_at=fee.created_at)
+    expire_and_audit()
+    # Expired, but an on-chain payment made just in time may still be solidifying.
+    assert Withdrawal.objects.get(pk=withdrawal_id).status == "requested"
+    assert confirm(key_client, withdrawal_id, paid_with="balance").status_code == 400
+    grace = timedelta(seconds=settings.EMERGENCY_PAYMENT_GRACE_SECONDS)
+    EmergencyFee.objects.filter(pk=fee.pk).update(expires_at=fee.created_at - grace)
     expire_and_audit()
     assert Withdrawal.objects.get(pk=withdrawal_id).status == "cancelled"
     assert confirm(key_client, withdrawal_id, paid_with="balance").status_code == 400
+
+
+def test_an_on_chain_payment_made_in_time_is_accepted_after_the_quote_expires(
+    devnet, wallet, customer, key_client
+):
+    """It solidifies about a minute after it is made; the chain's clock decides."""
+    withdrawal_id = quote(key_client, customer).json()["withdrawal"]["id"]
+    txid = pay_on_chain(devnet, wallet, Decimal("13.3735"))
+    paid_ms = chain_client().trx_payment(txid).block_timestamp_ms
+    paid_at = datetime.fromtimestamp(paid_ms / 1000, tz=UTC)
+    EmergencyFee.objects.filter(withdrawal_id=withdrawal_id).update(
+        expires_at=paid_at + timedelta(milliseconds=1)
+    )
+    response = confirm(key_client, withdrawal_id, paid_with="onchain", payment_txid=txid)
+    assert response.status_code == 200, response.content
+    assert Withdrawal.objects.get(pk=withdrawal_id).status == "reserved"
+    # A payment made after the quote expired is refused, and changes nothing.
+    late = quote(key_client, customer).json()["withdrawal"]["id"]
+    EmergencyFee.objects.filter(withdrawal_id=late).update(expires_at=timezone.now())
+    txid = pay_on_chain(devnet, wallet, Decimal("13.3735"))
+    refused = confirm(key_client, late, paid_with="onchain", payment_txid=txid)
+    assert refused.status_code == 400
+    assert "within the quote" in refused.json()["error"]["fields"]["payment_txid"][0]
+    assert Withdrawal.objects.get(pk=late).status == "requested"
+
+
+def test_a_key_answers_only_the_request_it_was_made_for(devnet, wallet, customer, partner):
+    to = new_address()
+    first = emergency_quote(
+        customer=customer, to_address=to, amount=Decimal("5"), idempotency_key="k"
+    )
+    again = emergency_quote(
+        customer=customer, to_address=to, amount=Decimal("5"), idempotency_key="k"
+    )
+    assert again.pk == first.pk
+    other_customer = CustomerFactory(partner=partner)
+    for kwargs in (
+        {"customer": customer, "to_address": new_address(), "amount": Decimal("5")},
+        {"customer": customer, "to_address": to, "amount": Decimal("6")},
+        {"customer": other_customer, "to_address": to, "amount": Decimal("5")},
+    ):
+        with pytest.raises(IdempotencyMismatch):
+            emergency_quote(idempotency_key="k", **kwargs)
+    with pytest.raises(IdempotencyMismatch):  # nor a standard withdrawal under the same key
+        withdrawal_request(
+            customer=customer, to_address=to, amount=Decimal("5"), idempotency_key="k"
+        )
+    assert Withdrawal.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_twin_quotes_sent_at_once_make_one(devnet, wallet, customer):
+    to = new_address()
+    devnet.faults(latency_ms=300)  # both pass the first look before either inserts
+    try:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+
+            def twin(_: int) -> int:
+                try:
+                    return emergency_quote(
+                        customer=customer, to_address=to, amount=Decimal("5"), idempotency_key="t"
+                    ).pk
+                finally:
+                    connection.close()
+
+            fees = list(pool.map(twin, range(2)))
+    finally:
+        devnet.clear_faults()
+    assert fees[0] == fees[1]
+    assert Withdrawal.objects.filter(idempotency_key="t").count() == 1
+
+
+@pytest.fixture
+def broke_wallet(devnet, partner):
+    """An emergency wallet with TRX to burn but no USDT: its transfers revert."""
+    key = PrivateKey.random()
+    address = key.public_key.to_base58check_address()
+    devnet.fund(address, 500)
+    signing_key_import(private_key_hex=key.hex())
+    return EnergyPoolFactory(
+        partner=partner,
+        address=address,
+        energy_limit=0,
+        custody=EnergyPool.Custody.CUSTODIAL,
+        role=EnergyPool.Role.EMERGENCY,
+    )
+
+
+@pytest.mark.parametrize("paid_with", ["balance", "onchain"])
+def test_a_failed_emergency_withdrawal_gives_the_fee_back(
+    devnet, broke_wallet, customer, key_client, paid_with
+):
+    """A revert is the platform's failure (an empty hot wallet): the user gets the USDT and
+    the fee back, whichever way it was paid; the platform bears the burn."""
+    withdrawal_id = quote(key_client, customer).json()["withdrawal"]["id"]
+    payment = {}
+    if paid_with == "onchain":
+        payment["payment_txid"] = pay_on_chain(devnet, broke_wallet, Decimal("13.3735"))
+    assert confirm(key_client, withdrawal_id, paid_with=paid_with, **payment).status_code == 200
+    withdrawal = drive_until_final(devnet, Withdrawal.objects.get(pk=withdrawal_id))
+    assert withdrawal.status == "failed"
+    assert "REVERT" in withdrawal.failure_reason
+    assert withdrawal.trx_burned_sun > 0
+    trx_back = Decimal("63.3735") if paid_with == "onchain" else Decimal("50")
+    assert balances(customer) == {
+        "USDT": (Decimal("100"), Decimal("0")),
+        "TRX": (trx_back, Decimal("0")),
+    }
+    assert not emergency_fee_refund(withdrawal=withdrawal)  # once
+    assert balances(customer)["TRX"] == (trx_back, Decimal("0"))
+    message = EnergyAlert.objects.get(kind="withdrawal_failed").message
+    assert ("fee payment credited back" in message) == (paid_with == "onchain")

@@ -207,3 +207,65 @@ def test_pay_and_go_now_from_the_trx_balance(shop, devnet, partner):
     assert again["Location"] == first["Location"]
     withdrawal = Withdrawal.objects.get()
     assert (withdrawal.mode, withdrawal.status) == ("emergency", "reserved")
+
+
+def token_in(page):
+    return page.content.decode().split('name="token" value="')[1].split('"')[0]
+
+
+@pytest.fixture
+def emergency_wallet(devnet, partner):
+    from tronpy.keys import PrivateKey
+
+    from pools.models import EnergyPool
+    from pools.services.keys import signing_key_import
+    from pools.tests.factories import EnergyPoolFactory
+
+    key = PrivateKey.random()
+    address = key.public_key.to_base58check_address()
+    devnet.fund(address, 100)
+    devnet.mint(address, 1000)
+    signing_key_import(private_key_hex=key.hex())
+    return EnergyPoolFactory(
+        partner=partner,
+        address=address,
+        custody=EnergyPool.Custody.CUSTODIAL,
+        role=EnergyPool.Role.EMERGENCY,
+        energy_limit=0,
+    )
+
+
+def test_a_corrected_form_after_a_failed_pay_and_go_is_a_new_request(shop, emergency_wallet):
+    """ "Pay and go" with no TRX leaves an unpaid quote behind; the form that comes back
+    carries a new token, so the corrected request is sent as corrected, not as the quote."""
+    from withdrawals.services.balances import balance_credit
+
+    client, customer, _ = shop
+    wrong, right = recipient(), recipient()
+    token = form_token(client)
+    data = {"to_address": wrong, "amount": "5", "token": token, "mode": "emergency"}
+    failed = client.post("/withdraw/", data)
+    assert failed.status_code == 200
+    assert "does not cover the fee" in failed.content.decode()
+    assert token_in(failed) != token
+    balance_credit(customer=customer, currency="TRX", amount=Decimal("20"), idempotency_key="t")
+    corrected = client.post("/withdraw/", {**data, "to_address": right, "token": token_in(failed)})
+    assert corrected.status_code == 302
+    sent = Withdrawal.objects.get(status="reserved")
+    assert (sent.mode, sent.to_address) == ("emergency", right)
+    assert Withdrawal.objects.get(to_address=wrong).status == "requested"  # unpaid; expires
+
+
+def test_a_stale_token_sent_again_with_other_details_is_refused_not_a_500(shop, emergency_wallet):
+    client, _customer, _ = shop
+    token = form_token(client)
+    data = {"to_address": recipient(), "amount": "5", "token": token, "mode": "emergency"}
+    assert client.post("/withdraw/", data).status_code == 200  # no TRX: an unpaid quote
+    # The browser's back button: the old token again, now for the queue.
+    again = client.post("/withdraw/", {**data, "mode": "standard"})
+    assert again.status_code == 200
+    assert "already sent with other details" in again.content.decode()
+    assert Withdrawal.objects.count() == 1
+    queued = client.post("/withdraw/", {**data, "mode": "standard", "token": token_in(again)})
+    assert queued.status_code == 302
+    assert Withdrawal.objects.count() == 2

@@ -15,7 +15,7 @@ from pools.chain.client import USDT_TRANSFER_ENERGY_COLD, USDT_TRANSFER_ENERGY_W
 from pools.models import EnergyPool, Reservation
 from pools.services.keys import signing_key_import
 from pools.tests.factories import EnergyPoolFactory
-from withdrawals.models import Balance, Hold, QueueEntry, Withdrawal
+from withdrawals.models import Balance, Credit, Hold, QueueEntry, Withdrawal
 from withdrawals.services.balances import balance_credit
 from withdrawals.services.requests import queue_allocate
 
@@ -246,6 +246,28 @@ def test_credits_are_idempotent(customer, key_client, outsider_key_client):
         == 404
     )
     assert balance(customer) == (Decimal("1010"), Decimal("0"))
+
+
+def test_credits_too_large_for_a_balance_are_refused_not_a_500(customer, key_client):
+    url = f"/api/v1/users/{customer.pk}/credits"
+    huge = key_client.post(
+        url,
+        {"currency": "USDT", "amount": "999999999999999999.999999"},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="h1",
+    )
+    assert huge.status_code == 400
+    assert "amount" in huge.json()["error"]["fields"]
+    # A credit within bounds, onto a balance already near what its column holds.
+    near_full = Decimal("999999999999999999")
+    Balance.objects.filter(customer=customer, currency="USDT").update(available=near_full)
+    full = key_client.post(
+        url, {"currency": "USDT", "amount": "1000000"}, format="json", HTTP_IDEMPOTENCY_KEY="h2"
+    )
+    assert full.status_code == 400, full.content
+    assert "largest amount" in full.json()["error"]["fields"]["amount"][0]
+    assert balance(customer) == (near_full, Decimal("0"))
+    assert not Credit.objects.filter(idempotency_key__in=["h1", "h2"]).exists()
 
 
 def test_customers_api(partner, key_client, outsider_key_client):

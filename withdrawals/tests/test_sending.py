@@ -4,6 +4,8 @@ processes killed between the steps."""
 import os
 import subprocess
 import sys
+import threading
+import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -267,3 +269,74 @@ def test_an_operator_retries_a_failed_withdrawal_once(devnet, hot_pool, customer
     retried = drive_until_final(devnet, retried)
     assert retried.status == "confirmed"
     assert chain_client().usdt_balance(recipient) == 12_500_000
+
+
+@pytest.mark.django_db(transaction=True)
+def test_signing_beside_a_cancel_takes_the_locks_in_the_same_order(devnet, hot_pool, customer):
+    """A cancel locks the withdrawal, then (after its holds) the reservation. Signing took
+    the reservation first and then waited on the withdrawal: a deadlock, one side killed.
+    Now it waits for the withdrawal first, holding nothing, and the cancel goes through."""
+    from django.db import connection, transaction
+
+    from pools.services.ledger import reservation_void
+    from withdrawals.services.sending import withdrawal_sign
+
+    withdrawal, _ = request(customer)
+    reservation = Reservation.objects.get(withdrawal=withdrawal)
+    locked, outcome = threading.Event(), {}
+
+    def cancel_like() -> None:
+        try:
+            with transaction.atomic():
+                Withdrawal.objects.select_for_update().get(pk=withdrawal.pk)
+                locked.set()
+                time.sleep(1.0)  # signing builds, signs, and reaches its transaction
+                outcome["voided"] = reservation_void(reservation_id=reservation.pk)
+        except Exception as exc:  # a deadlock victim
+            outcome["error"] = repr(exc)
+        finally:
+            connection.close()
+
+    canceller = threading.Thread(target=cancel_like)
+    canceller.start()
+    assert locked.wait(5)
+    signing = Withdrawal.objects.select_related("pool").get(pk=withdrawal.pk)
+    attempt = withdrawal_sign(withdrawal=signing)
+    canceller.join()
+    assert outcome == {"voided": True}
+    assert attempt is None  # the reservation was voided first: nothing may be signed
+    withdrawal.refresh_from_db()
+    assert withdrawal.status == "reserved"
+    assert not Attempt.objects.filter(withdrawal=withdrawal).exists()
+
+
+@pytest.mark.django_db
+def test_holds_are_resolved_usdt_first_as_they_are_placed(devnet, partner):
+    """`emergency_confirm` locks the USDT balance, then TRX; resolving a withdrawal's holds
+    in another order could deadlock against the same customer's next confirm."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from withdrawals.services.balances import hold_place, withdrawal_holds_release
+
+    customer = CustomerFactory(partner=partner)
+    for currency in ("TRX", "USDT"):  # the TRX balance row is the older one
+        balance_credit(
+            customer=customer, currency=currency, amount=Decimal("50"), idempotency_key=currency
+        )
+    withdrawal = Withdrawal.objects.create(
+        customer=customer, partner=partner, to_address="T" * 34, amount=Decimal("5")
+    )
+    hold_place(withdrawal=withdrawal, currency="USDT", amount=Decimal("5"))
+    hold_place(withdrawal=withdrawal, currency="TRX", amount=Decimal("13"))
+    with CaptureQueriesContext(connection) as queries:
+        assert withdrawal_holds_release(withdrawal_id=withdrawal.pk) == 2
+    balance_ids = dict(Balance.objects.filter(customer=customer).values_list("currency", "pk"))
+    updated = [
+        currency
+        for q in queries.captured_queries
+        if q["sql"].startswith('UPDATE "withdrawals_balance"')
+        for currency, pk in balance_ids.items()
+        if q["sql"].endswith(f'"id" = {pk}')
+    ]
+    assert updated == ["USDT", "TRX"]
