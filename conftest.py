@@ -136,3 +136,22 @@ def verified_staff_client() -> APIClient:
 @pytest.fixture
 def staff_client(db: None) -> APIClient:
     return verified_staff_client()
+
+
+def wait_for_a_blocked_query(timeout: float = 10.0) -> None:
+    """Return once another session of this test database waits on a row lock (for tests
+    that interleave two transactions without guessing at sleeps)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+            )
+            row = cursor.fetchone()
+            if row and row[0]:
+                return
+            time.sleep(0.01)
+    raise AssertionError("no query blocked on a lock in time")

@@ -35,12 +35,12 @@ from withdrawals.selectors import (
 )
 from withdrawals.services.balances import balance_credit
 from withdrawals.services.emergency import emergency_confirm, emergency_quote
-from withdrawals.services.requests import (
+from withdrawals.services.idempotency import (
+    PLATFORM_KEY_PREFIX,
     IdempotencyInFlight,
     IdempotencyMismatch,
-    withdrawal_cancel,
-    withdrawal_request,
 )
+from withdrawals.services.requests import withdrawal_cancel, withdrawal_request
 
 
 class KeyInFlight(APIException):
@@ -61,6 +61,10 @@ def idempotency_key(request: Request, *, required: bool) -> str | None:
         raise ValidationError({"idempotency_key": ["The Idempotency-Key header is required."]})
     if key is not None and len(key) > 255:
         raise ValidationError({"idempotency_key": ["At most 255 characters."]})
+    if key is not None and key.startswith(PLATFORM_KEY_PREFIX):
+        raise ValidationError(
+            {"idempotency_key": [f"Keys starting with {PLATFORM_KEY_PREFIX!r} are reserved."]}
+        )
     return key
 
 

@@ -27,11 +27,8 @@ from withdrawals.selectors import (
     withdrawal_progress,
 )
 from withdrawals.services.emergency import emergency_confirm, emergency_quote
-from withdrawals.services.requests import (
-    IdempotencyInFlight,
-    IdempotencyMismatch,
-    withdrawal_request,
-)
+from withdrawals.services.idempotency import IdempotencyInFlight, IdempotencyMismatch
+from withdrawals.services.requests import withdrawal_request
 
 
 class UserLoginView(auth_views.LoginView):
@@ -84,22 +81,24 @@ def withdraw(request: HttpRequest) -> HttpResponse:
                     amount=data["amount"],
                     idempotency_key=key,
                 )
-        except ValidationError as exc:
-            for field, errors in exc.message_dict.items():
-                form.add_error(field if field in form.fields else None, errors)
         except (IdempotencyInFlight, DependencyUnavailable):
+            # Keep the token: the request may be going through (a double click's twin), and
+            # sending it again must find it, not make a second withdrawal.
             form.add_error(None, gettext("The network is not answering; please try again shortly."))
-        except IdempotencyMismatch:
-            form.add_error(
-                None, gettext("This form was already sent with other details; send it again.")
-            )
+        except (ValidationError, IdempotencyMismatch) as exc:
+            if isinstance(exc, IdempotencyMismatch):
+                message = gettext("This form was already sent with other details; send it again.")
+                form.add_error(None, message)
+            else:
+                for field, errors in exc.message_dict.items():
+                    form.add_error(field if field in form.fields else None, errors)
+            # Refused, so what comes back is a new request: an emergency quote this one
+            # left behind unpaid must not answer a corrected address, amount or mode.
+            renewed = request.POST.copy()
+            renewed["token"] = str(uuid.uuid4())
+            form.data = renewed
         else:
             return redirect("withdrawals:status", withdrawal_id=withdrawal.pk)
-        # What comes back after a failure is a new request: an emergency quote this one left
-        # behind (confirmed or not) must not answer a corrected address, amount or mode.
-        renewed = request.POST.copy()
-        renewed["token"] = str(uuid.uuid4())
-        form.data = renewed
     context = {
         "form": form,
         "energy": energy_status(partner_id=customer.partner_id),

@@ -338,10 +338,11 @@ def test_a_forked_child_does_not_reuse_its_parents_sessions(devnet):
 
 def test_proxy_settings_from_the_environment_are_honoured(devnet, monkeypatch):
     """Read once per session rather than on every call, but still read."""
-    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+    for name in ("NO_PROXY", "ALL_PROXY", "HTTP_PROXY", "HTTPS_PROXY"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("HTTP_PROXY", dead_url())
+        monkeypatch.delenv(name.lower(), raising=False)
+    monkeypatch.setenv("http_proxy", dead_url())
     with pytest.raises(ChainUnavailable):
         fast([devnet.url], attempts_per_node=1).head_block()
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
     assert fast([devnet.url]).head_block().number >= 0

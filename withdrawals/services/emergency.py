@@ -10,12 +10,14 @@ burns TRX instead of spending energy an energy pool promised to others.
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from common.tron import SUN_PER_TRX
@@ -26,7 +28,13 @@ from withdrawals.events import withdrawal_changed
 from withdrawals.models import Currency, EmergencyFee, Withdrawal
 from withdrawals.selectors import USDT_TRANSFER_BANDWIDTH, emergency_wallet_for
 from withdrawals.services.balances import balance_credit, hold_place
-from withdrawals.services.requests import IdempotencyMismatch, request_hash
+from withdrawals.services.idempotency import (
+    PLATFORM_KEY_PREFIX,
+    IdempotencyMismatch,
+    request_hash,
+)
+
+logger = logging.getLogger(__name__)
 
 Status = Withdrawal.Status
 
@@ -144,7 +152,9 @@ def emergency_confirm(
 
     Idempotent for a withdrawal already paid the same way. Raises `ValidationError` (and
     changes nothing) for an expired quote, missing funds, or a payment that does not verify
-    or was used before.
+    or was used before. An on-chain payment made within the quote for a withdrawal that was
+    cancelled meanwhile is recorded and credited to the TRX balance, and still answered with
+    a `ValidationError` saying so (every time it is sent).
     """
     fee = EmergencyFee.objects.select_related("withdrawal__pool").get(withdrawal=withdrawal)
     if fee.paid_at is not None:
@@ -168,37 +178,66 @@ def emergency_confirm(
             paid = EmergencyFee.objects.select_related("withdrawal__pool").get(pk=fee.pk)
             if paid.paid_at is not None:  # a twin confirm paid it while this one verified
                 return _already_paid(paid, paid_with=paid_with, payment_txid=payment_txid)
-            if locked.status != Status.REQUESTED:
-                raise ValidationError({"status": [f"The withdrawal is {locked.status}."]})
-            hold_place(withdrawal=locked, currency=Currency.USDT, amount=locked.amount)
-            if paid_with == EmergencyFee.PaidWith.BALANCE:
-                fee_trx = Decimal(fee.quoted_fee_sun) / SUN_PER_TRX
-                try:
-                    hold_place(withdrawal=locked, currency=Currency.TRX, amount=fee_trx)
-                except ValidationError:
-                    raise ValidationError(
-                        {"paid_with": ["The TRX balance does not cover the fee."]}
-                    ) from None
-            EmergencyFee.objects.filter(pk=fee.pk).update(
-                paid_with=paid_with, payment_txid=payment_txid or None, paid_at=timezone.now()
-            )
-            locked.status = Status.RESERVED
-            locked.save(update_fields=["status", "updated_at"])
-            withdrawal_changed(
-                withdrawal_id=locked.pk,
-                partner_id=locked.partner_id,
-                status=locked.status,
-                event="withdrawal.paid",
-            )
+            if locked.status == Status.CANCELLED and paid_with == EmergencyFee.PaidWith.ONCHAIN:
+                # Paid in time, confirmed only after the quote was given up: the payment is
+                # recorded (never usable again) and credited to the TRX balance.
+                EmergencyFee.objects.filter(pk=fee.pk).update(
+                    paid_with=paid_with, payment_txid=payment_txid, paid_at=timezone.now()
+                )
+                emergency_fee_refund(withdrawal=locked)
+            else:
+                _take_payment(locked, fee, paid_with=paid_with, payment_txid=payment_txid)
+                return locked
     except IntegrityError:
         raise ValidationError({"payment_txid": ["This payment was already used."]}) from None
-    return locked
+    raise _cancelled_but_credited()
+
+
+def _take_payment(
+    locked: Withdrawal, fee: EmergencyFee, *, paid_with: str, payment_txid: str | None
+) -> None:
+    if locked.status != Status.REQUESTED:
+        raise ValidationError({"status": [f"The withdrawal is {locked.status}."]})
+    hold_place(withdrawal=locked, currency=Currency.USDT, amount=locked.amount)
+    if paid_with == EmergencyFee.PaidWith.BALANCE:
+        fee_trx = Decimal(fee.quoted_fee_sun) / SUN_PER_TRX
+        try:
+            hold_place(withdrawal=locked, currency=Currency.TRX, amount=fee_trx)
+        except ValidationError:
+            raise ValidationError(
+                {"paid_with": ["The TRX balance does not cover the fee."]}
+            ) from None
+    EmergencyFee.objects.filter(pk=fee.pk).update(
+        paid_with=paid_with, payment_txid=payment_txid or None, paid_at=timezone.now()
+    )
+    locked.status = Status.RESERVED
+    locked.save(update_fields=["status", "updated_at"])
+    withdrawal_changed(
+        withdrawal_id=locked.pk,
+        partner_id=locked.partner_id,
+        status=locked.status,
+        event="withdrawal.paid",
+    )
+
+
+def _cancelled_but_credited() -> ValidationError:
+    return ValidationError(
+        {
+            "status": [
+                "The withdrawal was cancelled before this payment was confirmed; "
+                "the payment was credited to the TRX balance."
+            ]
+        }
+    )
 
 
 def _already_paid(fee: EmergencyFee, *, paid_with: str, payment_txid: str | None) -> Withdrawal:
-    if (fee.paid_with, fee.payment_txid) == (paid_with, payment_txid or None):
-        return Withdrawal.objects.get(pk=fee.withdrawal_id)
-    raise ValidationError({"non_field_errors": ["This withdrawal is already paid."]})
+    if (fee.paid_with, fee.payment_txid) != (paid_with, payment_txid or None):
+        raise ValidationError({"non_field_errors": ["This withdrawal is already paid."]})
+    withdrawal = Withdrawal.objects.get(pk=fee.withdrawal_id)
+    if withdrawal.status == Status.CANCELLED and paid_with == EmergencyFee.PaidWith.ONCHAIN:
+        raise _cancelled_but_credited()
+    return withdrawal
 
 
 def emergency_quotes_expire() -> int:
@@ -208,30 +247,41 @@ def emergency_quotes_expire() -> int:
     payment made just in time is confirmable only once it has solidified.
     """
     grace = timedelta(seconds=settings.EMERGENCY_PAYMENT_GRACE_SECONDS)
+    unpaid = EmergencyFee.objects.filter(
+        withdrawal=OuterRef("pk"),
+        paid_at__isnull=True,
+        expires_at__lte=timezone.now() - grace,
+    )
+    # The status test stays on the updated row itself (not in a subquery, as a filter
+    # across the relation would put it), so a confirm that paid and reserved the
+    # withdrawal while this waited for its lock is seen, and the row left alone.
     return Withdrawal.objects.filter(
-        mode=Withdrawal.Mode.EMERGENCY,
-        status=Status.REQUESTED,
-        emergency_fee__paid_at__isnull=True,
-        emergency_fee__expires_at__lte=timezone.now() - grace,
+        Exists(unpaid), mode=Withdrawal.Mode.EMERGENCY, status=Status.REQUESTED
     ).update(status=Status.CANCELLED, failure_reason="quote expired unpaid")
 
 
 def emergency_fee_refund(*, withdrawal: Withdrawal) -> bool:
-    """Give a failed emergency withdrawal's on-chain fee payment back, as a credit to the
-    customer's TRX balance (once: keyed by the withdrawal). A fee paid from the balance is
-    given back by releasing its hold instead. The platform bears what the failed
+    """Give an emergency withdrawal's on-chain fee payment back, as a credit to the
+    customer's TRX balance, once (keyed by the withdrawal, in the platform's own key space):
+    for a withdrawal that failed on chain or was cancelled. A fee paid from the balance
+    comes back by releasing its hold instead. The platform bears whatever a failed
     transaction burned: a failure on chain (an empty hot wallet, a fee limit too low) is
-    never the user's doing. Returns True when a refund was credited now."""
+    never the user's doing. Returns True when a refund was credited now; a refund that
+    cannot be credited is logged and never blocks the caller's settlement."""
     fee = EmergencyFee.objects.filter(
         withdrawal_id=withdrawal.pk, paid_with=EmergencyFee.PaidWith.ONCHAIN
     ).first()
     if fee is None:
         return False
-    _, applied = balance_credit(
-        customer=withdrawal.customer,
-        currency=Currency.TRX,
-        amount=Decimal(fee.quoted_fee_sun) / SUN_PER_TRX,
-        idempotency_key=f"emergency-refund-{withdrawal.pk}",
-        reference=f"fee of failed withdrawal {withdrawal.pk} (payment {fee.payment_txid})",
-    )
+    try:
+        _, applied = balance_credit(
+            customer=withdrawal.customer,
+            currency=Currency.TRX,
+            amount=Decimal(fee.quoted_fee_sun) / SUN_PER_TRX,
+            idempotency_key=f"{PLATFORM_KEY_PREFIX}emergency-refund:{withdrawal.pk}",
+            reference=f"fee of withdrawal {withdrawal.pk} (payment {fee.payment_txid})",
+        )
+    except ValidationError:  # the balance cannot hold it: a person must look
+        logger.exception("emergency fee refund for withdrawal %s not credited", withdrawal.pk)
+        return False
     return applied

@@ -7,8 +7,6 @@ still being processed is refused as in flight (SPEC §6.3; reference/reliability
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import zlib
 from datetime import timedelta
@@ -30,24 +28,17 @@ from withdrawals.events import withdrawal_changed
 from withdrawals.models import Currency, QueueEntry, Withdrawal
 from withdrawals.selectors import pool_for_next_withdrawal
 from withdrawals.services.balances import hold_place, withdrawal_holds_release
+from withdrawals.services.emergency import emergency_fee_refund
+from withdrawals.services.idempotency import (
+    IdempotencyInFlight,
+    IdempotencyMismatch,
+    request_hash,
+)
 
 logger = logging.getLogger(__name__)
 
 USDT_UNIT = Decimal(1_000_000)
 Status = Withdrawal.Status
-
-
-class IdempotencyInFlight(Exception):
-    """A request with this key is being processed right now."""
-
-
-class IdempotencyMismatch(Exception):
-    """This key was used for a request with a different body."""
-
-
-def request_hash(payload: dict[str, object]) -> str:
-    """A stable digest of the request body (keys sorted, amounts normalised by the caller)."""
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def _claim_key(*, partner_id: int, key: str) -> None:
@@ -211,6 +202,7 @@ def withdrawal_cancel(*, withdrawal: Withdrawal) -> Withdrawal:
             )
         # Lock order: the balance (holds) before the pool (reservation).
         withdrawal_holds_release(withdrawal_id=locked.pk)
+        emergency_fee_refund(withdrawal=locked)  # a fee paid on chain comes back too
         QueueEntry.objects.filter(withdrawal=locked).delete()
         for reservation_id in Reservation.objects.filter(
             withdrawal=locked, state=Reservation.State.PENDING

@@ -21,8 +21,13 @@ from pools.tests.factories import EnergyPoolFactory
 from pools.tests.test_chain_client import KeySigner
 from withdrawals.models import Balance, EmergencyFee, Withdrawal
 from withdrawals.services.balances import balance_credit
-from withdrawals.services.emergency import emergency_fee_refund, emergency_quote
-from withdrawals.services.requests import IdempotencyMismatch, withdrawal_request
+from withdrawals.services.emergency import (
+    emergency_fee_refund,
+    emergency_quote,
+    emergency_quotes_expire,
+)
+from withdrawals.services.idempotency import IdempotencyMismatch
+from withdrawals.services.requests import withdrawal_request
 from withdrawals.services.sending import withdrawals_drive
 from withdrawals.tests.test_sending import drive_until_final
 
@@ -338,3 +343,85 @@ def test_a_failed_emergency_withdrawal_gives_the_fee_back(
     assert balances(customer)["TRX"] == (trx_back, Decimal("0"))
     message = EnergyAlert.objects.get(kind="withdrawal_failed").message
     assert ("fee payment credited back" in message) == (paid_with == "onchain")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_expiry_job_never_cancels_a_withdrawal_being_paid(devnet, wallet, customer):
+    """A confirm holding the withdrawal's lock (paid, reserved, not yet committed) and the
+    expiry job waiting for it: the job must see the new status, not its old snapshot."""
+    import threading
+
+    from django.db import transaction
+
+    from conftest import wait_for_a_blocked_query
+
+    fee = emergency_quote(customer=customer, to_address=new_address(), amount=Decimal("5"))
+    grace = timedelta(seconds=settings.EMERGENCY_PAYMENT_GRACE_SECONDS + 1)
+    EmergencyFee.objects.filter(pk=fee.pk).update(expires_at=timezone.now() - grace)
+
+    def confirm_like() -> None:
+        try:
+            with transaction.atomic():
+                Withdrawal.objects.select_for_update().get(pk=fee.withdrawal_id)
+                EmergencyFee.objects.filter(pk=fee.pk).update(
+                    paid_at=timezone.now(), paid_with="onchain", payment_txid="a" * 64
+                )
+                Withdrawal.objects.filter(pk=fee.withdrawal_id).update(status="reserved")
+                paid.set()
+                wait_for_a_blocked_query()  # the expiry job waits for this row
+        finally:
+            connection.close()
+
+    paid = threading.Event()
+    confirming = threading.Thread(target=confirm_like)
+    confirming.start()
+    assert paid.wait(10)
+    cancelled = emergency_quotes_expire()
+    confirming.join()
+    assert cancelled == 0
+    assert Withdrawal.objects.get(pk=fee.withdrawal_id).status == "reserved"
+
+
+def test_a_cancelled_withdrawal_gives_an_on_chain_fee_back(devnet, wallet, customer, key_client):
+    withdrawal_id = quote(key_client, customer).json()["withdrawal"]["id"]
+    txid = pay_on_chain(devnet, wallet, Decimal("13.3735"))
+    assert confirm(key_client, withdrawal_id, paid_with="onchain", payment_txid=txid).status_code
+    cancelled = key_client.post(f"/api/v1/withdrawals/{withdrawal_id}/cancel")
+    assert cancelled.status_code == 200, cancelled.content
+    assert balances(customer) == {
+        "USDT": (Decimal("100"), Decimal("0")),
+        "TRX": (Decimal("63.3735"), Decimal("0")),
+    }
+
+
+def test_a_payment_made_in_time_for_a_quote_given_up_is_credited(
+    devnet, wallet, customer, key_client
+):
+    withdrawal_id = quote(key_client, customer).json()["withdrawal"]["id"]
+    txid = pay_on_chain(devnet, wallet, Decimal("13.3735"))
+    Withdrawal.objects.filter(pk=withdrawal_id).update(status="cancelled")  # as the expiry job
+    for _ in range(2):  # the same answer every time, credited once
+        response = confirm(key_client, withdrawal_id, paid_with="onchain", payment_txid=txid)
+        assert response.status_code == 400
+        assert "credited to the TRX balance" in response.json()["error"]["fields"]["status"][0]
+    assert balances(customer)["TRX"] == (Decimal("63.3735"), Decimal("0"))
+    assert Withdrawal.objects.get(pk=withdrawal_id).status == "cancelled"
+    reused = confirm(
+        key_client,
+        quote(key_client, customer).json()["withdrawal"]["id"],
+        paid_with="onchain",
+        payment_txid=txid,
+    )
+    assert "already used" in reused.json()["error"]["fields"]["payment_txid"][0]
+
+
+def test_partners_cannot_use_the_platforms_own_keys(customer, key_client):
+    response = key_client.post(
+        f"/api/v1/users/{customer.pk}/credits",
+        {"currency": "TRX", "amount": "1"},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="platform:emergency-refund:1",
+    )
+    assert response.status_code == 400
+    assert "reserved" in response.json()["error"]["fields"]["idempotency_key"][0]
+    assert balances(customer)["TRX"] == (Decimal("50"), Decimal("0"))

@@ -269,3 +269,42 @@ def test_a_stale_token_sent_again_with_other_details_is_refused_not_a_500(shop, 
     queued = client.post("/withdraw/", {**data, "mode": "standard", "token": token_in(again)})
     assert queued.status_code == 302
     assert Withdrawal.objects.count() == 2
+
+
+def test_a_request_still_in_flight_keeps_its_token(shop):
+    """A double click's twin finds the first still being processed: the page that comes
+    back keeps the token, so sending it again finds the first request, not a second one."""
+    import threading
+    import zlib
+
+    from django.db import connection, transaction
+
+    client, customer, _ = shop
+    token = form_token(client)
+    data = {"to_address": recipient(), "amount": "10", "token": token}
+    held, done = threading.Event(), threading.Event()
+
+    def first_request_in_flight() -> None:  # holds the key's lock as the first POST would
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                lock = zlib.crc32(f"web-{token}".encode()) - 2**31
+                cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [customer.partner_id, lock])
+                held.set()
+                done.wait(10)
+        finally:
+            connection.close()
+
+    twin = threading.Thread(target=first_request_in_flight)
+    twin.start()
+    try:
+        assert held.wait(10)
+        page = client.post("/withdraw/", data)
+    finally:
+        done.set()
+        twin.join()
+    assert page.status_code == 200
+    assert "not answering" in page.content.decode()
+    assert token_in(page) == token
+    assert not Withdrawal.objects.exists()
+    assert client.post("/withdraw/", data).status_code == 302  # once the lock is free
+    assert Withdrawal.objects.count() == 1

@@ -5,7 +5,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -278,6 +277,7 @@ def test_signing_beside_a_cancel_takes_the_locks_in_the_same_order(devnet, hot_p
     Now it waits for the withdrawal first, holding nothing, and the cancel goes through."""
     from django.db import connection, transaction
 
+    from conftest import wait_for_a_blocked_query
     from pools.services.ledger import reservation_void
     from withdrawals.services.sending import withdrawal_sign
 
@@ -290,7 +290,7 @@ def test_signing_beside_a_cancel_takes_the_locks_in_the_same_order(devnet, hot_p
             with transaction.atomic():
                 Withdrawal.objects.select_for_update().get(pk=withdrawal.pk)
                 locked.set()
-                time.sleep(1.0)  # signing builds, signs, and reaches its transaction
+                wait_for_a_blocked_query()  # signing has reached its transaction
                 outcome["voided"] = reservation_void(reservation_id=reservation.pk)
         except Exception as exc:  # a deadlock victim
             outcome["error"] = repr(exc)

@@ -1,0 +1,24 @@
+"""What every idempotent withdrawal request shares: the digest of its body and the two ways
+a key can be refused (reference/reliability.md §2.1)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+# Credit keys the platform itself uses (refunds); a partner's Idempotency-Key may not start
+# with it, so a partner's credit can never take the place of a refund.
+PLATFORM_KEY_PREFIX = "platform:"
+
+
+class IdempotencyInFlight(Exception):
+    """A request with this key is being processed right now."""
+
+
+class IdempotencyMismatch(Exception):
+    """This key was used for a request with a different body."""
+
+
+def request_hash(payload: dict[str, object]) -> str:
+    """A stable digest of the request body (keys sorted, amounts normalised by the caller)."""
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
