@@ -1,6 +1,6 @@
 """The whole path on the devnet with a real Celery worker: request over the API, the jobs
 move it, the USDT arrives; a queued one goes when energy recovers; a cancelled one is
-released."""
+released; an emergency one is paid, sent by burning TRX, and its burn recorded."""
 
 import time
 from decimal import Decimal
@@ -14,7 +14,7 @@ from operations.models import JobRun
 from partners.tests.factories import CustomerFactory
 from pools.chain import chain_client
 from pools.chain.client import USDT_TRANSFER_ENERGY_COLD
-from pools.models import EnergyPool
+from pools.models import EnergyPool, EnergyUsageLog
 from pools.services.keys import signing_key_import
 from pools.services.sync import pools_sync
 from pools.tasks import sync_pools
@@ -115,6 +115,44 @@ def test_withdrawals_end_to_end_with_a_real_worker(devnet, partner, key_client, 
     wait_for(queued["id"], "confirmed", devnet)
     assert client.usdt_balance(queued_to) == 1_000_000
 
+    # An emergency one: quoted, paid from the TRX balance, sent now from the stake-less
+    # emergency wallet by the worker, the burn recorded.
+    wallet_key = PrivateKey.random()
+    wallet_address = wallet_key.public_key.to_base58check_address()
+    devnet.fund(wallet_address, 100)
+    devnet.mint(wallet_address, 100)
+    signing_key_import(private_key_hex=wallet_key.hex())
+    EnergyPoolFactory(
+        partner=partner,
+        address=wallet_address,
+        energy_limit=0,
+        custody=EnergyPool.Custody.CUSTODIAL,
+        role=EnergyPool.Role.EMERGENCY,
+    )
+    balance_credit(customer=customer, currency="TRX", amount=Decimal("20"), idempotency_key="trx")
+    emergency_to = PrivateKey.random().public_key.to_base58check_address()
+    quote = key_client.post(
+        "/api/v1/energy/emergency-withdrawal",
+        {"action": "quote", "customer_id": customer.pk, "to_address": emergency_to, "amount": "1"},
+        format="json",
+    )
+    assert quote.status_code == 201, quote.content
+    emergency_id = quote.json()["withdrawal"]["id"]
+    paid = key_client.post(
+        "/api/v1/energy/emergency-withdrawal",
+        {"action": "confirm", "withdrawal_id": emergency_id, "paid_with": "balance"},
+        format="json",
+    )
+    assert paid.status_code == 200, paid.content
+    wait_for(emergency_id, "confirmed", devnet)
+    assert client.usdt_balance(emergency_to) == 1_000_000
+    emergency = Withdrawal.objects.get(pk=emergency_id)
+    assert emergency.trx_burned_sun >= USDT_TRANSFER_ENERGY_COLD * 100  # burned, no stake
+    assert EnergyUsageLog.objects.get(withdrawal=emergency).kind == "emergency"
+    fee = Decimal(quote.json()["quoted_fee_trx"])
+    trx = Balance.objects.get(customer=customer, currency="TRX")
+    assert (trx.available, trx.held) == (Decimal(20) - fee, Decimal(0))
+
     balance = Balance.objects.get(customer=customer, currency="USDT")
-    sent = room + 1
+    sent = room + 2
     assert (balance.available, balance.held) == (Decimal(100 - sent), Decimal(0))
