@@ -117,4 +117,9 @@ def api_key_list(*, partner: Partner) -> QuerySet[APIKey]:
 def customer_get_for_user(*, user: AbstractBaseUser | AnonymousUser) -> Customer | None:
     if not user.is_authenticated:
         return None
-    return Customer.objects.select_related("partner").filter(user_id=user.pk).first()
+    # A suspended partner's customers are shut out, as its API keys are.
+    return (
+        Customer.objects.select_related("partner")
+        .filter(user_id=user.pk, partner__status=Partner.Status.ACTIVE)
+        .first()
+    )

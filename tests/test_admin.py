@@ -1,5 +1,6 @@
 """The operators' console: second factor, lockout, every changelist at constant query cost."""
 
+from decimal import Decimal
 from io import StringIO
 
 import pytest
@@ -279,4 +280,78 @@ def test_admin_retry_refuses_what_did_not_fail(admin_user):
     assert "not retried" in response.content.decode()
     from withdrawals.models import Withdrawal
 
+    assert Withdrawal.objects.count() == 1
+
+
+def test_money_records_are_shown_but_never_edited_or_deleted(admin_user):
+    """An amount or address edited by hand would be sent against a hold for another; an
+    attempt marked dead, or a hold or queue entry deleted, would strand the funds."""
+    from withdrawals.models import Hold, QueueEntry, Withdrawal
+
+    withdrawal = WithdrawalFactory(status="reserved", amount=Decimal("10"))
+    attempt = AttemptFactory()
+    hold = HoldFactory()
+    entry = QueueEntryFactory()
+    client = verified_client(*admin_user)
+    page = client.get(f"/admin/withdrawals/withdrawal/{withdrawal.pk}/change/")
+    assert page.status_code == 200  # shown, read-only
+    edited = client.post(
+        f"/admin/withdrawals/withdrawal/{withdrawal.pk}/change/",
+        {"amount": "5000", "to_address": withdrawal.to_address},
+    )
+    assert edited.status_code == 403
+    withdrawal.refresh_from_db()
+    assert withdrawal.amount == Decimal("10")
+    for model, row in (("attempt", attempt), ("hold", hold), ("queueentry", entry)):
+        url = f"/admin/withdrawals/{model}/{row.pk}/"
+        assert client.post(f"{url}change/", {"state": "dead"}).status_code == 403
+        assert client.post(f"{url}delete/", {"post": "yes"}).status_code == 403
+    for model in ("withdrawal", "attempt", "hold", "queueentry", "balance", "emergencyfee"):
+        assert client.get(f"/admin/withdrawals/{model}/add/").status_code == 403
+    attempt.refresh_from_db()
+    assert attempt.state == "signed"
+    assert Hold.objects.filter(pk=hold.pk).exists()
+    assert QueueEntry.objects.filter(pk=entry.pk).exists()
+    assert Withdrawal.objects.filter(pk=withdrawal.pk).exists()
+
+
+def test_admin_credits_a_customer_once_per_form(admin_user):
+    from withdrawals.models import Balance, Credit
+
+    customer = CustomerFactory()
+    client = verified_client(*admin_user)
+    page = client.get("/admin/withdrawals/credit/add/").content.decode()
+    token = page.split('name="token" value="')[1].split('"')[0]
+    form = {"customer": customer.pk, "currency": "USDT", "amount": "25", "token": token}
+    for _ in range(2):  # a double submit
+        response = client.post("/admin/withdrawals/credit/add/", form)
+        assert response.status_code == 302, response.content.decode()[:3000]
+    assert Credit.objects.filter(customer=customer).count() == 1
+    assert Balance.objects.get(customer=customer, currency="USDT").available == Decimal("25")
+    bad = client.post("/admin/withdrawals/credit/add/", {**form, "amount": "0", "token": ""})
+    assert bad.status_code == 200
+    assert Credit.objects.count() == 1
+    credit = Credit.objects.get()
+    deleted = client.post(f"/admin/withdrawals/credit/{credit.pk}/delete/", {"post": "yes"})
+    assert deleted.status_code == 403
+
+
+def test_admin_retry_with_the_node_down_is_a_message_not_a_500(admin_user, settings):
+    from pools.services.keys import signing_key_generate
+    from pools.tests.test_chain_client import dead_url
+    from withdrawals.models import Withdrawal
+
+    key = signing_key_generate()
+    failed = WithdrawalFactory(status="failed")
+    EnergyPoolFactory(partner=failed.partner, address=key.address, custody="custodial")
+    BalanceFactory(customer=failed.customer, currency="USDT", available=Decimal("100"))
+    settings.TRON_NODE_URLS = [dead_url()]  # nothing answers there
+    client = verified_client(*admin_user)
+    response = client.post(
+        "/admin/withdrawals/withdrawal/",
+        {"action": "retry", "_selected_action": [failed.pk]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert "not answering" in response.content.decode()
     assert Withdrawal.objects.count() == 1

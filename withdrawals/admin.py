@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import uuid
+from decimal import Decimal
+
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
+from django.forms import ModelForm
 from django.http import HttpRequest
 
+from common.errors import DependencyUnavailable
+from pools.chain.errors import ChainError
 from withdrawals.models import (
     Attempt,
     Balance,
@@ -16,7 +23,23 @@ from withdrawals.models import (
     QueueEntry,
     Withdrawal,
 )
+from withdrawals.services.balances import balance_credit
 from withdrawals.services.requests import withdrawal_cancel, withdrawal_retry
+
+
+class LedgerAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Money and its records are shown, never edited here: an edited amount or address, a
+    deleted hold or queue entry, or an attempt marked dead by hand would bypass the rules
+    the services keep (and strand funds). Changes go through the actions, which call them."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
 
 
 class ReadOnlyInline(admin.TabularInline):  # type: ignore[type-arg]
@@ -51,7 +74,7 @@ class HoldInline(ReadOnlyInline):
 
 
 @admin.register(Withdrawal)
-class WithdrawalAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class WithdrawalAdmin(LedgerAdmin):
     list_display = [
         "id",
         "created_at",
@@ -98,6 +121,12 @@ class WithdrawalAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                 self.message_user(
                     request, f"#{withdrawal.pk}: {' '.join(exc.messages)}", messages.ERROR
                 )
+            except (DependencyUnavailable, ChainError) as exc:
+                self.message_user(
+                    request,
+                    f"#{withdrawal.pk}: the TRON node is not answering ({exc}); try again.",
+                    messages.ERROR,
+                )
         self.message_user(request, f"Retried {done} withdrawal(s).", messages.SUCCESS)
 
     @admin.action(description="Cancel selected withdrawals (only before signing)")
@@ -115,7 +144,7 @@ class WithdrawalAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 
 @admin.register(Attempt)
-class AttemptAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class AttemptAdmin(LedgerAdmin):
     list_display = [
         "txid",
         "withdrawal",
@@ -134,7 +163,7 @@ class AttemptAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 
 @admin.register(QueueEntry)
-class QueueEntryAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class QueueEntryAdmin(LedgerAdmin):
     list_display = ["withdrawal", "pool", "energy_needed", "enqueued_at"]
     list_select_related = ["pool", "withdrawal"]
     list_filter = ["pool__partner"]
@@ -142,7 +171,7 @@ class QueueEntryAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 
 @admin.register(EmergencyFee)
-class EmergencyFeeAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class EmergencyFeeAdmin(LedgerAdmin):
     list_display = [
         "withdrawal",
         "quoted_fee_sun",
@@ -160,7 +189,7 @@ class EmergencyFeeAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 
 @admin.register(Balance)
-class BalanceAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class BalanceAdmin(LedgerAdmin):
     list_display = ["customer", "currency", "available", "held", "updated_at"]
     list_select_related = ["customer"]
     list_filter = ["currency", "customer__partner"]
@@ -170,27 +199,83 @@ class BalanceAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 
 @admin.register(Hold)
-class HoldAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class HoldAdmin(LedgerAdmin):
     list_display = ["id", "withdrawal", "balance", "amount", "state", "resolved_at"]
     list_select_related = ["balance", "withdrawal"]
     list_filter = ["state"]
     raw_id_fields = ["withdrawal", "balance"]
 
 
+class CreditForm(forms.ModelForm):  # type: ignore[type-arg]
+    """A credit is applied by the balances service, once per form: the hidden token is its
+    idempotency key, so a double submit credits once."""
+
+    token = forms.UUIDField(widget=forms.HiddenInput, initial=uuid.uuid4)
+
+    class Meta:
+        model = Credit
+        fields = ["customer", "currency", "amount", "reference"]
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.credit: Credit | None = None
+
+    def _post_clean(self) -> None:
+        # The service validates and creates the row; the model form must not.
+        pass
+
+    def clean(self) -> dict[str, object]:
+        data = super().clean() or {}
+        if self.errors:
+            return data
+        amount = data["amount"]
+        assert isinstance(amount, Decimal)
+        if amount <= 0:
+            self.add_error("amount", "Must be positive.")
+            return data
+        try:
+            self.credit, _ = balance_credit(
+                customer=data["customer"],
+                currency=str(data["currency"]),
+                amount=amount,
+                idempotency_key=f"admin-{data['token']}",
+                reference=str(data.get("reference") or ""),
+            )
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                self.add_error(field if field in self.fields else None, errors)
+        return data
+
+
 @admin.register(Credit)
-class CreditAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class CreditAdmin(LedgerAdmin):
+    """Credits for demos and tests (a deposit the partner received): added here or through
+    the partner API, never edited or deleted."""
+
     list_display = ["created_at", "customer", "currency", "amount", "idempotency_key", "reference"]
     list_select_related = ["customer"]
     list_filter = ["currency"]
     search_fields = ["idempotency_key", "reference", "customer__external_ref"]
-    readonly_fields = [
-        "customer",
-        "currency",
-        "amount",
-        "idempotency_key",
-        "reference",
-        "created_at",
-    ]
+    raw_id_fields = ["customer"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # credits come through the API, once per key
+        return True
+
+    def get_form(  # type: ignore[override]
+        self, request: HttpRequest, obj: Credit | None = None, **kwargs: object
+    ) -> type[ModelForm]:  # type: ignore[type-arg]
+        if obj is None:
+            kwargs["form"] = CreditForm
+            kwargs["fields"] = ["customer", "currency", "amount", "reference", "token"]
+        return super().get_form(request, obj, **kwargs)  # type: ignore[arg-type]
+
+    def save_model(
+        self,
+        request: HttpRequest,
+        obj: Credit,
+        form: ModelForm,  # type: ignore[type-arg]
+        change: bool,
+    ) -> None:
+        assert isinstance(form, CreditForm)
+        assert form.credit is not None
+        obj.pk = form.credit.pk

@@ -12,6 +12,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from common.events import LiveMessage, withdrawal_group
+from partners.models import Partner
 from withdrawals.models import Withdrawal
 
 CLOSE_UNAUTHENTICATED = 4401
@@ -20,7 +21,10 @@ CLOSE_NOT_FOUND = 4404
 
 def _owns(user_id: int, withdrawal_id: int) -> bool:
     return Withdrawal.objects.filter(
-        pk=withdrawal_id, customer__user_id=user_id, customer__user__is_active=True
+        pk=withdrawal_id,
+        customer__user_id=user_id,
+        customer__user__is_active=True,
+        customer__partner__status=Partner.Status.ACTIVE,  # as the pages: none if suspended
     ).exists()
 
 

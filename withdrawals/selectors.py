@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 from django.http import Http404
 
@@ -14,7 +14,7 @@ from common.tron import SUN_PER_TRX
 from partners.models import Customer
 from partners.selectors import Caller
 from pools.chain.client import USDT_TRANSFER_ENERGY_COLD
-from pools.models import AVAILABLE_ENERGY, EnergyPool
+from pools.models import AVAILABLE_ENERGY, EnergyPool, SigningKey
 from pools.selectors import recent_daily_usage
 from pools.services.prices import latest_energy_fee_sun
 from withdrawals.models import Balance, QueueEntry, Withdrawal
@@ -66,9 +66,11 @@ def withdrawal_status_summary() -> dict[str, object]:
 
 
 def pool_for_next_withdrawal(*, partner_id: int) -> EnergyPool | None:
-    """The partner's active custodial pool with the most energy free now."""
+    """The partner's active custodial pool with the most energy free now, among those the
+    platform holds a key for (a withdrawal on a pool it cannot sign for would only wait)."""
     return (
         EnergyPool.objects.filter(
+            Exists(SigningKey.objects.filter(address=OuterRef("address"))),
             partner_id=partner_id,
             status=EnergyPool.Status.ACTIVE,
             custody=EnergyPool.Custody.CUSTODIAL,

@@ -88,7 +88,7 @@ def queue_heads_stuck() -> list[QueueEntry]:
     needs more than the pool's whole limit, or the pool is not active (strict first come,
     first served means everyone behind it waits too)."""
     stuck = []
-    for pool_id in QueueEntry.objects.values_list("pool_id", flat=True).distinct():
+    for pool_id in QueueEntry.objects.order_by().values_list("pool_id", flat=True).distinct():
         head = (
             QueueEntry.objects.select_related("pool")
             .filter(pool_id=pool_id)

@@ -250,7 +250,8 @@ def queue_allocate(*, batch_size: int = 200) -> int:
     pending = Reservation.objects.filter(
         withdrawal=OuterRef("withdrawal_id"), state=Reservation.State.PENDING
     )
-    for pool_id in QueueEntry.objects.values_list("pool_id", flat=True).distinct():
+    # order_by(): the model's ordering would join the DISTINCT and repeat each pool.
+    for pool_id in QueueEntry.objects.order_by().values_list("pool_id", flat=True).distinct():
         try:
             moved += _adopt_orphans(pool_id)
             head = list(

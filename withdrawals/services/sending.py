@@ -334,6 +334,20 @@ def withdrawals_drive(*, limit: int = 200) -> int:
             if attempt is not None:
                 done += 1
                 attempt_broadcast(attempt=attempt)
+        except ChainRejected as exc:
+            if exc.code != "NO_KEY":
+                logger.warning("withdrawal %s: cannot sign now: %s", withdrawal.pk, exc)
+                continue
+            # Nothing will sign it until the pool's key is imported: ask a person (its
+            # reservation expires and it waits in the queue meanwhile, funds held).
+            alert_raise(
+                partner_id=withdrawal.partner_id,
+                pool_id=withdrawal.pool_id,
+                kind=EnergyAlert.Kind.WITHDRAWAL_FAILED,
+                level=Level.CRITICAL,
+                message=f"Withdrawal {withdrawal.pk} cannot be signed: no key is held for "
+                f"pool {withdrawal.pool_id}. Import the pool's key, or cancel the withdrawal.",
+            )
         except ChainError as exc:
             logger.warning("withdrawal %s: cannot sign now: %s", withdrawal.pk, exc)
         except Exception:

@@ -9,6 +9,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.db import connections, transaction
 
 from energy_platform.routing import websocket_urlpatterns
+from partners.models import Partner
 from withdrawals.consumers import CLOSE_NOT_FOUND, CLOSE_UNAUTHENTICATED
 from withdrawals.events import withdrawal_changed
 from withdrawals.tests.factories import WithdrawalFactory
@@ -58,3 +59,12 @@ async def test_owner_gets_hints_strangers_and_anonymous_do_not_connect():
         "payload": {"withdrawal_id": withdrawal.pk, "status": "confirmed"},
     }
     await comm.disconnect()
+
+
+async def test_a_suspended_partners_customer_is_not_connected():
+    withdrawal = await sync_to_async(WithdrawalFactory)()
+    owner = await sync_to_async(lambda: withdrawal.customer.user)()
+    await sync_to_async(
+        lambda: Partner.objects.filter(pk=withdrawal.partner_id).update(status="suspended")
+    )()
+    assert await socket(owner, withdrawal.pk).connect() == (False, CLOSE_NOT_FOUND)

@@ -308,3 +308,17 @@ def test_a_request_still_in_flight_keeps_its_token(shop):
     assert not Withdrawal.objects.exists()
     assert client.post("/withdraw/", data).status_code == 302  # once the lock is free
     assert Withdrawal.objects.count() == 1
+
+
+def test_a_suspended_partners_customers_are_shut_out(shop):
+    """As its API keys are: no form, no status page."""
+    from partners.models import Partner
+
+    client, customer, _ = shop
+    data = {"to_address": recipient(), "amount": "10", "token": form_token(client)}
+    assert client.post("/withdraw/", data).status_code == 302
+    withdrawal = Withdrawal.objects.get()
+    Partner.objects.filter(pk=customer.partner_id).update(status="suspended")
+    assert client.get("/withdraw/").status_code == 403
+    assert client.get(f"/withdrawals/{withdrawal.pk}/").status_code == 403
+    assert client.get("/").status_code == 403

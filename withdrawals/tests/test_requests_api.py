@@ -17,7 +17,7 @@ from pools.services.keys import signing_key_import
 from pools.tests.factories import EnergyPoolFactory
 from withdrawals.models import Balance, Credit, Hold, QueueEntry, Withdrawal
 from withdrawals.services.balances import balance_credit
-from withdrawals.services.requests import queue_allocate
+from withdrawals.services.requests import queue_allocate, withdrawal_request
 
 pytestmark = pytest.mark.django_db
 
@@ -429,3 +429,39 @@ def test_intake_statement_budget(hot_pool, customer, key_client):
         "INSERT",
         "RELEASE",
     ]
+
+
+def test_allocating_a_longer_queue_costs_no_more_statements(devnet, hot_pool, customer):
+    """One pass per pool, whatever its queue length (the model's ordering once made the
+    DISTINCT repeat the pool for every entry)."""
+    from django.test.utils import CaptureQueriesContext
+
+    EnergyPool.objects.filter(pk=hot_pool.pk).update(energy_used=hot_pool.energy_limit)
+
+    def queue(n: int) -> None:
+        for _ in range(n):
+            withdrawal, _ = withdrawal_request(
+                customer=customer, to_address=new_address(), amount=Decimal("1")
+            )
+            assert withdrawal.status == "queued"
+
+    def statements() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            assert queue_allocate() == 0  # still no room: nothing moves
+        return len(queries.captured_queries)
+
+    queue(2)
+    few = statements()
+    queue(10)
+    assert statements() == few
+
+
+def test_a_pool_the_platform_holds_no_key_for_takes_no_withdrawals(
+    devnet, partner, customer, key_client
+):
+    EnergyPoolFactory(partner=partner, custody=EnergyPool.Custody.CUSTODIAL, energy_limit=10**7)
+    response = key_client.post(URL, body(customer), format="json")
+    assert response.status_code == 400
+    assert "no active pool" in response.json()["error"]["fields"]["non_field_errors"][0]
+    assert not Withdrawal.objects.exists()
+    assert balance(customer) == (Decimal("1000"), Decimal("0"))

@@ -340,3 +340,21 @@ def test_holds_are_resolved_usdt_first_as_they_are_placed(devnet, partner):
         if q["sql"].endswith(f'"id" = {pk}')
     ]
     assert updated == ["USDT", "TRX"]
+
+
+@pytest.mark.django_db
+def test_a_withdrawal_nobody_can_sign_asks_a_person(devnet, hot_pool, customer):
+    """The pool's key is gone (removed by an operator): nothing can sign, so an alert says
+    so; the withdrawal keeps its funds and place until the key is back or it is cancelled."""
+    from pools.models import SigningKey
+
+    withdrawal, _ = request(customer)
+    SigningKey.objects.filter(address=hot_pool.address).delete()
+    withdrawals_drive()
+    withdrawal.refresh_from_db()
+    assert withdrawal.status == "reserved"
+    assert not Attempt.objects.filter(withdrawal=withdrawal).exists()
+    alert = EnergyAlert.objects.get(kind="withdrawal_failed", pool=hot_pool)
+    assert alert.level == "critical"
+    assert "no key is held" in alert.message
+    assert balance(customer) == (Decimal("487.5"), Decimal("12.5"))
