@@ -25,6 +25,16 @@ def release_pooled_connection() -> None:
         connection.close()
 
 
+def in_callers_transaction() -> bool:
+    """Whether this runs inside a transaction someone else opened (and will commit later).
+
+    For services that must commit a record before they act outside the database (a
+    broadcast): inside a caller's transaction the act would precede the commit. The
+    transaction a test case wraps every test in does not count: it stands for autocommit.
+    """
+    return any(not getattr(block, "_from_testcase", False) for block in connection.atomic_blocks)
+
+
 def db_value(model: type[Model], field_name: str, value: Any) -> Any:
     """`value` as the database takes it for `model.field_name` (for hand-written SQL)."""
     field = model._meta.get_field(field_name)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, TypedDict
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.options import csrf_protect_m
 from django.core.exceptions import ValidationError
 from django.db.models import (
     BigIntegerField,
@@ -20,7 +22,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce
 from django.forms import ModelForm
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
 from common.tron import SUN_PER_TRX
@@ -155,7 +157,11 @@ class EnergyPoolAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         change: bool,
     ) -> None:
         if change:
-            super().save_model(request, obj, form, change)
+            # Only what the form changed: a full save would write back the reserved energy
+            # and chain numbers as read when the page was loaded, undoing reservations (and
+            # syncs) made meanwhile.
+            if form.changed_data:
+                obj.save(update_fields=[*form.changed_data, "updated_at"])
             return
         assert isinstance(form, PoolOnboardForm)
         assert form.plan is not None
@@ -331,6 +337,8 @@ class StakingOperationForm(forms.ModelForm):  # type: ignore[type-arg]
     amount_trx = forms.DecimalField(
         required=False, max_digits=18, decimal_places=6, min_value=Decimal("0.000001")
     )
+    # One per rendered form, the operation's idempotency key: a double submit sends once.
+    token = forms.UUIDField(widget=forms.HiddenInput, initial=uuid.uuid4)
 
     class Meta:
         model = StakingOperation
@@ -356,6 +364,7 @@ class StakingOperationForm(forms.ModelForm):  # type: ignore[type-arg]
                 amount_sun=None if amount is None else int(Decimal(str(amount)) * SUN_PER_TRX),
                 receiver=str(data.get("receiver") or ""),
                 lock_period_blocks=int(data.get("lock_period_blocks") or 0),
+                idempotency_key=f"admin-{data['token']}",
             )
         except ValidationError as exc:
             for field, errors in exc.message_dict.items():
@@ -388,8 +397,35 @@ class StakingOperationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     ) -> type[ModelForm]:  # type: ignore[type-arg]
         if obj is None:
             kwargs["form"] = StakingOperationForm
-            kwargs["fields"] = ["pool", "kind", "amount_trx", "receiver", "lock_period_blocks"]
+            kwargs["fields"] = [
+                "pool",
+                "kind",
+                "amount_trx",
+                "receiver",
+                "lock_period_blocks",
+                "token",
+            ]
         return super().get_form(request, obj, **kwargs)  # type: ignore[arg-type]
+
+    @csrf_protect_m  # type: ignore[untyped-decorator]  # Django's, untyped in the stubs
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict[str, object] | None = None,
+    ) -> HttpResponse:
+        if object_id is None:
+            # Adding submits through the staking service, which commits the signed
+            # operation before it broadcasts. The admin's usual transaction around the
+            # whole form would hold that commit back until after the broadcast: a crash
+            # between, and TRX moved on chain with no record of it.
+            # (Django's changeform_view is this call inside `transaction.atomic`.)
+            response: HttpResponse = self._changeform_view(  # type: ignore[attr-defined]
+                request, object_id, form_url, extra_context
+            )
+            return response
+        return super().changeform_view(request, object_id, form_url, extra_context)
 
     def get_readonly_fields(
         self, request: HttpRequest, obj: StakingOperation | None = None

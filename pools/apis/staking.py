@@ -96,8 +96,9 @@ IDEMPOTENCY_HEADER = OpenApiParameter(
     "Idempotency-Key",
     str,
     OpenApiParameter.HEADER,
-    required=False,
-    description="Repeat a request safely: the same key returns the recorded operation.",
+    required=True,
+    description="Required. Repeat a request safely: the same key returns the recorded "
+    "operation; the same key with other parameters is refused.",
 )
 
 
@@ -125,7 +126,9 @@ class OperationListApi(PartnerAPIView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         key = request.headers.get("Idempotency-Key") or None
-        if key is not None and len(key) > 255:
+        if key is None:  # a retry without one would move TRX twice
+            raise ValidationError({"idempotency_key": ["The Idempotency-Key header is required."]})
+        if len(key) > 255:
             raise ValidationError({"idempotency_key": ["At most 255 characters."]})
         operation = staking_submit(
             pool=pool,

@@ -17,6 +17,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from common.db import in_callers_transaction
 from common.tron import tron_address_to_hex
 from pools.chain import chain_client
 from pools.chain.errors import ChainError, ChainRejected
@@ -129,17 +130,23 @@ def staking_submit(
     repeat with other parameters is a `ValidationError`. The node's verdict on the
     transaction itself (e.g. not enough balance) is recorded as a failed operation.
     Raises `ChainUnavailable` if no node answers while building; nothing is recorded then.
+    Must be called outside any transaction: the signed operation is committed before it is
+    broadcast, so a crash between the two leaves a record the drive job rebroadcasts, never
+    TRX moved with no record.
     """
+    if in_callers_transaction():
+        raise RuntimeError("staking_submit must run outside a transaction (it broadcasts)")
     if idempotency_key:
         existing = StakingOperation.objects.filter(
             pool=pool, idempotency_key=idempotency_key
         ).first()
         if existing is not None:
-            same = (existing.kind, existing.amount_sun, existing.receiver) == (
-                kind,
-                amount_sun,
-                receiver,
-            )
+            same = (
+                existing.kind,
+                existing.amount_sun,
+                existing.receiver,
+                existing.lock_period_blocks,
+            ) == (kind, amount_sun, receiver, lock_period_blocks)
             if not same:
                 raise ValidationError(
                     {"idempotency_key": ["Already used for a different operation."]}

@@ -1,6 +1,7 @@
 """Stake 2.0 operations on custodial pools, against the devnet."""
 
 import pytest
+from django.core.exceptions import ValidationError
 from tronpy.keys import PrivateKey
 
 from pools.chain import chain_client
@@ -169,6 +170,11 @@ def test_api_submit_is_idempotent(devnet, pool, key_client):
     )
     assert other.status_code == 400
     assert StakingOperation.objects.count() == 1
+    # Without a key a retry would move TRX twice: refused, nothing sent.
+    keyless = key_client.post(ops_url(pool), body, format="json")
+    assert keyless.status_code == 400
+    assert "idempotency_key" in keyless.json()["error"]["fields"]
+    assert StakingOperation.objects.count() == 1
     listed = key_client.get(ops_url(pool)).json()
     assert [o["id"] for o in listed["results"]] == [first.json()["id"]]
 
@@ -209,3 +215,28 @@ def test_operations_list_query_count_is_constant(
         staking_submit(pool=pool, kind="stake", amount_sun=10 * TRX)
     with django_assert_num_queries(4):
         assert key_client.get(ops_url(pool)).json()["count"] == 4
+
+
+def test_a_key_reused_with_another_lock_period_is_refused(devnet, pool):
+    receiver = PrivateKey.random().public_key.to_base58check_address()
+    devnet.fund(receiver, 1)
+    staking_submit(pool=pool, kind="stake", amount_sun=20_000 * TRX)
+    confirm(devnet)
+    first = staking_submit(
+        pool=pool,
+        kind="delegate",
+        amount_sun=1_000 * TRX,
+        receiver=receiver,
+        lock_period_blocks=100,
+        idempotency_key="d1",
+    )
+    with pytest.raises(ValidationError):
+        staking_submit(
+            pool=pool,
+            kind="delegate",
+            amount_sun=1_000 * TRX,
+            receiver=receiver,
+            lock_period_blocks=0,
+            idempotency_key="d1",
+        )
+    assert StakingOperation.objects.filter(kind="delegate").get().pk == first.pk
