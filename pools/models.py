@@ -329,6 +329,9 @@ class StakingOperation(BaseModel):
     expiration = models.DateTimeField()
     state = models.CharField(max_length=16, choices=State.choices, default=State.SIGNED)
     broadcast_count = models.PositiveIntegerField(default=0)
+    # Consecutive checks that found it past its expiration (plus a margin) on the solidified
+    # chain and unknown to the node: two in a row, and it is dead.
+    dead_checks = models.PositiveSmallIntegerField(default=0)
     result = models.CharField(max_length=500, blank=True)
     receipt = models.JSONField(null=True, blank=True)
     block_number = models.BigIntegerField(null=True, blank=True)

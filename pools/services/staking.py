@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -21,7 +22,7 @@ from common.db import in_callers_transaction
 from common.tron import tron_address_to_hex
 from pools.chain import chain_client
 from pools.chain.errors import ChainError, ChainRejected
-from pools.chain.types import UnsignedTransaction
+from pools.chain.types import TxReceipt, UnsignedTransaction
 from pools.models import EnergyPool, EnergyUsageLog, StakingOperation
 from pools.selectors import signer_for_address
 from pools.services.sync import pools_sync
@@ -227,53 +228,73 @@ def _broadcast(operation: StakingOperation) -> None:
 def staking_operations_drive() -> int:
     """Drive every open operation one step: confirm, fail, declare dead, or rebroadcast.
 
-    Safe to run concurrently with itself: each transition is a compare-and-set on the
-    operation's state. Pools whose operations ended are synced. Returns operations ended.
+    As for withdrawals (reference/reliability.md §2.4): the outcome comes from one node's
+    solidified chain, and an operation is dead only when that chain is past its expiration
+    plus `TRON_DEAD_MARGIN_SECONDS` and the node does not know it, on two consecutive
+    checks; anything less, and the same bytes are broadcast again. Safe to run concurrently
+    with itself: each transition is a compare-and-set on the operation's state. Pools
+    whose operations ended are synced. Returns operations ended.
     """
     client = chain_client()
     ended_pools: set[int] = set()
     ended = 0
-    head = None
+    margin_ms = settings.TRON_DEAD_MARGIN_SECONDS * 1000
     for operation in StakingOperation.objects.filter(state__in=StakingOperation.OPEN_STATES):
-        receipt = client.transaction_receipt(operation.txid)
-        if receipt is not None:
-            state = State.CONFIRMED if receipt.success else State.FAILED
-            with transaction.atomic():
-                updated = StakingOperation.objects.filter(
-                    pk=operation.pk, state__in=StakingOperation.OPEN_STATES
-                ).update(
-                    state=state,
-                    receipt=receipt.raw,
-                    block_number=receipt.block_number,
-                    result="" if receipt.success else receipt.result,
-                    confirmed_at=datetime.fromtimestamp(receipt.block_timestamp_ms / 1000, tz=UTC),
-                )
-                if updated and (receipt.fee_sun or receipt.net_usage):
-                    EnergyUsageLog.objects.get_or_create(
-                        txid=operation.txid,
-                        defaults={
-                            "pool_id": operation.pool_id,
-                            "kind": EnergyUsageLog.Kind.STAKING,
-                            "energy_used": receipt.energy_from_stake,
-                            "trx_burned_sun": receipt.fee_sun,
-                            "bandwidth_used": receipt.net_usage,
-                            "at": datetime.fromtimestamp(receipt.block_timestamp_ms / 1000, tz=UTC),
-                        },
-                    )
-            if updated:
+        try:
+            verdict = client.transaction_verdict(operation.txid)
+        except ChainError as exc:
+            logger.warning("staking %s: no verdict now: %s", operation.txid, exc)
+            continue
+        if verdict.receipt is not None:
+            if _record_outcome(operation, verdict.receipt):
                 ended += 1
                 ended_pools.add(operation.pool_id)
             continue
-        head = head or client.head_block()
-        expired = head.timestamp_ms > operation.expiration.timestamp() * 1000
-        if expired and not client.transaction_known(operation.txid):
-            if StakingOperation.objects.filter(
-                pk=operation.pk, state__in=StakingOperation.OPEN_STATES
-            ).update(state=State.DEAD, result="expired before it reached a block"):
-                ended += 1
+        open_op = StakingOperation.objects.filter(
+            pk=operation.pk, state__in=StakingOperation.OPEN_STATES
+        )
+        past = verdict.solid_head.timestamp_ms > operation.expiration.timestamp() * 1000 + margin_ms
+        if not past or verdict.known:
+            open_op.filter(dead_checks__gt=0).update(dead_checks=0)
+            if not past:
+                _broadcast(operation)
+            continue  # known but not solidified yet: its receipt will come
+        if operation.dead_checks < 1:
+            open_op.update(dead_checks=F("dead_checks") + 1)
             continue
-        if not expired:
-            _broadcast(operation)
+        if open_op.filter(dead_checks__gte=1).update(
+            state=State.DEAD, result="expired before it reached a block"
+        ):
+            ended += 1
     if ended_pools:
         pools_sync(queryset=EnergyPool.objects.filter(pk__in=ended_pools))
     return ended
+
+
+def _record_outcome(operation: StakingOperation, receipt: TxReceipt) -> bool:
+    """Record a solidified receipt once; True if this call recorded it."""
+    state = State.CONFIRMED if receipt.success else State.FAILED
+    at = datetime.fromtimestamp(receipt.block_timestamp_ms / 1000, tz=UTC)
+    with transaction.atomic():
+        updated = StakingOperation.objects.filter(
+            pk=operation.pk, state__in=StakingOperation.OPEN_STATES
+        ).update(
+            state=state,
+            receipt=receipt.raw,
+            block_number=receipt.block_number,
+            result="" if receipt.success else receipt.result,
+            confirmed_at=at,
+        )
+        if updated and (receipt.fee_sun or receipt.net_usage):
+            EnergyUsageLog.objects.get_or_create(
+                txid=operation.txid,
+                defaults={
+                    "pool_id": operation.pool_id,
+                    "kind": EnergyUsageLog.Kind.STAKING,
+                    "energy_used": receipt.energy_from_stake,
+                    "trx_burned_sun": receipt.fee_sun,
+                    "bandwidth_used": receipt.net_usage,
+                    "at": at,
+                },
+            )
+    return bool(updated)

@@ -126,7 +126,14 @@ def test_unclear_broadcast_is_retried_with_the_same_bytes(devnet, pool):
 def test_operation_that_never_lands_dies_after_expiration(devnet, pool):
     devnet.faults(drop_broadcasts=10)
     op = staking_submit(pool=pool, kind="stake", amount_sun=1_000 * TRX)
-    devnet.advance(120)
+    devnet.advance(120)  # past its expiration, but not past the margin
+    staking_operations_drive()
+    op.refresh_from_db()
+    assert (op.state, op.dead_checks) == ("broadcast", 0)  # rebroadcast, still live
+    devnet.advance(300)  # past expiration and margin on the solidified chain
+    staking_operations_drive()
+    op.refresh_from_db()
+    assert (op.state, op.dead_checks) == ("broadcast", 1)  # one check is not proof
     staking_operations_drive()
     op.refresh_from_db()
     assert op.state == StakingOperation.State.DEAD
