@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, TypedDict
@@ -25,6 +24,7 @@ from django.forms import ModelForm
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
+from common.forms import ServiceModelForm
 from common.tron import SUN_PER_TRX
 from pools.models import (
     AVAILABLE_ENERGY,
@@ -331,14 +331,13 @@ class SigningKeyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         return False
 
 
-class StakingOperationForm(forms.ModelForm):  # type: ignore[type-arg]
-    """New operations are built, signed and broadcast by the staking service."""
+class StakingOperationForm(ServiceModelForm):
+    """New operations are built, signed and broadcast by the staking service, once per
+    form (a double submit sends once)."""
 
     amount_trx = forms.DecimalField(
         required=False, max_digits=18, decimal_places=6, min_value=Decimal("0.000001")
     )
-    # One per rendered form, the operation's idempotency key: a double submit sends once.
-    token = forms.UUIDField(widget=forms.HiddenInput, initial=uuid.uuid4)
 
     class Meta:
         model = StakingOperation
@@ -347,10 +346,6 @@ class StakingOperationForm(forms.ModelForm):  # type: ignore[type-arg]
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.operation: StakingOperation | None = None
-
-    def _post_clean(self) -> None:
-        # The service validates and creates the row; the model form must not.
-        pass
 
     def clean(self) -> dict[str, object]:
         data = super().clean() or {}
@@ -364,7 +359,7 @@ class StakingOperationForm(forms.ModelForm):  # type: ignore[type-arg]
                 amount_sun=None if amount is None else int(Decimal(str(amount)) * SUN_PER_TRX),
                 receiver=str(data.get("receiver") or ""),
                 lock_period_blocks=int(data.get("lock_period_blocks") or 0),
-                idempotency_key=f"admin-{data['token']}",
+                idempotency_key=self.idempotency_key(data),
             )
         except ValidationError as exc:
             for field, errors in exc.message_dict.items():

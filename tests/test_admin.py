@@ -382,12 +382,15 @@ def test_editing_a_pool_keeps_what_changed_meanwhile(admin_user):
                 EnergyPool.objects.filter(pk=pool.pk).update(
                     reserved_energy=65_000, energy_used=1_000
                 )
+                reserved.set()
                 wait_for_a_blocked_query()  # the admin's save waits for this row
         finally:
             connection.close()
 
+    reserved = threading.Event()
     reserver = threading.Thread(target=reserve_meanwhile)
     reserver.start()
+    assert reserved.wait(10)
     response = client.post(url, {**data, "label": "renamed"})
     reserver.join()
     assert response.status_code == 302, response.content.decode()[:2000]

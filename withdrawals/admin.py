@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import uuid
 from decimal import Decimal
 
-from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
@@ -13,6 +11,7 @@ from django.forms import ModelForm
 from django.http import HttpRequest
 
 from common.errors import DependencyUnavailable
+from common.forms import ServiceModelForm
 from pools.chain.errors import ChainError
 from withdrawals.models import (
     Attempt,
@@ -206,11 +205,9 @@ class HoldAdmin(LedgerAdmin):
     raw_id_fields = ["withdrawal", "balance"]
 
 
-class CreditForm(forms.ModelForm):  # type: ignore[type-arg]
-    """A credit is applied by the balances service, once per form: the hidden token is its
-    idempotency key, so a double submit credits once."""
-
-    token = forms.UUIDField(widget=forms.HiddenInput, initial=uuid.uuid4)
+class CreditForm(ServiceModelForm):
+    """A credit is applied by the balances service, once per form (a double submit credits
+    once)."""
 
     class Meta:
         model = Credit
@@ -219,10 +216,6 @@ class CreditForm(forms.ModelForm):  # type: ignore[type-arg]
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.credit: Credit | None = None
-
-    def _post_clean(self) -> None:
-        # The service validates and creates the row; the model form must not.
-        pass
 
     def clean(self) -> dict[str, object]:
         data = super().clean() or {}
@@ -238,7 +231,7 @@ class CreditForm(forms.ModelForm):  # type: ignore[type-arg]
                 customer=data["customer"],
                 currency=str(data["currency"]),
                 amount=amount,
-                idempotency_key=f"admin-{data['token']}",
+                idempotency_key=self.idempotency_key(data),
                 reference=str(data.get("reference") or ""),
             )
         except ValidationError as exc:

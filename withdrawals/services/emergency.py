@@ -30,8 +30,8 @@ from withdrawals.selectors import USDT_TRANSFER_BANDWIDTH, emergency_wallet_for
 from withdrawals.services.balances import balance_credit, hold_place
 from withdrawals.services.idempotency import (
     PLATFORM_KEY_PREFIX,
-    IdempotencyMismatch,
     request_hash,
+    withdrawal_for_key,
 )
 
 logger = logging.getLogger(__name__)
@@ -43,16 +43,10 @@ def _quote_for_key(*, partner_id: int, key: str, body_hash: str) -> EmergencyFee
     """The quote this key already made for the same request, or None; a key already used
     for anything else (another customer, address, amount, or a standard withdrawal) is
     refused with `IdempotencyMismatch`."""
-    found = (
-        Withdrawal.objects.filter(partner_id=partner_id, idempotency_key=key)
-        .values_list("pk", "request_hash")
-        .first()
-    )
+    found = withdrawal_for_key(partner_id=partner_id, key=key, body_hash=body_hash)
     if found is None:
         return None
-    if found[1] != body_hash:
-        raise IdempotencyMismatch(key)
-    return EmergencyFee.objects.select_related("withdrawal__pool").get(withdrawal_id=found[0])
+    return EmergencyFee.objects.select_related("withdrawal__pool").get(withdrawal_id=found)
 
 
 def emergency_quote(

@@ -31,8 +31,8 @@ from withdrawals.services.balances import hold_place, withdrawal_holds_release
 from withdrawals.services.emergency import emergency_fee_refund
 from withdrawals.services.idempotency import (
     IdempotencyInFlight,
-    IdempotencyMismatch,
     request_hash,
+    withdrawal_for_key,
 )
 
 logger = logging.getLogger(__name__)
@@ -60,16 +60,8 @@ def _claim_key(*, partner_id: int, key: str) -> None:
 
 def _replay(*, partner: Partner, key: str, body_hash: str) -> Withdrawal | None:
     """The withdrawal this key already made (same body), or None; another body: refused."""
-    found = (
-        Withdrawal.objects.filter(partner=partner, idempotency_key=key)
-        .values_list("pk", "request_hash")
-        .first()
-    )
-    if found is None:
-        return None
-    if found[1] != body_hash:
-        raise IdempotencyMismatch(key)
-    return Withdrawal.objects.get(pk=found[0])
+    found = withdrawal_for_key(partner_id=partner.pk, key=key, body_hash=body_hash)
+    return None if found is None else Withdrawal.objects.get(pk=found)
 
 
 def pool_for_withdrawal(*, partner: Partner) -> EnergyPool:
