@@ -37,12 +37,12 @@ URL = "/api/v1/energy/emergency-withdrawal"
 COLD_FEE = USDT_TRANSFER_ENERGY_COLD * 100 + 345 * 1000  # sun: 13.3735 TRX
 
 
-@pytest.fixture
-def wallet(devnet, partner):
+def emergency_wallet(devnet, partner, *, usdt):
     key = PrivateKey.random()
     address = key.public_key.to_base58check_address()
     devnet.fund(address, 500)
-    devnet.mint(address, 10_000)
+    if usdt:
+        devnet.mint(address, usdt)
     signing_key_import(private_key_hex=key.hex())
     return EnergyPoolFactory(
         partner=partner,
@@ -51,6 +51,11 @@ def wallet(devnet, partner):
         custody=EnergyPool.Custody.CUSTODIAL,
         role=EnergyPool.Role.EMERGENCY,
     )
+
+
+@pytest.fixture
+def wallet(devnet, partner):
+    return emergency_wallet(devnet, partner, usdt=10_000)
 
 
 @pytest.fixture
@@ -306,17 +311,7 @@ def test_twin_quotes_sent_at_once_make_one(devnet, wallet, customer):
 @pytest.fixture
 def broke_wallet(devnet, partner):
     """An emergency wallet with TRX to burn but no USDT: its transfers revert."""
-    key = PrivateKey.random()
-    address = key.public_key.to_base58check_address()
-    devnet.fund(address, 500)
-    signing_key_import(private_key_hex=key.hex())
-    return EnergyPoolFactory(
-        partner=partner,
-        address=address,
-        energy_limit=0,
-        custody=EnergyPool.Custody.CUSTODIAL,
-        role=EnergyPool.Role.EMERGENCY,
-    )
+    return emergency_wallet(devnet, partner, usdt=0)
 
 
 @pytest.mark.parametrize("paid_with", ["balance", "onchain"])
