@@ -24,7 +24,7 @@ from django.forms import ModelForm
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
-from common.forms import ServiceModelForm
+from common.forms import ServiceAddAdmin, ServiceModelForm
 from common.tron import SUN_PER_TRX
 from pools.models import (
     AVAILABLE_ENERGY,
@@ -343,23 +343,24 @@ class StakingOperationForm(ServiceModelForm):
         model = StakingOperation
         fields = ["pool", "kind", "receiver", "lock_period_blocks"]
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self.operation: StakingOperation | None = None
-
     def clean(self) -> dict[str, object]:
         data = super().clean() or {}
         if self.errors:
             return data
         amount = data.get("amount_trx")
+        key = self.idempotency_key(data)
+        self.replayed = StakingOperation.objects.filter(
+            pool=data["pool"], idempotency_key=key
+        ).exists()
         try:
-            self.operation = staking_submit(
+            self.created = staking_submit(
                 pool=data["pool"],
                 kind=str(data["kind"]),
                 amount_sun=None if amount is None else int(Decimal(str(amount)) * SUN_PER_TRX),
                 receiver=str(data.get("receiver") or ""),
                 lock_period_blocks=int(data.get("lock_period_blocks") or 0),
-                idempotency_key=self.idempotency_key(data),
+                idempotency_key=key,
+                requested_by_id=self.requested_by_id,
             )
         except ValidationError as exc:
             for field, errors in exc.message_dict.items():
@@ -369,7 +370,7 @@ class StakingOperationForm(ServiceModelForm):
 
 
 @admin.register(StakingOperation)
-class StakingOperationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class StakingOperationAdmin(ServiceAddAdmin):
     list_display = [
         "created_at",
         "pool",
@@ -387,20 +388,8 @@ class StakingOperationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     raw_id_fields = ["pool"]
     show_full_result_count = False
 
-    def get_form(  # type: ignore[override]
-        self, request: HttpRequest, obj: StakingOperation | None = None, **kwargs: object
-    ) -> type[ModelForm]:  # type: ignore[type-arg]
-        if obj is None:
-            kwargs["form"] = StakingOperationForm
-            kwargs["fields"] = [
-                "pool",
-                "kind",
-                "amount_trx",
-                "receiver",
-                "lock_period_blocks",
-                "token",
-            ]
-        return super().get_form(request, obj, **kwargs)  # type: ignore[arg-type]
+    add_form = StakingOperationForm
+    add_fields = ["pool", "kind", "amount_trx", "receiver", "lock_period_blocks", "token"]
 
     @csrf_protect_m  # type: ignore[untyped-decorator]  # Django's, untyped in the stubs
     def changeform_view(
@@ -428,19 +417,6 @@ class StakingOperationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         if obj is None:
             return []
         return [f.name for f in StakingOperation._meta.fields]
-
-    def save_model(
-        self,
-        request: HttpRequest,
-        obj: StakingOperation,
-        form: ModelForm,  # type: ignore[type-arg]
-        change: bool,
-    ) -> None:
-        if change:
-            return
-        assert isinstance(form, StakingOperationForm)
-        assert form.operation is not None
-        obj.pk = form.operation.pk
 
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False

@@ -253,6 +253,10 @@ def test_admin_submits_a_staking_operation(admin_user, devnet):
         assert response.status_code == 302, response.content.decode()[:2000]
     op = StakingOperation.objects.get()
     assert (op.kind, op.amount_sun, op.state) == ("stake", 1_000_000_000, "broadcast")
+    assert op.requested_by_id == admin_user[0].pk
+    from django.contrib.admin.models import LogEntry
+
+    assert LogEntry.objects.filter(object_id=str(op.pk)).count() == 1
     assert SigningKey.objects.count() == 1
     assert client.post(f"/admin/pools/signingkey/{key.pk}/delete/").status_code == 403
 
@@ -330,6 +334,10 @@ def test_admin_credits_a_customer_once_per_form(admin_user):
         assert response.status_code == 302, response.content.decode()[:3000]
     assert Credit.objects.filter(customer=customer).count() == 1
     assert Balance.objects.get(customer=customer, currency="USDT").available == Decimal("25")
+    from django.contrib.admin.models import LogEntry
+
+    credit = Credit.objects.get()
+    assert LogEntry.objects.filter(object_id=str(credit.pk)).count() == 1  # logged once
     bad = client.post("/admin/withdrawals/credit/add/", {**form, "amount": "0", "token": ""})
     assert bad.status_code == 200
     assert Credit.objects.count() == 1

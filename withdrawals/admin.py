@@ -7,11 +7,10 @@ from decimal import Decimal
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
-from django.forms import ModelForm
 from django.http import HttpRequest
 
 from common.errors import DependencyUnavailable
-from common.forms import ServiceModelForm
+from common.forms import ServiceAddAdmin, ServiceModelForm
 from pools.chain.errors import ChainError
 from withdrawals.models import (
     Attempt,
@@ -213,10 +212,6 @@ class CreditForm(ServiceModelForm):
         model = Credit
         fields = ["customer", "currency", "amount", "reference"]
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self.credit: Credit | None = None
-
     def clean(self) -> dict[str, object]:
         data = super().clean() or {}
         if self.errors:
@@ -227,13 +222,14 @@ class CreditForm(ServiceModelForm):
             self.add_error("amount", "Must be positive.")
             return data
         try:
-            self.credit, _ = balance_credit(
+            self.created, applied = balance_credit(
                 customer=data["customer"],
                 currency=str(data["currency"]),
                 amount=amount,
                 idempotency_key=self.idempotency_key(data),
                 reference=str(data.get("reference") or ""),
             )
+            self.replayed = not applied
         except ValidationError as exc:
             for field, errors in exc.message_dict.items():
                 self.add_error(field if field in self.fields else None, errors)
@@ -241,7 +237,7 @@ class CreditForm(ServiceModelForm):
 
 
 @admin.register(Credit)
-class CreditAdmin(LedgerAdmin):
+class CreditAdmin(ServiceAddAdmin, LedgerAdmin):
     """Credits for demos and tests (a deposit the partner received): added here or through
     the partner API, never edited or deleted."""
 
@@ -250,25 +246,8 @@ class CreditAdmin(LedgerAdmin):
     list_filter = ["currency"]
     search_fields = ["idempotency_key", "reference", "customer__external_ref"]
     raw_id_fields = ["customer"]
+    add_form = CreditForm
+    add_fields = ["customer", "currency", "amount", "reference", "token"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return True
-
-    def get_form(  # type: ignore[override]
-        self, request: HttpRequest, obj: Credit | None = None, **kwargs: object
-    ) -> type[ModelForm]:  # type: ignore[type-arg]
-        if obj is None:
-            kwargs["form"] = CreditForm
-            kwargs["fields"] = ["customer", "currency", "amount", "reference", "token"]
-        return super().get_form(request, obj, **kwargs)  # type: ignore[arg-type]
-
-    def save_model(
-        self,
-        request: HttpRequest,
-        obj: Credit,
-        form: ModelForm,  # type: ignore[type-arg]
-        change: bool,
-    ) -> None:
-        assert isinstance(form, CreditForm)
-        assert form.credit is not None
-        obj.pk = form.credit.pk

@@ -194,12 +194,13 @@ def staking_submit(
     return operation
 
 
-def _broadcast(operation: StakingOperation) -> None:
+def _broadcast(operation: StakingOperation, *, refusal_ends: bool = True) -> None:
     """Send the stored bytes and record the node's answer; an unclear outcome changes nothing.
 
-    A refusal ends only an operation no node ever accepted: once accepted, a later refusal
-    (say, from a node that sees the already-applied result) proves nothing, and the
-    operation waits for its receipt or its expiration.
+    A refusal ends only an operation no node ever accepted, and only on its first broadcast
+    (`refusal_ends`, from `staking_submit`). A rebroadcast's refusal proves nothing: the
+    earlier, unclear broadcast may have landed (a node that sees its effect, or finds it
+    expired, refuses it), so the operation waits for its receipt or to be proven dead.
     """
     try:
         result = chain_client().broadcast(operation.signed_transaction)
@@ -215,13 +216,15 @@ def _broadcast(operation: StakingOperation) -> None:
             broadcast_count=F("broadcast_count") + 1,
             updated_at=timezone.now(),
         )
-    else:
+    elif refusal_ends:
         open_ops.filter(state=State.SIGNED).update(
             state=State.FAILED,
             result=f"{result.code}: {result.message}"[:500],
             broadcast_count=F("broadcast_count") + 1,
             updated_at=timezone.now(),
         )
+    else:
+        logger.info("staking %s: rebroadcast refused: %s", operation.txid, result.code)
     operation.refresh_from_db()
 
 
@@ -253,12 +256,13 @@ def staking_operations_drive() -> int:
         open_op = StakingOperation.objects.filter(
             pk=operation.pk, state__in=StakingOperation.OPEN_STATES
         )
-        past = verdict.solid_head.timestamp_ms > operation.expiration.timestamp() * 1000 + margin_ms
+        expires_ms = operation.expiration.timestamp() * 1000
+        past = verdict.solid_head.timestamp_ms > expires_ms + margin_ms
         if not past or verdict.known:
             open_op.filter(dead_checks__gt=0).update(dead_checks=0)
-            if not past:
-                _broadcast(operation)
-            continue  # known but not solidified yet: its receipt will come
+            if verdict.solid_head.timestamp_ms < expires_ms:  # still valid: send it again
+                _broadcast(operation, refusal_ends=False)
+            continue  # known, or within the margin: its receipt may yet come
         if operation.dead_checks < 1:
             open_op.update(dead_checks=F("dead_checks") + 1)
             continue

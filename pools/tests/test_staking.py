@@ -247,3 +247,22 @@ def test_a_key_reused_with_another_lock_period_is_refused(devnet, pool):
             idempotency_key="d1",
         )
     assert StakingOperation.objects.filter(kind="delegate").get().pk == first.pk
+
+
+def test_an_operation_never_delivered_dies_after_expiry_not_fails(devnet, pool):
+    """Its first broadcast was unclear (the node busy), so it stays signed. After it expires
+    a rebroadcast's refusal proves nothing (it may have landed): only the dead check ends
+    it, and dead means nothing moved."""
+    devnet.faults(server_busy=2)  # both tries of the first broadcast
+    op = staking_submit(pool=pool, kind="stake", amount_sun=1_000 * TRX)
+    assert op.state == StakingOperation.State.SIGNED
+    devnet.advance(70)  # past its expiration, within the margin
+    staking_operations_drive()
+    op.refresh_from_db()
+    assert op.state == StakingOperation.State.SIGNED
+    devnet.advance(300)
+    staking_operations_drive()
+    staking_operations_drive()
+    op.refresh_from_db()
+    assert op.state == StakingOperation.State.DEAD
+    assert chain_client().account_state(pool.address).staked_energy_sun == 0
