@@ -76,6 +76,14 @@ KEY_HEADER = OpenApiParameter(
     description="Same key and body: the stored result. Same key, other body: 422. "
     "Same key while the first is processed: 409.",
 )
+CREDIT_KEY_HEADER = OpenApiParameter(
+    "Idempotency-Key",
+    str,
+    OpenApiParameter.HEADER,
+    required=True,
+    description="Required: a credit is applied once per key. The same key with another "
+    f"amount or currency: 422. Keys starting {PLATFORM_KEY_PREFIX!r} are the platform's.",
+)
 
 
 # More than all the USDT (and TRX) there is: a bound far below what a balance column holds.
@@ -171,7 +179,7 @@ class CreditApi(PartnerAPIView):
 
     @extend_schema(
         request=CreditInputSerializer,
-        parameters=[KEY_HEADER],
+        parameters=[CREDIT_KEY_HEADER],
         responses={201: CustomerDetailSerializer, 200: CustomerDetailSerializer},
         operation_id="customers_credit",
     )
