@@ -60,9 +60,11 @@ def alert_raise(
                     before = (alert.message, alert.value)
                     alert.level = level if escalated else alert.level
                     alert.message, alert.value, alert.threshold = message, value, threshold
-                    alert.save(
-                        update_fields=["level", "message", "value", "threshold", "updated_at"]
-                    )
+                    fields = ["level", "message", "value", "threshold", "updated_at"]
+                    if escalated:  # a graver condition needs acknowledging afresh
+                        alert.acknowledged_at = alert.acknowledged_by = None
+                        fields += ["acknowledged_at", "acknowledged_by"]
+                    alert.save(update_fields=fields)
                     changed = before != (alert.message, alert.value)
                     event = "alert.escalated" if escalated else "alert.updated" if changed else ""
                 if event:
@@ -83,5 +85,15 @@ def alerts_resolve(*, kind: str, keep_pool_ids: set[int]) -> int:
     return (
         EnergyAlert.objects.filter(kind=kind, resolved_at__isnull=True, pool__isnull=False)
         .exclude(pool_id__in=keep_pool_ids)
+        .update(resolved_at=Now())
+    )
+
+
+def partner_alerts_resolve(*, kind: str, keep_partner_ids: set[int]) -> int:
+    """Resolve open partner-wide alerts (no pool) of `kind` except those of
+    `keep_partner_ids` (still breached)."""
+    return (
+        EnergyAlert.objects.filter(kind=kind, resolved_at__isnull=True, pool__isnull=True)
+        .exclude(partner_id__in=keep_partner_ids)
         .update(resolved_at=Now())
     )

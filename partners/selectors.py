@@ -92,7 +92,9 @@ def caller_for_user(*, user: AbstractBaseUser | AnonymousUser) -> Caller | None:
 def membership_partner_id(*, user_id: int) -> int | None:
     """The active partner a staff user belongs to now (re-checked by live consumers)."""
     return (
-        Membership.objects.filter(user_id=user_id, partner__status=Partner.Status.ACTIVE)
+        Membership.objects.filter(
+            user_id=user_id, user__is_active=True, partner__status=Partner.Status.ACTIVE
+        )
         .values_list("partner_id", flat=True)
         .first()
     )

@@ -31,6 +31,25 @@ def test_open_once_escalate_never_lower():
     assert raise_usage(pool, Level.WARNING).pk != first.pk
 
 
+@pytest.mark.django_db
+def test_escalation_asks_for_acknowledgement_again():
+    from django.utils import timezone
+
+    from partners.tests.factories import UserFactory
+
+    pool = EnergyPoolFactory()
+    alert = raise_usage(pool, Level.WARNING)
+    EnergyAlert.objects.filter(pk=alert.pk).update(
+        acknowledged_at=timezone.now(), acknowledged_by=UserFactory()
+    )
+    raise_usage(pool, Level.WARNING)  # the same level: still acknowledged
+    alert.refresh_from_db()
+    assert alert.acknowledged_at is not None
+    raise_usage(pool, Level.EMERGENCY)
+    alert.refresh_from_db()
+    assert (alert.level, alert.acknowledged_at, alert.acknowledged_by) == ("emergency", None, None)
+
+
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_raisers_open_one_alert():
     pool = EnergyPoolFactory()

@@ -210,3 +210,22 @@ def test_tron_health_down_when_head_is_stale(settings, monitor):
 def test_verified_staff_reads_detailed_health(staff_client):
     body = staff_client.get("/api/v1/health/database").json()
     assert component(body, "database")["status"] == "ok"
+
+
+def test_with_redis_gone_the_api_still_answers_and_health_says_why(settings, monitor, key_client):
+    """The throttles keep their counts in Redis: with Redis gone they let requests through
+    (logged) instead of failing every call, and monitoring gets its per-component report."""
+    from pools.tests.test_chain_client import dead_url
+
+    dead = dead_url().replace("http://", "redis://") + "/0"
+    settings.CACHES = {
+        "default": {**settings.CACHES["default"], "LOCATION": dead},
+    }
+    settings.REDIS_URL = dead
+    assert key_client.get("/api/v1/partners/me/").status_code == 200
+    basic = APIClient().get("/api/v1/health")
+    assert basic.status_code == 503
+    assert component(basic.json(), "redis")["status"] == "down"
+    detailed = monitor.get("/api/v1/health/comprehensive")
+    assert detailed.status_code == 503
+    assert component(detailed.json(), "database")["status"] == "ok"

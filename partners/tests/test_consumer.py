@@ -116,6 +116,20 @@ async def test_revoked_membership_stops_events_on_open_socket():
     await comm.disconnect()
 
 
+async def test_a_deactivated_user_stops_getting_events_on_an_open_socket():
+    membership = await sync_to_async(MembershipFactory)()
+    comm = communicator(membership.user)
+    await comm.connect()
+    await comm.receive_json_from()
+    partner_id = membership.partner_id
+    user = membership.user
+    user.is_active = False
+    await sync_to_async(user.save)()
+    await sync_to_async(publish)("pool.updated", partner_id, [partner_group(partner_id)])
+    assert await comm.receive_nothing(timeout=0.5)
+    await comm.disconnect()
+
+
 async def test_staff_needs_verified_device_for_admin_group():
     staff = await sync_to_async(UserFactory)(is_staff=True)
     connected, code = await communicator(staff).connect()

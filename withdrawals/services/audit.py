@@ -8,7 +8,7 @@ from django.db.models import F, OuterRef, Subquery, Sum
 from django.db.models.functions import Coalesce
 
 from alerts.models import EnergyAlert, Level
-from alerts.services import alert_raise, alerts_resolve
+from alerts.services import alert_raise, alerts_resolve, partner_alerts_resolve
 from pools.models import EnergyPool
 from pools.services.ledger import ledger_audit, reservations_expire
 from withdrawals.models import Balance, Hold, QueueEntry
@@ -80,6 +80,10 @@ def expire_and_audit() -> int:
             level=Level.EMERGENCY,
             message=f"Balance {balance_id}: held amount differs from its open holds.",
         )
+    partner_alerts_resolve(
+        kind=EnergyAlert.Kind.LEDGER_INVARIANT,
+        keep_partner_ids={partner_id for _, partner_id in holds},
+    )
     return expired + len(breaches) + len(holds)
 
 

@@ -54,7 +54,13 @@ def test_held_balance_must_match_its_holds():
     balance.save()
     expire_and_audit()
     assert not EnergyAlert.objects.exists()
-    BalanceFactory(held=Decimal("3"))  # held, but no hold behind it
+    broken = BalanceFactory(held=Decimal("3"))  # held, but no hold behind it
     expire_and_audit()
     alert = EnergyAlert.objects.get()
     assert (alert.pool_id, alert.kind) == (None, "ledger_invariant")
+    # Repaired: the partner-wide alert resolves, as pool alerts do.
+    broken.held = Decimal("0")
+    broken.save()
+    expire_and_audit()
+    alert.refresh_from_db()
+    assert alert.resolved_at is not None
