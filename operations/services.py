@@ -96,17 +96,16 @@ def _process_lock(job: str) -> Iterator[bool | None]:
         # Closing the connection frees the lock.
 
 
-def _take_over(*, job: str, holder: str, ttl: timedelta) -> bool:
+def _take_over(*, job: str, holder: str, ttl: timedelta, run: JobRun) -> bool:
     """With the advisory lock held no other run of `job` is alive: take its row whoever
-    holds it, and mark runs left unfinished by a dead process as abandoned (a run's row is
-    written only once it holds the job, so every unfinished one is dead)."""
+    holds it, and mark runs left unfinished by a dead process as abandoned."""
     if not JobLock.objects.filter(job=job).update(
         holder=holder, acquired_at=Now(), expires_at=Now() + ttl
     ) and not lease_acquire(job=job, holder=holder, ttl=ttl):
         return False
     abandoned = JobRun.objects.filter(
         job=job, status=JobRun.Status.RUNNING, finished_at__isnull=True
-    )
+    ).exclude(pk=run.pk)
     if count := abandoned.update(
         status=JobRun.Status.FAILED,
         error="abandoned: its process died before it finished",
@@ -124,21 +123,17 @@ def job_execute(*, job: str, ttl: timedelta, work: Callable[[], int]) -> JobRun:
     re-raised.
     """
     holder = lease_holder_id()
-    started_at = timezone.now()
+    run = JobRun.objects.create(job=job, started_at=timezone.now(), holder=holder)
     with _process_lock(job) as alone:
         if alone is None:
             leased = lease_acquire(job=job, holder=holder, ttl=ttl)
         else:
-            leased = alone and _take_over(job=job, holder=holder, ttl=ttl)
+            leased = alone and _take_over(job=job, holder=holder, ttl=ttl, run=run)
         if not leased:
-            return JobRun.objects.create(
-                job=job,
-                started_at=started_at,
-                finished_at=timezone.now(),
-                holder=holder,
-                status=JobRun.Status.SKIPPED,
-            )
-        run = JobRun.objects.create(job=job, started_at=started_at, holder=holder)
+            run.status = JobRun.Status.SKIPPED
+            run.finished_at = timezone.now()
+            run.save(update_fields=["status", "finished_at"])
+            return run
         try:
             items = work()
         except Exception as exc:
@@ -147,13 +142,12 @@ def job_execute(*, job: str, ttl: timedelta, work: Callable[[], int]) -> JobRun:
             run.finished_at = timezone.now()
             run.save(update_fields=["status", "error", "finished_at"])
             raise
-        else:  # recorded while the job is still held: no later run can call it abandoned
-            run.status = JobRun.Status.SUCCEEDED
-            run.items = items
-            run.finished_at = timezone.now()
-            run.save(update_fields=["status", "items", "finished_at"])
         finally:
             lease_release(job=job, holder=holder)
+    run.status = JobRun.Status.SUCCEEDED
+    run.items = items
+    run.finished_at = timezone.now()
+    run.save(update_fields=["status", "items", "finished_at"])
     return run
 
 
