@@ -3,11 +3,6 @@
 A lease is a `JobLock` row: taken by insert, or by taking over an expired row with one
 conditional UPDATE on database time, so two processes can never both hold it and a
 crashed holder's lease frees itself when it expires.
-
-On PostgreSQL a run also holds a session advisory lock on a connection of its own for as
-long as it runs. PostgreSQL frees it the moment the holder's process dies, so a run killed
-mid-way (SIGKILL, out of memory) does not block its job until the row's lease expires: the
-next run gets the advisory lock, takes the row over, and marks the dead run abandoned.
 """
 
 from __future__ import annotations
@@ -16,13 +11,10 @@ import logging
 import os
 import socket
 import uuid
-import zlib
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import timedelta
 
-import psycopg
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models.functions import Now
 from django.utils import timezone
 
@@ -81,69 +73,29 @@ def leases_expired_cleanup() -> int:
     return deleted
 
 
-@contextmanager
-def _process_lock(job: str) -> Iterator[bool | None]:
-    """A session advisory lock on `job`, on a connection of its own, held until the block
-    ends or the process dies. Yields True (held), False (another live run holds it), or
-    None where there is no such lock (SQLite): the row lease alone decides then."""
-    if connection.vendor != "postgresql":
-        yield None
-        return
-    with psycopg.connect(**connection.get_connection_params(), autocommit=True) as own:
-        key = zlib.crc32(f"job:{job}".encode()) - 2**31
-        row = own.execute("SELECT pg_try_advisory_lock(%s, %s)", (0x6A6F62, key)).fetchone()
-        yield bool(row and row[0])
-        # Closing the connection frees the lock.
-
-
-def _take_over(*, job: str, holder: str, ttl: timedelta, run: JobRun) -> bool:
-    """With the advisory lock held no other run of `job` is alive: take its row whoever
-    holds it, and mark runs left unfinished by a dead process as abandoned."""
-    if not JobLock.objects.filter(job=job).update(
-        holder=holder, acquired_at=Now(), expires_at=Now() + ttl
-    ) and not lease_acquire(job=job, holder=holder, ttl=ttl):
-        return False
-    abandoned = JobRun.objects.filter(
-        job=job, status=JobRun.Status.RUNNING, finished_at__isnull=True
-    ).exclude(pk=run.pk)
-    if count := abandoned.update(
-        status=JobRun.Status.FAILED,
-        error="abandoned: its process died before it finished",
-        finished_at=timezone.now(),
-    ):
-        logger.warning("job %s: %s run(s) abandoned by a dead process", job, count)
-    return True
-
-
 def job_execute(*, job: str, ttl: timedelta, work: Callable[[], int]) -> JobRun:
     """Run `work` under the job's lease and record the run.
 
-    If another live process holds the lease the run is recorded as skipped and `work` is
-    not called. `work` returns how many items it handled. Exceptions are recorded and
-    re-raised.
+    If another process holds the lease the run is recorded as skipped and `work` is not
+    called. `work` returns how many items it handled. Exceptions are recorded and re-raised.
     """
     holder = lease_holder_id()
     run = JobRun.objects.create(job=job, started_at=timezone.now(), holder=holder)
-    with _process_lock(job) as alone:
-        if alone is None:
-            leased = lease_acquire(job=job, holder=holder, ttl=ttl)
-        else:
-            leased = alone and _take_over(job=job, holder=holder, ttl=ttl, run=run)
-        if not leased:
-            run.status = JobRun.Status.SKIPPED
-            run.finished_at = timezone.now()
-            run.save(update_fields=["status", "finished_at"])
-            return run
-        try:
-            items = work()
-        except Exception as exc:
-            run.status = JobRun.Status.FAILED
-            run.error = f"{type(exc).__name__}: {exc}"[:2000]
-            run.finished_at = timezone.now()
-            run.save(update_fields=["status", "error", "finished_at"])
-            raise
-        finally:
-            lease_release(job=job, holder=holder)
+    if not lease_acquire(job=job, holder=holder, ttl=ttl):
+        run.status = JobRun.Status.SKIPPED
+        run.finished_at = timezone.now()
+        run.save(update_fields=["status", "finished_at"])
+        return run
+    try:
+        items = work()
+    except Exception as exc:
+        run.status = JobRun.Status.FAILED
+        run.error = f"{type(exc).__name__}: {exc}"[:2000]
+        run.finished_at = timezone.now()
+        run.save(update_fields=["status", "error", "finished_at"])
+        raise
+    finally:
+        lease_release(job=job, holder=holder)
     run.status = JobRun.Status.SUCCEEDED
     run.items = items
     run.finished_at = timezone.now()
