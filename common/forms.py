@@ -1,4 +1,4 @@
-"""Form and admin pieces that know no app."""
+"""Form pieces that know no app."""
 
 from __future__ import annotations
 
@@ -6,10 +6,7 @@ import uuid
 from typing import Any
 
 from django import forms
-from django.contrib import admin
 from django.db.models import Model
-from django.forms import ModelForm
-from django.http import HttpRequest
 
 
 class ServiceModelForm(forms.ModelForm):  # type: ignore[type-arg]
@@ -33,42 +30,3 @@ class ServiceModelForm(forms.ModelForm):  # type: ignore[type-arg]
 
     def idempotency_key(self, data: dict[str, Any]) -> str:
         return f"admin-{data['token']}"
-
-
-class ServiceAddAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    """An admin whose rows are added through `add_form` (a `ServiceModelForm`): the service
-    made the row, so saving only points the admin at it, and a replayed submit is not
-    logged as a second addition."""
-
-    add_form: type[ServiceModelForm]
-    add_fields: list[str]
-
-    def get_form(  # type: ignore[override]
-        self, request: HttpRequest, obj: Model | None = None, **kwargs: Any
-    ) -> type[ModelForm]:  # type: ignore[type-arg]
-        if obj is not None:
-            return super().get_form(request, obj, **kwargs)
-        kwargs["form"] = self.add_form
-        kwargs["fields"] = self.add_fields
-        form = super().get_form(request, obj, **kwargs)
-        user_id = getattr(request.user, "pk", None)
-        return type(form.__name__, (form,), {"requested_by_id": user_id})
-
-    def save_model(
-        self,
-        request: HttpRequest,
-        obj: Model,
-        form: ModelForm,  # type: ignore[type-arg]
-        change: bool,
-    ) -> None:
-        if change:
-            return
-        assert isinstance(form, ServiceModelForm)
-        assert form.created is not None
-        obj.pk = form.created.pk
-        obj._service_replayed = form.replayed  # type: ignore[attr-defined]
-
-    def log_addition(self, request: HttpRequest, obj: Model, message: Any) -> Any:
-        if getattr(obj, "_service_replayed", False):
-            return None
-        return super().log_addition(request, obj, message)

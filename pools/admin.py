@@ -24,7 +24,8 @@ from django.forms import ModelForm
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
-from common.forms import ServiceAddAdmin, ServiceModelForm
+from common.admin import ReadOnlyAdmin, ServiceAddAdmin
+from common.forms import ServiceModelForm
 from common.tron import SUN_PER_TRX
 from pools.models import (
     AVAILABLE_ENERGY,
@@ -275,7 +276,7 @@ class EnergyUsageLogAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 
 @admin.register(Reservation)
-class ReservationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class ReservationAdmin(ReadOnlyAdmin):
     """The ledger is written only by its services; the console reads it."""
 
     list_display = [
@@ -293,15 +294,6 @@ class ReservationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_filter = ["state"]
     raw_id_fields = ["pool", "withdrawal"]
     show_full_result_count = False
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
 
 @admin.register(PriceQuote)

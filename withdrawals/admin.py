@@ -1,4 +1,9 @@
-"""Operators' console: withdrawals with their attempts, queue, fees, balances and holds."""
+"""Operators' console: withdrawals with their attempts, queue, fees, balances and holds.
+
+Money and its records are shown, never edited here (`ReadOnlyAdmin`): an edited amount or
+address, a deleted hold or queue entry, or an attempt marked dead by hand would bypass the
+rules the services keep and strand funds. Changes go through the actions, which call them.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +14,9 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from common.admin import ReadOnlyAdmin, ServiceAddAdmin
 from common.errors import DependencyUnavailable
-from common.forms import ServiceAddAdmin, ServiceModelForm
+from common.forms import ServiceModelForm
 from pools.chain.errors import ChainError
 from withdrawals.models import (
     Attempt,
@@ -23,21 +29,6 @@ from withdrawals.models import (
 )
 from withdrawals.services.balances import balance_credit
 from withdrawals.services.requests import withdrawal_cancel, withdrawal_retry
-
-
-class LedgerAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    """Money and its records are shown, never edited here: an edited amount or address, a
-    deleted hold or queue entry, or an attempt marked dead by hand would bypass the rules
-    the services keep (and strand funds). Changes go through the actions, which call them."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
 
 class ReadOnlyInline(admin.TabularInline):  # type: ignore[type-arg]
@@ -72,7 +63,7 @@ class HoldInline(ReadOnlyInline):
 
 
 @admin.register(Withdrawal)
-class WithdrawalAdmin(LedgerAdmin):
+class WithdrawalAdmin(ReadOnlyAdmin):
     list_display = [
         "id",
         "created_at",
@@ -142,7 +133,7 @@ class WithdrawalAdmin(LedgerAdmin):
 
 
 @admin.register(Attempt)
-class AttemptAdmin(LedgerAdmin):
+class AttemptAdmin(ReadOnlyAdmin):
     list_display = [
         "txid",
         "withdrawal",
@@ -161,7 +152,7 @@ class AttemptAdmin(LedgerAdmin):
 
 
 @admin.register(QueueEntry)
-class QueueEntryAdmin(LedgerAdmin):
+class QueueEntryAdmin(ReadOnlyAdmin):
     list_display = ["withdrawal", "pool", "energy_needed", "enqueued_at"]
     list_select_related = ["pool", "withdrawal"]
     list_filter = ["pool__partner"]
@@ -169,7 +160,7 @@ class QueueEntryAdmin(LedgerAdmin):
 
 
 @admin.register(EmergencyFee)
-class EmergencyFeeAdmin(LedgerAdmin):
+class EmergencyFeeAdmin(ReadOnlyAdmin):
     list_display = [
         "withdrawal",
         "quoted_fee_sun",
@@ -187,7 +178,7 @@ class EmergencyFeeAdmin(LedgerAdmin):
 
 
 @admin.register(Balance)
-class BalanceAdmin(LedgerAdmin):
+class BalanceAdmin(ReadOnlyAdmin):
     list_display = ["customer", "currency", "available", "held", "updated_at"]
     list_select_related = ["customer"]
     list_filter = ["currency", "customer__partner"]
@@ -197,7 +188,7 @@ class BalanceAdmin(LedgerAdmin):
 
 
 @admin.register(Hold)
-class HoldAdmin(LedgerAdmin):
+class HoldAdmin(ReadOnlyAdmin):
     list_display = ["id", "withdrawal", "balance", "amount", "state", "resolved_at"]
     list_select_related = ["balance", "withdrawal"]
     list_filter = ["state"]
@@ -237,7 +228,7 @@ class CreditForm(ServiceModelForm):
 
 
 @admin.register(Credit)
-class CreditAdmin(ServiceAddAdmin, LedgerAdmin):
+class CreditAdmin(ServiceAddAdmin, ReadOnlyAdmin):
     """Credits for demos and tests (a deposit the partner received): added here or through
     the partner API, never edited or deleted."""
 
