@@ -304,23 +304,15 @@ class PriceQuoteAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 
 @admin.register(SigningKey)
-class SigningKeyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    """Addresses only: the ciphertext is never shown, and keys are added by import only."""
+class SigningKeyAdmin(ReadOnlyAdmin):
+    """Addresses only: the ciphertext is never shown, keys are added by import only, and
+    never deleted (a generated key exists only here: deleting it would lose the pool's
+    funds)."""
 
     list_display = ["address", "created_at"]
     search_fields = ["address"]
     fields = ["address", "created_at"]
     readonly_fields = ["address", "created_at"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        # A generated key exists only here: deleting it would lose the pool's funds.
-        return False
 
 
 class StakingOperationForm(ServiceModelForm):
