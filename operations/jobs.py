@@ -27,8 +27,10 @@ class JobSpec:
     @property
     def lease_seconds(self) -> int:
         """How long a run's lease lasts if its holder dies without releasing it: longer than
-        Celery's hard time limit, so a slow run never loses its lease while alive."""
-        return max(LEASE_FLOOR_SECONDS, self.every_seconds * 2)
+        Celery's hard time limit, so a slow run never loses its lease while alive, and no
+        longer, so a killed run blocks its job for minutes at most (not, for a daily job,
+        the next two days)."""
+        return LEASE_FLOOR_SECONDS
 
 
 JOBS: tuple[JobSpec, ...] = (

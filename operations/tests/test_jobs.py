@@ -198,3 +198,14 @@ def test_a_killed_holders_lease_expires_by_itself(settings):
     assert not lease_acquire(job="doomed", holder="next", ttl=TTL)
     time.sleep(2.2)
     assert lease_acquire(job="doomed", holder="next", ttl=TTL)
+
+
+def test_every_lease_outlives_the_hard_time_limit_and_no_more():
+    """A killed run blocks its job until its lease expires: minutes, even for the daily
+    cleanup (whose lease was once two days)."""
+    from django.conf import settings
+
+    from operations.jobs import JOBS
+
+    for spec in JOBS:
+        assert settings.CELERY_TASK_TIME_LIMIT < spec.lease_seconds <= 600, spec.name
