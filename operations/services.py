@@ -73,6 +73,24 @@ def leases_expired_cleanup() -> int:
     return deleted
 
 
+def _abandoned_runs_close(*, job: str, older_than: timedelta) -> int:
+    """Record as failed the runs of `job` still "running" after a whole lease: their
+    process died (a lease outlasts Celery's hard time limit, so none of them is alive)."""
+    count = JobRun.objects.filter(
+        job=job,
+        status=JobRun.Status.RUNNING,
+        finished_at__isnull=True,
+        started_at__lt=timezone.now() - older_than,
+    ).update(
+        status=JobRun.Status.FAILED,
+        error="abandoned: its process died before it finished",
+        finished_at=timezone.now(),
+    )
+    if count:
+        logger.warning("job %s: %s run(s) abandoned by a dead process", job, count)
+    return count
+
+
 def job_execute(*, job: str, ttl: timedelta, work: Callable[[], int]) -> JobRun:
     """Run `work` under the job's lease and record the run.
 
@@ -86,6 +104,7 @@ def job_execute(*, job: str, ttl: timedelta, work: Callable[[], int]) -> JobRun:
         run.finished_at = timezone.now()
         run.save(update_fields=["status", "finished_at"])
         return run
+    _abandoned_runs_close(job=job, older_than=ttl)
     try:
         items = work()
     except Exception as exc:

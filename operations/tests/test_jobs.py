@@ -209,3 +209,18 @@ def test_every_lease_outlives_the_hard_time_limit_and_no_more():
 
     for spec in JOBS:
         assert settings.CELERY_TASK_TIME_LIMIT < spec.lease_seconds <= 600, spec.name
+
+
+def test_runs_a_dead_process_left_running_are_closed_by_the_next_run():
+    from django.utils import timezone
+
+    dead = JobRun.objects.create(job="demo", started_at=timezone.now() - 2 * TTL, holder="gone")
+    recent = JobRun.objects.create(job="demo", started_at=timezone.now(), holder="maybe alive")
+    other = JobRun.objects.create(job="other", started_at=timezone.now() - 2 * TTL, holder="x")
+    run = job_execute(job="demo", ttl=TTL, work=lambda: 1)
+    assert run.status == JobRun.Status.SUCCEEDED
+    dead.refresh_from_db()
+    assert (dead.status, dead.error[:9]) == (JobRun.Status.FAILED, "abandoned")
+    for untouched in (recent, other):  # younger than a lease, or another job's
+        untouched.refresh_from_db()
+        assert untouched.status == JobRun.Status.RUNNING
