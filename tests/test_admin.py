@@ -40,6 +40,7 @@ from withdrawals.tests.factories import (
     QueueEntryFactory,
     WithdrawalFactory,
 )
+from withdrawals.tests.test_pages import token_in
 
 pytestmark = pytest.mark.django_db
 
@@ -242,8 +243,7 @@ def test_admin_submits_a_staking_operation(admin_user, devnet):
     pool = EnergyPoolFactory(address=key.address, custody=EnergyPool.Custody.CUSTODIAL)
     client = verified_client(*admin_user)
     url = "/admin/pools/stakingoperation/add/"
-    page = client.get(url).content.decode()
-    token = page.split('name="token" value="')[1].split('"')[0]
+    token = token_in(client.get(url))
     form = {"pool": pool.pk, "kind": "stake", "lock_period_blocks": 0, "token": token}
     bad = client.post(url, form)
     assert bad.status_code == 200
@@ -326,8 +326,7 @@ def test_admin_credits_a_customer_once_per_form(admin_user):
 
     customer = CustomerFactory()
     client = verified_client(*admin_user)
-    page = client.get("/admin/withdrawals/credit/add/").content.decode()
-    token = page.split('name="token" value="')[1].split('"')[0]
+    token = token_in(client.get("/admin/withdrawals/credit/add/"))
     form = {"customer": customer.pk, "currency": "USDT", "amount": "25", "token": token}
     for _ in range(2):  # a double submit
         response = client.post("/admin/withdrawals/credit/add/", form)

@@ -89,9 +89,13 @@ def recipient():
     return PrivateKey.random().public_key.to_base58check_address()
 
 
+def token_in(page):
+    """The one-time token of the form on `page` (a response)."""
+    return page.content.decode().split('name="token" value="')[1].split('"')[0]
+
+
 def form_token(client):
-    page = client.get("/withdraw/").content.decode()
-    return page.split('name="token" value="')[1].split('"')[0]
+    return token_in(client.get("/withdraw/"))
 
 
 def test_form_shows_fee_free_then_busy_notice(shop):
@@ -209,30 +213,11 @@ def test_pay_and_go_now_from_the_trx_balance(shop, devnet, partner):
     assert (withdrawal.mode, withdrawal.status) == ("emergency", "reserved")
 
 
-def token_in(page):
-    return page.content.decode().split('name="token" value="')[1].split('"')[0]
-
-
 @pytest.fixture
 def emergency_wallet(devnet, partner):
-    from tronpy.keys import PrivateKey
+    from withdrawals.tests.test_emergency import emergency_wallet
 
-    from pools.models import EnergyPool
-    from pools.services.keys import signing_key_import
-    from pools.tests.factories import EnergyPoolFactory
-
-    key = PrivateKey.random()
-    address = key.public_key.to_base58check_address()
-    devnet.fund(address, 100)
-    devnet.mint(address, 1000)
-    signing_key_import(private_key_hex=key.hex())
-    return EnergyPoolFactory(
-        partner=partner,
-        address=address,
-        custody=EnergyPool.Custody.CUSTODIAL,
-        role=EnergyPool.Role.EMERGENCY,
-        energy_limit=0,
-    )
+    return emergency_wallet(devnet, partner, usdt=1000)
 
 
 def test_a_corrected_form_after_a_failed_pay_and_go_is_a_new_request(shop, emergency_wallet):
