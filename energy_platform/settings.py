@@ -178,7 +178,7 @@ CHANNEL_LAYERS = {
     }
 }
 
-# --- Celery (see reference/reliability.md §3) --------------------------------------------------
+# --- Celery (see docs/jobs.md) --------------------------------------------------
 CELERY_BROKER_URL = REDIS_URL
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     # Longer than any task may run, so a slow task is not redelivered while still running.

@@ -1,4 +1,4 @@
-"""Health checks: each component's status and latency (SPEC §6.7).
+"""Health checks: each component's status and latency (docs/jobs.md, Health).
 
 The checks themselves come from django-health-check; this module runs them concurrently and
 reports them in the platform's shape:

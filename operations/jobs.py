@@ -1,4 +1,4 @@
-"""Every periodic job, declared once (SPEC §7). `manage.py setup_periodic_tasks` upserts them.
+"""Every periodic job, declared once (docs/jobs.md). `manage.py setup_periodic_tasks` upserts them.
 
 Only jobs whose work exists are listed: a job that is not built yet is absent, not stubbed.
 Tasks are named by dotted path so this module imports no app.

@@ -1,4 +1,4 @@
-"""Job leases and job history (SPEC §6.7).
+"""Job leases and job history (docs/jobs.md).
 
 A lease is a `JobLock` row: taken by insert, or by taking over an expired row with one
 conditional UPDATE on database time, so two processes can never both hold it and a

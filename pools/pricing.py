@@ -55,7 +55,7 @@ class DevnetRentalProvider:
     """A market model for the devnet: renting is cheaper than burning, more so for longer.
 
     Priced from the chain's live `getEnergyFee` (burning one energy unit costs that many sun),
-    at the discounts rental markets typically offer over burning (reference/tron.md §4a).
+    at the discounts rental markets typically offer over burning (docs/decisions.md).
     """
 
     name = "devnet-market"

@@ -81,7 +81,7 @@ def days_until_depleted(*, limit: int, committed: int, daily_usage: float) -> fl
 
 @dataclass(frozen=True)
 class PoolEnergy:
-    """The live energy picture of one pool (SPEC §5 derived numbers)."""
+    """The live energy picture of one pool (docs/data-model.md, EnergyPool)."""
 
     pool: EnergyPool
     daily_usage: float

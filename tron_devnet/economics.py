@@ -1,4 +1,4 @@
-"""Resource model (reference/tron.md §1): chain parameters, staking limits, 24-h linear recovery.
+"""Resource model (docs/tron.md): chain parameters, staking limits, 24-h linear recovery.
 
 The recovery arithmetic follows java-tron ``ResourceProcessor.increase`` (Stake 2.0 variant with a
 per-account window kept in slots * 1000): usage is stored as an average over the window with
@@ -88,7 +88,7 @@ DEFAULT_PARAMS: dict[str, int] = {
 
 # Devnet-only parameters (not listed by getchainparameters): the network-wide staked weight, in
 # whole TRX, that the devnet's own stakes are added to. 19e9 TRX → ~9.47 energy per staked TRX per
-# day with the 180e9 daily limit, like mainnet (reference/tron.md §1.3).
+# day with the 180e9 daily limit, like mainnet (docs/tron.md, Staking).
 DEVNET_PARAMS: dict[str, int] = {
     "totalEnergyWeight": 19_000_000_000,
     "totalNetWeight": 30_000_000_000,
@@ -124,7 +124,7 @@ def increase(
     """Merge ``add`` new usage at ``now_slot``: returns (new usage, new window in slots*1000).
 
     Stake 2.0 keeps a per-account window: ``newWindow = (remainWindow*remain + 28800*add) /
-    (remain + add)`` so the old usage keeps its own recovery progress (reference/tron.md §1.4).
+    (remain + add)`` so the old usage keeps its own recovery progress (docs/tron.md, Regeneration).
     """
     remain = recovered(usage, last_slot, now_slot, window_mslots)
     new_usage = remain + add
@@ -215,7 +215,7 @@ def use_free_net(acct: Account, amount: int, now_slot: int) -> None:
 def energy_fee_limit(
     left_frozen_energy: int, balance: int, call_value: int, fee_limit: int, sun_per_energy: int
 ) -> int:
-    """VMActuator.getAccountEnergyLimitWithFixRatio (reference/tron.md §1.7)."""
+    """VMActuator.getAccountEnergyLimitWithFixRatio (docs/tron.md, fee_limit)."""
     sun_per_energy = max(1, sun_per_energy)
     from_balance = max(balance - call_value, 0) // sun_per_energy
     from_fee_limit = fee_limit // sun_per_energy

@@ -1,5 +1,6 @@
 """Stake 2.0 actuators: FreezeBalanceV2, UnfreezeBalanceV2, WithdrawExpireUnfreeze,
-CancelAllUnfreezeV2, DelegateResource and UnDelegateResource (reference/tron.md §1.8)."""
+CancelAllUnfreezeV2, DelegateResource and UnDelegateResource (docs/tron.md, Stake 2.0
+operations)."""
 
 from __future__ import annotations
 

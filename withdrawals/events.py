@@ -1,4 +1,5 @@
-"""The live hint every withdrawal state change sends (after commit; SPEC §6.6)."""
+"""The live hint every withdrawal state change sends (after commit; docs/protocols.md,
+Live events)."""
 
 from __future__ import annotations
 

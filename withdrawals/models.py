@@ -17,7 +17,7 @@ class Currency(models.TextChoices):
 
 
 class Withdrawal(BaseModel):
-    """A customer's USDT withdrawal. Lifecycle in SPEC §6.3."""
+    """A customer's USDT withdrawal. Lifecycle in docs/protocols.md."""
 
     class Mode(models.TextChoices):
         STANDARD = "standard", "Standard (pool energy)"

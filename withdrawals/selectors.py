@@ -19,7 +19,7 @@ from pools.selectors import recent_daily_usage
 from pools.services.prices import latest_energy_fee_sun
 from withdrawals.models import Balance, QueueEntry, Withdrawal
 
-# A USDT transfer's bandwidth and its burn price (reference/tron.md §1.5, §1.6).
+# A USDT transfer's bandwidth and its burn price (docs/tron.md: A USDT transfer, Bandwidth).
 USDT_TRANSFER_BANDWIDTH = 345
 BANDWIDTH_FEE_SUN = 1_000
 

@@ -1,4 +1,5 @@
-"""Concurrent account reads for chain sync (SPEC §6.1), through tronpy's async provider.
+"""Concurrent account reads for chain sync (docs/jobs.md, sync_pools), through tronpy's
+async provider.
 
 One call reads many accounts with bounded concurrency. Each address fails over between
 node URLs on its own, and a failure is returned for that address instead of failing the

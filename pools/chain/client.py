@@ -60,7 +60,7 @@ USDT_CONTRACT = "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t"
 USDT_TRANSFER_SELECTOR = "transfer(address,uint256)"
 USDT_TRANSFER_METHOD_ID = keccak256(USDT_TRANSFER_SELECTOR.encode())[:4].hex()
 USDT_BALANCE_SELECTOR = "balanceOf(address)"
-# Energy a USDT transfer costs to a holder / a new holder (reference/tron.md §1.5).
+# Energy a USDT transfer costs to a holder / a new holder (docs/tron.md, A USDT transfer).
 USDT_TRANSFER_ENERGY_WARM = 64_285
 USDT_TRANSFER_ENERGY_COLD = 130_285
 FEE_LIMIT_HEADROOM = Decimal("1.2")
@@ -103,7 +103,7 @@ def fee_limit_for(*, energy: int, energy_fee: int, max_fee_limit: int = 0) -> in
     """`fee_limit` in sun for a call needing `energy`: energy × price × 1.2, rounded up.
 
     fee_limit caps the whole energy budget of a call, even energy paid from stake
-    (reference/tron.md §1.7), so it is set from the estimate, never tronpy's 10 TRX.
+    (docs/tron.md, fee_limit), so it is set from the estimate, never tronpy's 10 TRX.
     """
     if energy <= 0 or energy_fee <= 0:
         raise ValueError("fee_limit needs a positive energy estimate and energy price")
@@ -442,7 +442,7 @@ class ChainClient:
     ) -> UnsignedTransaction:
         head = self._check(self._request(node, "wallet/getnowblock", {"visible": True}))
         head_ts = int(head.get("block_header", {}).get("raw_data", {}).get("timestamp", 0))
-        # Expiration from the node's clock: tronpy would use ours (reference/tron.md §2.7).
+        # Expiration from the node's clock: tronpy would use ours (docs/tron.md, Transactions).
         builder = builder.expiration(head_ts + self.expiration_ms - current_timestamp())
         if fee_limit is not None:
             builder = builder.fee_limit(fee_limit)

@@ -89,7 +89,7 @@ class AccountState:
     total_energy_limit: int = 0
     total_energy_weight: int = 0
     # When the account last consumed energy, and the recovery window its usage then had
-    # (Stake 2.0 keeps a per-account window, merged at each use: reference/tron.md §1.4).
+    # (Stake 2.0 keeps a per-account window, merged at each use: docs/tron.md, Regeneration).
     energy_consumed_at_ms: int = 0
     energy_window_ms: int = DEFAULT_WINDOW_MS
 

@@ -1,4 +1,4 @@
-"""The reservation ledger (SPEC §6.2; reference/reliability.md §1).
+"""The reservation ledger (docs/protocols.md, Reservation ledger).
 
 Energy is promised to a withdrawal before anything is signed, TigerBeetle-style:
 

@@ -1,7 +1,7 @@
 """Stake 2.0 operations on custodial pools: quote, submit, drive to a final state.
 
-Exactly-once, as for withdrawals (reference/reliability.md §2.4): the signed transaction is
-stored before it is broadcast; an unclear broadcast is retried with the same bytes; an
+Exactly-once, as for withdrawals (docs/protocols.md, Exactly-once sending): the signed
+transaction is stored before it is broadcast; an unclear broadcast is retried with the same bytes; an
 operation is declared dead only when the node's head block is past its expiration and the
 node does not know the transaction.
 """
@@ -53,7 +53,7 @@ def staking_quote(*, pool: EnergyPool, amount_sun: int) -> StakeQuote:
     """Energy the pool would have after staking `amount_sun` more, read from the chain now.
 
     EnergyLimit = floor(own stake in TRX × TotalEnergyLimit / TotalEnergyWeight), and a
-    stake adds to TotalEnergyWeight too (reference/tron.md §1.3).
+    stake adds to TotalEnergyWeight too (docs/tron.md, Staking).
     """
     state = chain_client().account_state(pool.address)
     own_trx = (
@@ -231,7 +231,7 @@ def _broadcast(operation: StakingOperation, *, refusal_ends: bool = True) -> Non
 def staking_operations_drive() -> int:
     """Drive every open operation one step: confirm, fail, declare dead, or rebroadcast.
 
-    As for withdrawals (reference/reliability.md §2.4): the outcome comes from one node's
+    As for withdrawals (docs/protocols.md, Exactly-once sending): the outcome comes from one node's
     solidified chain, and an operation is dead only when that chain is past its expiration
     plus `TRON_DEAD_MARGIN_SECONDS` and the node does not know it, on two consecutive
     checks; anything less, and the same bytes are broadcast again. Safe to run concurrently

@@ -1,4 +1,5 @@
-"""Chain sync (SPEC §6.1): pools' chain numbers, snapshots and usage the platform did not cause.
+"""Chain sync (docs/jobs.md, sync_pools): pools' chain numbers, snapshots and usage the
+platform did not cause.
 
 Pools are read in batches; each batch is read concurrently (`BatchReader`) and written in
 one transaction: one bulk UPDATE of the pools' chain columns, one INSERT of snapshots and
@@ -117,7 +118,7 @@ def _recover(used: float, remaining_ms: float, elapsed_ms: float) -> tuple[float
 def expected_usage(baseline: UsageBaseline, own: Iterable[tuple[int, int]], now_ms: int) -> float:
     """EnergyUsed at `now_ms` if only our own uses (energy, at_ms) happened since `baseline`.
 
-    Replays the chain's rule (reference/tron.md §1.4): usage recovers linearly over its
+    Replays the chain's rule (docs/tron.md, Regeneration): usage recovers linearly over its
     window; a new use adds to what is left and merges the windows, weighted by usage, the
     new use bringing a full 24 h.
     """

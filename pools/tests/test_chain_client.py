@@ -137,7 +137,7 @@ def test_usdt_transfer_warm_and_cold_with_stake(devnet, client):
 
 def test_default_tronpy_fee_limit_would_run_out_of_energy(devnet, client):
     """Why fee_limit comes from the estimate: 10 TRX buys 100,000 energy, a cold transfer
-    needs 130,285 (reference/tron.md §1.7)."""
+    needs 130,285 (docs/tron.md, fee_limit)."""
     sender = new_account(devnet, trx=100)
     devnet.mint(sender.address, 10)
     unsigned = client.build_usdt_transfer(

@@ -1,5 +1,5 @@
 """What every idempotent withdrawal request shares: the digest of its body and the two ways
-a key can be refused (reference/reliability.md §2.1)."""
+a key can be refused (docs/protocols.md, Idempotency keys)."""
 
 from __future__ import annotations
 

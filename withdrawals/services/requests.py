@@ -2,7 +2,7 @@
 
 A request is idempotent per (partner, Idempotency-Key): the same key and body return the
 stored withdrawal, the same key with another body is refused, and a request whose twin is
-still being processed is refused as in flight (SPEC §6.3; reference/reliability.md §2.1).
+still being processed is refused as in flight (docs/protocols.md, Idempotency keys).
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ def pool_for_withdrawal(*, partner: Partner) -> EnergyPool:
 def transfer_energy_estimate(*, pool: EnergyPool, to_address: str, amount: Decimal) -> int:
     """Energy the USDT transfer will cost, from the node's estimate; if the node cannot
     simulate it (the hot wallet's balance would not cover it now), from whether the
-    recipient already holds USDT (reference/tron.md §1.5)."""
+    recipient already holds USDT (docs/tron.md, A USDT transfer)."""
     client = chain_client()
     try:
         return client.estimate_usdt_transfer_energy(

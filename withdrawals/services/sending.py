@@ -1,5 +1,5 @@
-"""Signing, broadcasting and confirming withdrawals exactly once (SPEC §6.3;
-reference/reliability.md §2.4).
+"""Signing, broadcasting and confirming withdrawals exactly once (docs/protocols.md,
+Exactly-once sending).
 
 - A reserved withdrawal's reservation is marked signed (it can no longer expire), then a
   transaction is built against the node's head block, signed, and stored as an `Attempt`
