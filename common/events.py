@@ -1,9 +1,9 @@
 """Live events: services publish typed hints after commit; consumers forward them.
 
 A push is only a hint (docs/protocols.md, Live events): pages re-fetch state over HTTP on
-(re)connect, so a lost message costs nothing. Publishing therefore never raises into the caller, and it
-happens only after the surrounding transaction commits, so nobody is told about state
-that was rolled back. Delivery runs on a background thread, so a request never waits for
+(re)connect, so a lost message costs nothing. Publishing therefore never raises into the
+caller, and it happens only after the surrounding transaction commits, so nobody is told
+about state that was rolled back. Delivery runs on a background thread, so a request never waits for
 Redis to pass a hint on.
 """
 

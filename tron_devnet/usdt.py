@@ -1,9 +1,10 @@
 """The devnet's built-in USDT TRC20 at the mainnet address (no TVM: a Python state machine).
 
 Energy costs are the mainnet figures from docs/tron.md (a USDT transfer): ``transfer`` costs
-64,285 energy when the recipient's balance slot is non-zero ("holder") and 130,285 when it is zero (a new storage
-slot). A failing ``transfer`` (sender balance too low) REVERTs after ``REVERT_ENERGY`` (a devnet
-constant: the real contract's cost up to its SafeMath check, with the dynamic energy factor).
+64,285 energy when the recipient's balance slot is non-zero ("holder") and 130,285 when it
+is zero (a new storage slot). A failing ``transfer`` (sender balance too low) REVERTs after
+``REVERT_ENERGY`` (a devnet constant: the real contract's cost up to its SafeMath check, with
+the dynamic energy factor).
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """Stake 2.0 operations on custodial pools: quote, submit, drive to a final state.
 
 Exactly-once, as for withdrawals (docs/protocols.md, Exactly-once sending): the signed
-transaction is stored before it is broadcast; an unclear broadcast is retried with the same bytes; an
-operation is declared dead only when the node's head block is past its expiration and the
-node does not know the transaction.
+transaction is stored before it is broadcast; an unclear broadcast is retried with the same
+bytes; an operation is declared dead only when the node's head block is past its expiration
+and the node does not know the transaction.
 """
 
 from __future__ import annotations
