@@ -298,8 +298,10 @@ EMERGENCY_QUOTE_SECONDS: int = env.int("EMERGENCY_QUOTE_SECONDS", default=300)
 # An unpaid quote's withdrawal is cancelled only this long after the quote expired: an
 # on-chain payment made just in time must solidify before it can be confirmed.
 EMERGENCY_PAYMENT_GRACE_SECONDS: int = env.int("EMERGENCY_PAYMENT_GRACE_SECONDS", default=600)
-# An unsigned reservation is voided after this long (its withdrawal then re-queues).
-RESERVATION_TTL_SECONDS: int = env.int("RESERVATION_TTL_SECONDS", default=300)
+# An unsigned reservation is voided after this long (its withdrawal then re-queues). It must
+# outlast the longest stall the platform can cause itself: a hung signing run killed at
+# CELERY_TASK_TIME_LIMIT, its lease expiring, the next run's interval (check pools.E004).
+RESERVATION_TTL_SECONDS: int = env.int("RESERVATION_TTL_SECONDS", default=600)
 # A transaction is declared dead only once the solidified chain is this far past its
 # expiration (and, twice in a row, nobody knows it).
 TRON_DEAD_MARGIN_SECONDS: int = env.int("TRON_DEAD_MARGIN_SECONDS", default=120)

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# Celery kills a task after CELERY_TASK_TIME_LIMIT (300 s); a lease outlives that.
-LEASE_FLOOR_SECONDS = 360
+# A run's lease lasts this long unless its heartbeat renews it (every third of it) while
+# the work runs; a run killed without releasing it blocks its job for at most this long.
+LEASE_SECONDS = 30
 
 
 @dataclass(frozen=True)
@@ -26,11 +27,8 @@ class JobSpec:
 
     @property
     def lease_seconds(self) -> int:
-        """How long a run's lease lasts if its holder dies without releasing it: longer than
-        Celery's hard time limit, so a slow run never loses its lease while alive, and no
-        longer, so a killed run blocks its job for minutes at most (not, for a daily job,
-        the next two days)."""
-        return LEASE_FLOOR_SECONDS
+        """How long a run's lease lasts without a heartbeat (`operations.services`)."""
+        return LEASE_SECONDS
 
 
 JOBS: tuple[JobSpec, ...] = (

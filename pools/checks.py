@@ -31,3 +31,29 @@ def rental_providers_check(app_configs: Any = None, **kwargs: Any) -> list[Check
     if settings.ENERGY_RENTAL_QUOTE_ENERGY <= 0:
         errors.append(Error("ENERGY_RENTAL_QUOTE_ENERGY must be positive.", id="pools.E003"))
     return errors
+
+
+def longest_signing_stall_seconds() -> int:
+    """How long signing can stall without anyone's fault but the platform's: a hung run
+    killed at Celery's hard time limit, then its lease expiring, then the next run's wait."""
+    from operations.jobs import JOBS_BY_NAME
+
+    spec = JOBS_BY_NAME["broadcast_and_confirm"]
+    return settings.CELERY_TASK_TIME_LIMIT + spec.lease_seconds + spec.every_seconds
+
+
+@register("pools")
+def reservation_ttl_check(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """An unsigned reservation outlives any stall of the signing job, so a stall never
+    costs a reserved withdrawal its place (it would be voided and re-queued)."""
+    stall = longest_signing_stall_seconds()
+    if stall >= settings.RESERVATION_TTL_SECONDS:
+        return [
+            Error(
+                f"RESERVATION_TTL_SECONDS ({settings.RESERVATION_TTL_SECONDS}) must exceed the "
+                f"longest signing stall ({stall} s: Celery's hard time limit, a job lease, "
+                "the job's interval).",
+                id="pools.E004",
+            )
+        ]
+    return []

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from celery import shared_task
 
-from operations.jobs import JOBS_BY_NAME
-from operations.services import job_execute
+from operations.services import job_run
 from pools.services.prices import prices_monitor
 from pools.services.sync import pools_sync
 
@@ -18,13 +15,9 @@ def _sync_all() -> int:
 
 @shared_task(name="pools.tasks.sync_pools")
 def sync_pools() -> int:
-    spec = JOBS_BY_NAME["sync_pools"]
-    run = job_execute(job=spec.name, ttl=timedelta(seconds=spec.lease_seconds), work=_sync_all)
-    return run.items
+    return job_run(job="sync_pools", work=_sync_all).items
 
 
 @shared_task(name="pools.tasks.monitor_prices")
 def monitor_prices() -> int:
-    spec = JOBS_BY_NAME["monitor_prices"]
-    run = job_execute(job=spec.name, ttl=timedelta(seconds=spec.lease_seconds), work=prices_monitor)
-    return run.items
+    return job_run(job="monitor_prices", work=prices_monitor).items

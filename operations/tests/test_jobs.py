@@ -13,12 +13,14 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 from django.db import connection
+from django.db.models.functions import Now
 from django.utils import timezone
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from operations.jobs import JOBS
 from operations.models import JobLock, JobRun
 from operations.services import (
+    LeaseLost,
     job_execute,
     lease_acquire,
     lease_force_release,
@@ -200,15 +202,123 @@ def test_a_killed_holders_lease_expires_by_itself(settings):
     assert lease_acquire(job="doomed", holder="next", ttl=TTL)
 
 
-def test_every_lease_outlives_the_hard_time_limit_and_no_more():
-    """A killed run blocks its job until its lease expires: minutes, even for the daily
-    cleanup (whose lease was once two days)."""
-    from django.conf import settings
-
-    from operations.jobs import JOBS
+def test_leases_are_short_and_reservations_outlive_any_signing_stall(settings):
+    """A killed run blocks its job for seconds (its lease is renewed only while it lives),
+    and an unsigned reservation outlives the longest stall signing can suffer."""
+    from pools.checks import longest_signing_stall_seconds, reservation_ttl_check
 
     for spec in JOBS:
-        assert settings.CELERY_TASK_TIME_LIMIT < spec.lease_seconds <= 600, spec.name
+        assert 5 <= spec.lease_seconds <= 60, spec.name
+    assert longest_signing_stall_seconds() < settings.RESERVATION_TTL_SECONDS
+    assert reservation_ttl_check() == []
+    settings.RESERVATION_TTL_SECONDS = longest_signing_stall_seconds()
+    assert [e.id for e in reservation_ttl_check()] == ["pools.E004"]
+
+
+def _lease_expires_at(job: str):
+    row = JobLock.objects.filter(job=job).values_list("expires_at", flat=True).first()
+    return row
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_long_run_keeps_its_lease_by_heartbeat():
+    """A run longer than its lease keeps the job: nobody else gets it meanwhile."""
+    ttl = timedelta(seconds=1.5)
+    stolen: list[bool] = []
+
+    def work() -> int:
+        for _ in range(8):  # 2.4 s: past the 1.5 s lease
+            time.sleep(0.3)
+            stolen.append(lease_acquire(job="long", holder="intruder", ttl=ttl))
+            JobRun.objects.filter(job="long").count()  # the work's own statements go on
+        return 8
+
+    run = job_execute(job="long", ttl=ttl, work=work, heartbeat_seconds=0.3)
+    assert run.status == JobRun.Status.SUCCEEDED
+    assert stolen == [False] * 8
+    assert not JobLock.objects.filter(job="long").exists()  # released at the end
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_whose_lease_was_taken_stops_before_its_next_statement():
+    ttl = timedelta(seconds=3)
+    written_after_theft: list[int] = []
+    theft_seen = threading.Event()
+
+    def work() -> int:
+        JobLock.objects.filter(job="victim").update(holder="thief")  # someone took it over
+        theft_seen.set()
+        for i in range(40):  # 4 s: the heartbeat (every 0.2 s) notices within one beat
+            time.sleep(0.1)
+            JobRun.objects.create(job="marker", started_at=timezone.now())
+            written_after_theft.append(i)
+        return 1
+
+    with pytest.raises(LeaseLost):
+        job_execute(job="victim", ttl=ttl, work=work, heartbeat_seconds=0.2)
+    assert theft_seen.is_set()
+    assert len(written_after_theft) <= 3  # within one heartbeat, then nothing
+    run = JobRun.objects.get(job="victim")
+    assert (run.status, run.error.split(":")[0]) == (JobRun.Status.FAILED, "LeaseLost")
+    assert JobLock.objects.get(job="victim").holder == "thief"  # not released by the loser
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_that_cannot_renew_writes_nothing_past_its_lease():
+    """A heartbeat that cannot renew in time (here: slower than the lease) must not let
+    the run write after its lease may have expired and another run taken over."""
+    ttl = timedelta(seconds=1)
+    lease_ends = []
+    started = time.monotonic()
+
+    def work() -> int:
+        lease_ends.append(_lease_expires_at("stalled"))
+        while time.monotonic() - started < 3:
+            JobRun.objects.create(job="marker", started_at=Now())  # stamped by the database
+            time.sleep(0.05)
+        return 1
+
+    with pytest.raises(LeaseLost):
+        job_execute(job="stalled", ttl=ttl, work=work, heartbeat_seconds=60)
+    assert time.monotonic() - started < 2  # it stopped, it did not write on for 3 s
+    stamps = list(JobRun.objects.filter(job="marker").values_list("started_at", flat=True))
+    assert stamps
+    assert max(stamps) < lease_ends[0]
+    assert lease_acquire(job="stalled", holder="next", ttl=ttl)
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_killed_runs_job_is_free_again_within_its_short_lease(settings):
+    """SIGKILL a worker mid-run (as the OOM killer would): its heartbeat dies with it and
+    the job is free again within one lease, not minutes."""
+    db = settings.DATABASES["default"]
+    url = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    script = (
+        "import time, django; from datetime import timedelta; django.setup();"
+        "from operations.services import job_execute;"
+        "job_execute(job='oom', ttl=timedelta(seconds=2), work=lambda: time.sleep(60) or 1,"
+        " heartbeat_seconds=0.5)"
+    )
+    env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "energy_platform.settings"}
+    proc = subprocess.Popen([sys.executable, "-c", script], env=env, cwd=ROOT)
+    try:
+        deadline = time.monotonic() + 30
+        while not JobLock.objects.filter(job="oom").exists():
+            assert time.monotonic() < deadline, "the run never took its lease"
+            time.sleep(0.1)
+        first = _lease_expires_at("oom")
+        while _lease_expires_at("oom") == first:  # renewed: the heartbeat runs
+            assert time.monotonic() < deadline, "the lease was never renewed"
+            time.sleep(0.1)
+        assert not lease_acquire(job="oom", holder="next", ttl=TTL)  # still alive: held
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    killed_at = time.monotonic()
+    while not lease_acquire(job="oom", holder="next", ttl=TTL):
+        time.sleep(0.1)
+    assert time.monotonic() - killed_at <= 2.5  # one lease (2 s) and a beat at most
 
 
 def test_runs_a_dead_process_left_running_are_closed_by_the_next_run():
