@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections import Counter
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -67,6 +68,11 @@ class DevnetServer:
         if mode not in (REALTIME, MANUAL):
             raise ValueError(f"unknown block interval mode {mode!r}")
         self.chain = chain
+        # The lag the node started with: `faults(solidity_lag=N)` changes it until cleared.
+        self.initial_solidity_lag = chain.solidity_lag
+        # java-tron calls served, by endpoint (``wallet/broadcasttransaction`` …), since the
+        # last reset: lets tests count what the platform asks of a node provider.
+        self.calls: Counter[str] = Counter()
         self.host = host
         self.port = port
         self.mode = mode
@@ -199,6 +205,7 @@ class DevnetServer:
         faults = self.chain.faults
         if faults.latency_ms or faults.refuse_until:
             await self._faulty(request)
+        self.calls[f"{'walletsolidity' if solid else 'wallet'}/{request.match_info['name']}"] += 1
         body = await self._body(request)
         if body is None:
             return json_response(api.error("org.tron.json.JSONException", "invalid JSON body"))
@@ -237,6 +244,7 @@ class DevnetServer:
             "usdt_contract": usdt.ADDRESS_B58,
             "faults": chain.faults.to_json(),
             "params": chain.params,
+            "calls": dict(self.calls),
         }
 
     async def _control(self, request: web.Request, action: str) -> web.Response:
@@ -281,6 +289,10 @@ class DevnetServer:
             return {"address": addresses.to_base58(addr), "balance": chain.usdt.balance_of(addr)}
         if action == "faults":
             chain.faults.update(body)
+            if body.get("clear"):
+                chain.solidity_lag = self.initial_solidity_lag
+            if "solidity_lag" in body:
+                chain.solidity_lag = max(0, int(body["solidity_lag"]))
             seconds = float(body.get("refuse_seconds", 0) or 0)
             if seconds > 0:
                 self._tasks.append(asyncio.ensure_future(self._refuse(seconds)))
@@ -289,8 +301,9 @@ class DevnetServer:
             self.chain = Chain(
                 genesis_private_key=chain.genesis_private_key,
                 genesis_trx=chain.genesis_trx,
-                solidity_lag=int(body.get("solidity_lag", chain.solidity_lag)),
+                solidity_lag=int(body.get("solidity_lag", self.initial_solidity_lag)),
             )
+            self.calls.clear()
             return self.state()
         if action == "params":
             chain.set_params(body)

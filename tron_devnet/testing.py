@@ -70,7 +70,8 @@ class DevnetControl:
     def faults(self, **faults: Any) -> dict[str, Any]:
         """Set faults, e.g. ``faults(drop_broadcasts=1)``, ``faults(server_busy=True)``,
         ``faults(latency_ms=200)``, ``faults(refuse_seconds=2)``, ``faults(drop_txids=[...])``,
-        ``faults(clear=True)``."""
+        ``faults(solidity_lag=20)`` (blocks solidify that far behind the head),
+        ``faults(clear=True)`` (also restores the starting solidity lag)."""
         result: dict[str, Any] = self._post("/devnet/faults", faults)
         return result
 
@@ -84,6 +85,10 @@ class DevnetControl:
     def params(self, **params: int) -> dict[str, Any]:
         result: dict[str, Any] = self._post("/devnet/params", params)
         return result
+
+    def calls(self) -> dict[str, int]:
+        """java-tron endpoints served since the last reset, with how often each was called."""
+        return dict(self.state()["calls"])
 
     def head_timestamp(self) -> int:
         return int(self.state()["head_block_timestamp"])

@@ -260,7 +260,9 @@ def staking_operations_drive() -> int:
         past = verdict.solid_head.timestamp_ms > expires_ms + margin_ms
         if not past or verdict.known:
             open_op.filter(dead_checks__gt=0).update(dead_checks=0)
-            if verdict.solid_head.timestamp_ms < expires_ms:  # still valid: send it again
+            # Still valid and the node has not got it: send it again. (Known: in a block
+            # already, its receipt will come; another broadcast only spends rate limit.)
+            if not verdict.known and verdict.solid_head.timestamp_ms < expires_ms:
                 _broadcast(operation, refusal_ends=False)
             continue  # known, or within the margin: its receipt may yet come
         if operation.dead_checks < 1:

@@ -18,12 +18,13 @@ at any line leaves a state the next run of `withdrawals_drive` continues from.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.db.models.functions import Now
+from django.utils import timezone
 
 from alerts.models import EnergyAlert, Level
 from alerts.services import alert_raise
@@ -44,6 +45,7 @@ logger = logging.getLogger(__name__)
 Status = Withdrawal.Status
 AttemptState = Attempt.State
 USDT_UNIT = 1_000_000
+REBROADCAST_MAX_SECONDS = 60
 
 
 def _ms_to_datetime(ms: int) -> datetime:
@@ -147,6 +149,7 @@ def attempt_broadcast(*, attempt: Attempt) -> None:
                 state=AttemptState.BROADCAST,
                 broadcast_count=F("broadcast_count") + 1,
                 last_broadcast_at=Now(),
+                updated_at=Now(),
             )
             # Only this live attempt moves the withdrawal (a late answer about a dead one
             # must not mark its successor broadcast).
@@ -168,7 +171,7 @@ def attempt_broadcast(*, attempt: Attempt) -> None:
         result.code,
         result.message,
     )
-    live.update(result=f"{result.code}: {result.message}"[:64])
+    live.update(result=f"{result.code}: {result.message}"[:64], updated_at=Now())
 
 
 def _report_failed(withdrawal: Withdrawal, message: str) -> None:
@@ -236,6 +239,7 @@ def _settle(attempt: Attempt, receipt: TxReceipt) -> bool:
             result=receipt.result[:64],
             receipt=receipt.raw,
             block_number=receipt.block_number,
+            updated_at=Now(),
         ):
             return False
         assert withdrawal.pool_id is not None
@@ -289,12 +293,24 @@ def _settle(attempt: Attempt, receipt: TxReceipt) -> bool:
     return True
 
 
+def rebroadcast_due(attempt: Attempt) -> bool:
+    """Whether an attempt the node does not know should be sent again now: at once if it
+    was never accepted, then after 3 s, 6 s, 12 s … (at most a minute) since the last
+    accepted broadcast. A node provider rate-limits per key (TronGrid: 15 requests/s), and
+    a transaction that sits in a node's pending pool is unknown to `gettransactionbyid`."""
+    if attempt.last_broadcast_at is None:
+        return True
+    wait = min(REBROADCAST_MAX_SECONDS, 3 * 2 ** max(0, attempt.broadcast_count - 1))
+    return timezone.now() >= attempt.last_broadcast_at + timedelta(seconds=wait)
+
+
 def attempt_drive(*, attempt: Attempt) -> None:
     """One step for a possibly live attempt: settle, retire, or (re)broadcast.
 
     Dead means: one node's solidified chain is past the expiration plus a margin, and the
     node has neither a receipt nor the transaction — on two consecutive checks. Anything
-    less, and the same bytes are broadcast again (harmless: a node that has them says DUP).
+    less, and the attempt is left to settle (the node knows it) or the same bytes are sent
+    again with backoff (harmless: a node that has them says DUP).
     """
     verdict = chain_client().transaction_verdict(attempt.txid)
     if verdict.receipt is not None:
@@ -304,16 +320,18 @@ def attempt_drive(*, attempt: Attempt) -> None:
     past = verdict.solid_head.timestamp_ms > attempt.expiration.timestamp() * 1000 + margin_ms
     live = Attempt.objects.filter(pk=attempt.pk, state__in=Attempt.LIVE_STATES)
     if not past or verdict.known:
-        live.filter(dead_checks__gt=0).update(dead_checks=0)
-        if not past:
+        live.filter(dead_checks__gt=0).update(dead_checks=0, updated_at=Now())
+        # In a block already (known): its receipt will come, sending it again only spends
+        # the node provider's rate limit. Unknown and still valid: again, with backoff.
+        if not past and not verdict.known and rebroadcast_due(attempt):
             attempt_broadcast(attempt=attempt)
-        return  # known but unsolidified: its receipt will come
+        return
     if attempt.dead_checks < 1:
-        live.update(dead_checks=F("dead_checks") + 1)
+        live.update(dead_checks=F("dead_checks") + 1, updated_at=Now())
         return
     with transaction.atomic():
         if live.filter(dead_checks__gte=1).update(
-            state=AttemptState.DEAD, result="expired, never on chain"
+            state=AttemptState.DEAD, result="expired, never on chain", updated_at=Now()
         ):
             _retire(attempt, reason="expired")
 

@@ -5,10 +5,12 @@ import os
 import subprocess
 import sys
 import threading
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from django.db.models import F
 from tronpy.keys import PrivateKey
 
 from alerts.models import EnergyAlert
@@ -358,3 +360,59 @@ def test_a_withdrawal_nobody_can_sign_asks_a_person(devnet, hot_pool, customer):
     assert alert.level == "critical"
     assert "no key is held" in alert.message
     assert balance(customer) == (Decimal("487.5"), Decimal("12.5"))
+
+
+@pytest.mark.django_db
+def test_a_transaction_in_a_block_is_not_sent_again_while_it_solidifies(devnet, hot_pool, customer):
+    """Quiet sending: once the node has the transaction in a block, the drive waits for the
+    solidified receipt and sends nothing more (a node provider rate-limits per key). The
+    node calls one withdrawal costs, from request to confirmation, are pinned."""
+    devnet.faults(solidity_lag=20)
+    before = devnet.calls()
+    withdrawal, recipient = request(customer)
+    withdrawals_drive()  # signed and broadcast once
+    devnet.mine()  # in a block, 20 blocks from solidified
+    for _ in range(10):
+        withdrawals_drive()
+    withdrawal.refresh_from_db()
+    assert withdrawal.status == "broadcast"
+    calls = devnet.calls()
+    assert calls["wallet/broadcasttransaction"] - before.get("wallet/broadcasttransaction", 0) == 1
+    devnet.mine(20)
+    withdrawals_drive()
+    withdrawal.refresh_from_db()
+    assert withdrawal.status == "confirmed"
+    assert chain_client().usdt_balance(recipient) == 12_500_000
+    after = devnet.calls()
+    spent = {k: n - before.get(k, 0) for k, n in after.items() if n - before.get(k, 0)}
+    assert spent["wallet/broadcasttransaction"] == 1
+    # Request (estimate), sign (head block, build), then one three-call verdict per drive.
+    assert sum(spent.values()) <= 50, spent
+
+
+@pytest.mark.django_db
+def test_an_unknown_transaction_is_sent_again_with_backoff(devnet, hot_pool, customer):
+    """Accepted, then lost by the node: sent again, but 3 s, 6 s, 12 s … apart, not on
+    every 3-second drive."""
+    withdrawal, _ = request(customer)
+    devnet.faults(drop_broadcasts=True)  # every broadcast answered, none kept
+    withdrawals_drive()
+    attempt = Attempt.objects.get(withdrawal=withdrawal)
+    for _ in range(5):
+        withdrawals_drive()  # within the first 3 s: nothing sent again
+    attempt.refresh_from_db()
+    assert attempt.broadcast_count == 1
+    created, first_update = attempt.created_at, attempt.updated_at
+    Attempt.objects.filter(pk=attempt.pk).update(
+        last_broadcast_at=F("last_broadcast_at") - timedelta(seconds=4)
+    )
+    withdrawals_drive()  # 3 s have passed: again
+    attempt.refresh_from_db()
+    assert attempt.broadcast_count == 2
+    assert attempt.updated_at > first_update >= created  # every change stamps the attempt
+    Attempt.objects.filter(pk=attempt.pk).update(
+        last_broadcast_at=F("last_broadcast_at") - timedelta(seconds=4)
+    )
+    withdrawals_drive()  # 4 s is not the 6 s the second wait lasts
+    attempt.refresh_from_db()
+    assert attempt.broadcast_count == 2
