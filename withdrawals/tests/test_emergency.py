@@ -254,7 +254,11 @@ def test_an_on_chain_payment_made_in_time_is_accepted_after_the_quote_expires(
     assert Withdrawal.objects.get(pk=withdrawal_id).status == "reserved"
     # A payment made after the quote expired is refused, and changes nothing.
     late = quote(key_client, customer).json()["withdrawal"]["id"]
-    EmergencyFee.objects.filter(withdrawal_id=late).update(expires_at=timezone.now())
+    # Blocks carry their 3 s slot's start time, so a block mined now may be stamped up to a
+    # slot earlier: the quote expired two slots before the payment's block, whatever its slot.
+    EmergencyFee.objects.filter(withdrawal_id=late).update(
+        expires_at=timezone.now() - timedelta(seconds=6)
+    )
     txid = pay_on_chain(devnet, wallet, Decimal("13.3735"))
     refused = confirm(key_client, late, paid_with="onchain", payment_txid=txid)
     assert refused.status_code == 400
