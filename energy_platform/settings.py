@@ -221,6 +221,9 @@ AXES_RESET_ON_SUCCESS = True
 AXES_ENABLED: bool = env.bool("AXES_ENABLED", default=True)
 
 OTP_TOTP_ISSUER = "Energy Platform"
+# Nobody reads another person's second factor in the admin (partners/admin.py replaces the
+# plugins' device admins as well).
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 
 # --- API ------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

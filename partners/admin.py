@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
-from django.contrib import admin, messages
-from django.db.models import QuerySet
-from django.http import HttpRequest
+from typing import cast
 
-from partners.models import APIKey, Customer, Membership, Partner, PartnerWallet
+from django.contrib import admin, messages
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from partners.models import (
+    APIKey,
+    BackupCodeDevice,
+    Customer,
+    Membership,
+    Partner,
+    PartnerWallet,
+)
 from partners.services import api_key_revoke
 
 
@@ -94,3 +105,48 @@ class CustomerAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     search_fields = ["external_ref", "user__username", "partner__name"]
     raw_id_fields = ["user"]
     autocomplete_fields = ["partner"]
+
+
+# --- Second factors ----------------------------------------------------------------------
+# django-otp's own device admins show a TOTP key when adding, link to the key's QR code, and
+# list static tokens in plain text. Nobody, staff included, may read another person's second
+# factor: devices are listed and can be deleted (to reset a lost phone; `manage.py
+# create_admin NAME --reset-device` issues new ones), never read, added or edited here.
+for _device_model in (TOTPDevice, StaticDevice):
+    if admin.site.is_registered(_device_model):
+        admin.site.unregister(_device_model)
+
+
+class _SecondFactorAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ["user", "name", "confirmed", "created_at", "last_used_at"]
+    fields = ["user", "name", "confirmed", "created_at", "last_used_at"]
+    readonly_fields = ["user", "name", "confirmed", "created_at", "last_used_at"]
+    list_select_related = ["user"]
+    search_fields = ["user__username"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(TOTPDevice)
+class TOTPDeviceAdmin(_SecondFactorAdmin):
+    pass
+
+
+@admin.register(BackupCodeDevice)
+class BackupCodeDeviceAdmin(_SecondFactorAdmin):
+    list_display = [*_SecondFactorAdmin.list_display, "codes_left"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[BackupCodeDevice]:
+        # django-otp is untyped, so the device's manager is too.
+        return cast(
+            "QuerySet[BackupCodeDevice]",
+            BackupCodeDevice.objects.select_related("user").annotate(codes_left=Count("codes")),
+        )
+
+    @admin.display(description="codes left", ordering="codes_left")
+    def codes_left(self, obj: BackupCodeDevice) -> int:
+        return int(getattr(obj, "codes_left", 0))

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 from decimal import Decimal
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
+from django_otp.models import Device, ThrottlingMixin, TimestampMixin
 
 from common.fields import TronAddressField
 from common.models import BaseModel
@@ -150,3 +152,57 @@ class Customer(BaseModel):
 
     def __str__(self) -> str:
         return f"{self.external_ref} ({self.partner_id})"
+
+
+class BackupCodeDevice(TimestampMixin, ThrottlingMixin, Device):  # type: ignore[misc]  # django-otp is untyped
+    """A staff user's single-use backup codes for the admin's second factor.
+
+    Only each code's SHA-256 is stored (`BackupCode`), so nobody who can read the
+    database or the admin — staff included — can read or use another person's codes. A code
+    is 80 random bits, so its hash cannot be reversed by trying codes. Wrong codes are
+    throttled like django-otp's own devices.
+    """
+
+    def get_throttle_factor(self) -> int:
+        return 1
+
+    def verify_token(self, token: object) -> bool:
+        """True, and the code is used up, if `token` is one of this device's codes."""
+        allowed, _ = self.verify_is_allowed()
+        if not allowed:
+            return False
+        digest = backup_code_digest(str(token))
+        deleted, _ = BackupCode.objects.filter(device=self, code_hash=digest).delete()
+        if deleted:
+            self.throttle_reset(commit=False)
+            self.set_last_used_timestamp(commit=False)
+            self.save()
+            return True
+        self.throttle_increment()
+        return False
+
+
+class BackupCode(models.Model):
+    """One unused backup code of a `BackupCodeDevice`, as its SHA-256 only."""
+
+    device = models.ForeignKey(BackupCodeDevice, on_delete=models.CASCADE, related_name="codes")
+    code_hash = models.CharField(max_length=64)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["device", "code_hash"], name="backup_code_unique"),
+            models.CheckConstraint(
+                name="backup_code_hash_is_sha256_hex",
+                condition=Q(code_hash__regex=r"^[0-9a-f]{64}$"),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"backup code of device {self.device_id}"
+
+
+def backup_code_digest(code: str) -> str:
+    """The stored form of a backup code: SHA-256 of its normalised text (case, spaces and
+    dashes as people type them do not matter)."""
+    normalised = "".join(code.split()).replace("-", "").lower()
+    return hashlib.sha256(normalised.encode()).hexdigest()

@@ -1,9 +1,12 @@
 """The operators' console: second factor, lockout, every changelist at constant query cost."""
 
+import importlib
+import re
 from decimal import Decimal
 from io import StringIO
 
 import pytest
+from django.apps import apps as django_apps
 from django.contrib import admin
 from django.core.management import call_command
 from django.db import connection
@@ -11,11 +14,12 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.oath import TOTP
-from django_otp.plugins.otp_static.models import StaticToken
+from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from alerts.tests.factories import AlertDeliveryFactory, EnergyAlertFactory
 from operations.tests.factories import JobLockFactory, JobRunFactory
+from partners.models import BackupCode, BackupCodeDevice, backup_code_digest
 from partners.tests.factories import (
     APIKeyFactory,
     CustomerFactory,
@@ -131,11 +135,95 @@ def test_create_admin_prints_provisioning_uri_and_backup_codes():
     assert device.confirmed
     assert device.config_url in text
     assert text.count("otpauth://totp/") == 1
-    codes = list(
-        StaticToken.objects.filter(device__user__username="ops").values_list("token", flat=True)
+    codes = re.findall(r"\b[a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4}\b", text)
+    assert len(set(codes)) == 5
+    stored = set(
+        BackupCode.objects.filter(device__user__username="ops").values_list("code_hash", flat=True)
     )
-    assert len(codes) == 5
-    assert all(code in text for code in codes)
+    assert stored == {backup_code_digest(code) for code in codes}  # hashes, never the codes
+    assert not StaticToken.objects.exists()
+
+
+def _admin_login(client: Client, device_id: str, token: str) -> int:
+    return client.post(
+        LOGIN,
+        {
+            "username": "ops",
+            "password": "pw-123-xyz",
+            "otp_device": device_id,
+            "otp_token": token,
+            "next": "/admin/",
+        },
+    ).status_code
+
+
+def test_a_backup_code_lets_an_operator_in_once():
+    out = StringIO()
+    call_command("create_admin", "ops", "--password", "pw-123-xyz", stdout=out)
+    code = re.findall(r"\b[a-z2-7]{4}(?:-[a-z2-7]{4}){3}\b", out.getvalue())[0]
+    device = BackupCodeDevice.objects.get(user__username="ops")
+    client = Client()
+    assert _admin_login(client, device.persistent_id, code.upper()) == 302  # as typed
+    assert client.get("/admin/").status_code == 200
+    client.logout()
+    assert _admin_login(client, device.persistent_id, code) == 200  # used up: refused
+    assert client.get("/admin/").status_code == 302
+    assert BackupCode.objects.filter(device=device).count() == 4
+
+
+def test_nobody_reads_another_persons_second_factor_in_the_admin(admin_user):
+    """Staff, superusers included, see that a device exists and may delete it (a lost
+    phone), never its TOTP key, its QR code or any backup code."""
+    call_command("create_admin", "ops", stdout=StringIO())
+    totp = TOTPDevice.objects.get(user__username="ops")
+    backup = BackupCodeDevice.objects.get(user__username="ops")
+    client = verified_client(*admin_user)
+    secrets_ = [totp.key, *BackupCode.objects.values_list("code_hash", flat=True)]
+    for url in (
+        "/admin/otp_totp/totpdevice/",
+        f"/admin/otp_totp/totpdevice/{totp.pk}/change/",
+        "/admin/partners/backupcodedevice/",
+        f"/admin/partners/backupcodedevice/{backup.pk}/change/",
+    ):
+        response = client.get(url)
+        assert response.status_code == 200, url
+        page = response.content.decode()
+        assert not any(secret in page for secret in secrets_), url
+    assert "ops" in client.get("/admin/otp_totp/totpdevice/").content.decode()
+    for url in (  # django-otp's key and QR pages are gone (the admin's fallback redirect)
+        f"/admin/otp_totp/totpdevice/{totp.pk}/config/",
+        f"/admin/otp_totp/totpdevice/{totp.pk}/qrcode/",
+    ):
+        response = client.get(url, follow=True)
+        assert response["Content-Type"].startswith("text/html"), url
+        page = response.content.decode()
+        assert "otpauth://" not in page, url
+        assert totp.key not in page, url
+    assert client.get("/admin/otp_static/staticdevice/").status_code == 404
+    assert client.get("/admin/otp_totp/totpdevice/add/").status_code == 403
+    response = client.post(f"/admin/otp_totp/totpdevice/{totp.pk}/change/", {"name": "x"})
+    assert response.status_code == 403
+    assert (
+        client.post(f"/admin/otp_totp/totpdevice/{totp.pk}/delete/", {"post": "yes"}).status_code
+        == 302
+    )
+    assert not TOTPDevice.objects.filter(pk=totp.pk).exists()
+
+
+def test_old_plaintext_static_tokens_are_migrated_to_hashes():
+    migration = importlib.import_module("partners.migrations.0003_backup_codes_from_static_tokens")
+    user = UserFactory(username="old-ops", is_staff=True)
+    static = StaticDevice.objects.create(user=user, name="backup codes", confirmed=True)
+    StaticToken.objects.create(device=static, token="abcd2345")
+    migration.hash_static_tokens(django_apps, None)
+    assert not StaticDevice.objects.exists()
+    assert not StaticToken.objects.exists()
+    device = BackupCodeDevice.objects.get(user=user)
+    assert list(device.codes.values_list("code_hash", flat=True)) == [
+        backup_code_digest("abcd2345")
+    ]
+    assert device.verify_token("ABCD2345")
+    assert not device.verify_token("abcd2345")  # single use
 
 
 def test_create_admin_refuses_existing_user_without_reset():
