@@ -302,7 +302,7 @@ def test_admin_adds_pool_through_onboarding(admin_user, devnet):
     url = "/admin/pools/energypool/add/"
     page = client.post(url, {"partner": partner.pk, "address": address, "label": "x"})
     assert page.status_code == 200  # not on chain yet: the form shows the error
-    assert "does not exist on chain" in page.content.decode()
+    assert "must be an activated TRON account" in page.content.decode()
     assert not EnergyPool.objects.exists()
     devnet.fund(address, 10)
     response = client.post(url, {"partner": partner.pk, "label": "x", "private_key": key.hex()})

@@ -32,6 +32,12 @@ def _address_from_key(private_key_hex: str) -> str:
         raise ValidationError({"private_key": ["Not a valid secp256k1 private key."]}) from None
 
 
+CANNOT_ADD = (
+    "This address cannot be added: it must be an activated TRON account (one that has "
+    "received TRX) and not already a pool."
+)
+
+
 @dataclass(frozen=True)
 class OnboardPlan:
     """A checked request to add a pool: what `pool_onboard` will create."""
@@ -72,12 +78,11 @@ def pool_onboard_check(
         tron_address_to_hex(address)
     except ValidationError as exc:
         raise ValidationError({"address": exc.messages}) from None
-    if EnergyPool.objects.filter(address=address).exists():
-        raise ValidationError({"address": ["This address is already a pool."]})
-    if not chain_client().account_state(address).exists:
-        raise ValidationError(
-            {"address": ["This account does not exist on chain (it was never activated)."]}
-        )
+    # One answer, after the same work, for every address that cannot be added: telling
+    # "already a pool" apart would tell a partner which addresses are other partners' pools.
+    exists_on_chain = chain_client().account_state(address).exists
+    if not exists_on_chain or EnergyPool.objects.filter(address=address).exists():
+        raise ValidationError({"address": [CANNOT_ADD]})
     custody = EnergyPool.Custody.CUSTODIAL if private_key_hex else EnergyPool.Custody.WATCH_ONLY
     return OnboardPlan(address=address, custody=custody, private_key_hex=private_key_hex)
 
@@ -97,7 +102,7 @@ def pool_onboard(
                 partner=partner, address=address, label=label, custody=plan.custody, role=role
             )
     except IntegrityError:
-        raise ValidationError({"address": ["This address is already a pool."]}) from None
+        raise ValidationError({"address": [CANNOT_ADD]}) from None
     if not plan.generate_key:
         pools_sync(queryset=EnergyPool.objects.filter(pk=pool.pk))
         pool.refresh_from_db()

@@ -4,6 +4,7 @@ import pytest
 from tronpy.keys import PrivateKey
 
 from pools.models import EnergyPool, SigningKey
+from pools.services.onboarding import CANNOT_ADD
 from pools.tests.factories import EnergyPoolFactory, ReservationFactory
 
 pytestmark = pytest.mark.django_db
@@ -74,7 +75,7 @@ def test_unknown_account_is_refused(devnet, owner_client):
     ghost = PrivateKey.random().public_key.to_base58check_address()
     response = owner_client.post(POOLS, {"address": ghost}, format="json")
     assert response.status_code == 400
-    assert "does not exist on chain" in response.json()["error"]["fields"]["address"][0]
+    assert response.json()["error"]["fields"]["address"] == [CANNOT_ADD]
 
 
 def test_key_for_another_address_is_refused(devnet, owner_client):
@@ -92,6 +93,11 @@ def test_existing_pool_address_is_refused(devnet, partner, other_partner, owner_
     response = owner_client.post(POOLS, {"address": address}, format="json")
     assert response.status_code == 400
     assert EnergyPool.objects.get(address=address).partner == other_partner
+    # The same answer as for an address that was never activated: nothing tells the
+    # partner that the address is another partner's pool.
+    ghost = PrivateKey.random().public_key.to_base58check_address()
+    unknown = owner_client.post(POOLS, {"address": ghost}, format="json")
+    assert unknown.json() == response.json()
 
 
 @pytest.mark.parametrize("client_fixture", ["viewer_client", "key_client"])
