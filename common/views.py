@@ -1,11 +1,15 @@
-"""Project-wide error pages."""
+"""Project-wide error pages and the metrics endpoint."""
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
+import hmac
+
+from django.conf import settings
+from django.http import Http404, HttpRequest, HttpResponse
 from django.views.defaults import page_not_found
 
 from common.api.errors import json_not_found
+from common.metrics import metrics_render
 
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
@@ -13,3 +17,16 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpR
     if request.path.startswith("/api/"):
         return json_not_found(request, exception)
     return page_not_found(request, exception or Exception("Not found"))
+
+
+def metrics(request: HttpRequest) -> HttpResponse:
+    """Prometheus scrape endpoint: `Authorization: Bearer <METRICS_TOKEN>`. Without a
+    configured token the endpoint does not exist (404), so nothing is exposed by default."""
+    expected: str = settings.METRICS_TOKEN
+    if not expected:
+        raise Http404("metrics are not enabled")
+    given = request.headers.get("Authorization", "")
+    if not hmac.compare_digest(given.encode(), f"Bearer {expected}".encode()):
+        return HttpResponse("unauthorized\n", status=401, content_type="text/plain")
+    body, content_type = metrics_render()
+    return HttpResponse(body, content_type=content_type)

@@ -79,6 +79,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every request is timed and counted, and logs under its request id.
+    "common.metrics.MetricsMiddleware",
+    "common.logs.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -339,8 +342,19 @@ if not DEBUG:
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "common.logs.RequestIdFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {"()": "common.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            # LOG_FORMAT=json: one JSON object per line, for log shippers.
+            "formatter": env.str("LOG_FORMAT", default="plain"),
+            "filters": ["request_id"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         "axes": {"level": "WARNING"},
@@ -350,6 +364,10 @@ LOGGING = {
         "health_check": {"level": "ERROR"},
     },
 }
+
+# Prometheus scrapes /metrics with `Authorization: Bearer <METRICS_TOKEN>` (empty: no
+# endpoint). Set PROMETHEUS_MULTIPROC_DIR (an empty directory) when several processes serve.
+METRICS_TOKEN: str = env.str("METRICS_TOKEN", default="")
 
 # Monitoring reads the detailed health endpoints with `X-Health-Token` (empty: staff only).
 HEALTH_TOKEN: str = env.str("HEALTH_TOKEN", default="")

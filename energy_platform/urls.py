@@ -5,6 +5,7 @@ from django.urls import URLPattern, URLResolver, include, path
 from django_otp.admin import OTPAdminSite
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from common.views import metrics
 from operations.urls import api_urlpatterns as health_api
 from operations.urls import batch_urlpatterns as batch_api
 from operations.urls import probe_urlpatterns as probes
@@ -29,6 +30,7 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("health/", include((probes, "probes"))),
+    path("metrics", metrics, name="metrics"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("", include("withdrawals.urls")),
 ]

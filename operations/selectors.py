@@ -6,7 +6,10 @@ from datetime import datetime, timedelta
 
 from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Max, Q, QuerySet
 from django.db.models.functions import Now
+from django.utils import timezone
 
+from common.metrics import GaugeSample
+from operations.jobs import JOBS
 from operations.models import JobLock, JobRun
 
 
@@ -61,3 +64,23 @@ def lease_get(*, job: str) -> JobLock | None:
 
 def leases_expired() -> QuerySet[JobLock]:
     return JobLock.objects.filter(expires_at__lte=Now()).order_by("expires_at")
+
+
+def job_gauges() -> list[GaugeSample]:
+    """Per registered job: seconds since its last successful run ended (its lag)."""
+    last = dict(
+        JobRun.objects.filter(status=JobRun.Status.SUCCEEDED)
+        .values_list("job")
+        .annotate(at=Max("finished_at"))
+        .order_by("job")
+    )
+    now = timezone.now()
+    return [
+        GaugeSample(
+            "job_seconds_since_success",
+            "Seconds since the job last succeeded (-1: never)",
+            (now - last[job.name]).total_seconds() if last.get(job.name) else -1.0,
+            {"job": job.name},
+        )
+        for job in JOBS
+    ]

@@ -7,10 +7,12 @@ class PoolsConfig(AppConfig):
 
     def ready(self) -> None:
         # Imported here: models must be loaded first.
+        from common.metrics import gauge_source_register
         from operations.health import health_register, summary_register
         from pools import checks  # noqa: F401  # registers the system checks
         from pools.chain.health import TronNodeCheck
-        from pools.selectors import pool_status_summary
+        from pools.selectors import pool_gauges, pool_status_summary
 
         summary_register("pools", pool_status_summary)
+        gauge_source_register("pools", pool_gauges)
         health_register("tron", TronNodeCheck)

@@ -9,11 +9,12 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, QuerySet, Sum, Value
+from django.db.models import Count, F, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce, Greatest
 from django.http import Http404
 from django.utils import timezone
 
+from common.metrics import GaugeSample
 from partners.selectors import Caller
 from pools.chain.signers import LocalSigner
 from pools.models import (
@@ -213,3 +214,20 @@ def _totals(
 
 def staking_operations_for_pool(*, pool: EnergyPool) -> QuerySet[StakingOperation]:
     return StakingOperation.objects.filter(pool=pool).order_by("-created_at", "-id")
+
+
+def pool_gauges() -> list[GaugeSample]:
+    """Pools by status, and the energy free now across active pools (for /metrics)."""
+    samples = [
+        GaugeSample("pools", "Energy pools by status", float(n), {"status": str(status)})
+        for status, n in EnergyPool.objects.values_list("status")
+        .annotate(n=Count("id"))
+        .order_by("status")
+    ]
+    available = EnergyPool.objects.filter(status=EnergyPool.Status.ACTIVE).aggregate(
+        free=Coalesce(Sum(F("energy_limit") - F("energy_used") - F("reserved_energy")), 0)
+    )["free"]
+    samples.append(
+        GaugeSample("pool_energy_available", "Energy free now across active pools", available)
+    )
+    return samples

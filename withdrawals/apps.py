@@ -6,7 +6,9 @@ class WithdrawalsConfig(AppConfig):
     verbose_name = "Withdrawals"
 
     def ready(self) -> None:
+        from common.metrics import gauge_source_register
         from operations.health import summary_register  # apps are loaded now
-        from withdrawals.selectors import withdrawal_status_summary
+        from withdrawals.selectors import withdrawal_gauges, withdrawal_status_summary
 
         summary_register("withdrawals", withdrawal_status_summary)
+        gauge_source_register("withdrawals", withdrawal_gauges)

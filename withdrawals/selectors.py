@@ -6,10 +6,12 @@ import math
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
+from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 from django.http import Http404
+from django.utils import timezone
 
+from common.metrics import GaugeSample
 from common.tron import SUN_PER_TRX
 from partners.models import Customer
 from partners.selectors import Caller
@@ -208,3 +210,27 @@ def emergency_wallet_for(*, partner_id: int) -> EnergyPool | None:
         .order_by("pk")
         .first()
     )
+
+
+def withdrawal_gauges() -> list[GaugeSample]:
+    """The queue's length and oldest wait, and withdrawals not yet final by status."""
+    queue = QueueEntry.objects.aggregate(n=Count("withdrawal_id"), oldest=Min("enqueued_at"))
+    oldest = queue["oldest"]
+    wait = (timezone.now() - oldest).total_seconds() if oldest is not None else 0.0
+    samples = [
+        GaugeSample("queue_length", "Withdrawals waiting for pool energy", float(queue["n"])),
+        GaugeSample("queue_oldest_wait_seconds", "How long the oldest queued one waits", wait),
+    ]
+    moving = (
+        Withdrawal.objects.exclude(status__in=Withdrawal.FINAL_STATUSES)
+        .values_list("status")
+        .annotate(n=Count("id"))
+        .order_by("status")
+    )
+    samples += [
+        GaugeSample(
+            "withdrawals_in_flight", "Withdrawals not final, by status", float(n), {"status": s}
+        )
+        for s, n in moving
+    ]
+    return samples

@@ -30,6 +30,7 @@ from tronpy.providers import HTTPProvider
 from tronpy.tron import Transaction, TransactionBuilder, current_timestamp
 
 from common.db import release_pooled_connection
+from common.metrics import CHAIN_CALLS
 from common.tron import tron_address_to_hex
 from pools.chain.errors import (
     TRANSIENT_CODES,
@@ -190,8 +191,17 @@ class ChainClient:
     def _call(self, operation: Callable[[Tron], T], *, what: str) -> T:
         # A web request waiting on a node must not sit on a pooled database connection.
         release_pooled_connection()
-        with self._borrow_nodes() as nodes:
-            return self._call_nodes(nodes, operation, what=what)
+        started, outcome = time.perf_counter(), "error"
+        try:
+            with self._borrow_nodes() as nodes:
+                result = self._call_nodes(nodes, operation, what=what)
+            outcome = "ok"
+            return result
+        except ChainRejected:
+            outcome = "rejected"
+            raise
+        finally:
+            CHAIN_CALLS.labels(what, outcome).observe(time.perf_counter() - started)
 
     def _call_nodes(self, nodes: list[Tron], operation: Callable[[Tron], T], *, what: str) -> T:
         start = self._preferred  # read once: another thread may move it meanwhile
