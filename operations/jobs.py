@@ -67,7 +67,8 @@ JOBS: tuple[JobSpec, ...] = (
         name="cleanup",
         task="operations.tasks.cleanup",
         every_seconds=24 * 3600,
-        description="Remove expired job leases and prune old job history.",
+        description="Remove expired job leases, prune old job history, thin old snapshots "
+        "and price quotes (hourly after 7 days, daily after 90).",
     ),
 )
 

@@ -237,8 +237,30 @@ def job_run(*, job: str, work: Callable[[], int]) -> JobRun:
     return job_execute(job=spec.name, ttl=timedelta(seconds=spec.lease_seconds), work=work)
 
 
+CleanupStep = Callable[[], int]
+CLEANUP_STEPS: dict[str, CleanupStep] = {}
+
+
+def cleanup_register(name: str, step: CleanupStep) -> None:
+    """Apps add their own housekeeping to the daily `cleanup` job from `AppConfig.ready`
+    (thinning old time series, for one). A step returns rows removed and is idempotent."""
+    CLEANUP_STEPS[name] = step
+
+
 def cleanup_run() -> int:
-    """The `cleanup` job: expired leases and job history past retention. Returns rows removed."""
+    """The `cleanup` job: expired leases, job history past retention, and every app's
+    registered step. One step's failure is logged and does not stop the others (it fails
+    the run afterwards). Returns rows removed."""
     removed = leases_expired_cleanup()
     old, _ = JobRun.objects.filter(started_at__lt=timezone.now() - JOB_RUN_RETENTION).delete()
-    return removed + old
+    removed += old
+    failed: list[str] = []
+    for name, step in CLEANUP_STEPS.items():
+        try:
+            removed += step()
+        except Exception:
+            logger.exception("cleanup step %s failed", name)
+            failed.append(name)
+    if failed:
+        raise RuntimeError(f"cleanup steps failed: {', '.join(failed)}")
+    return removed
