@@ -207,7 +207,7 @@ HEAD_CACHE_SECONDS = 3
 def withdrawal_get_for_customer(*, customer: Customer, withdrawal_id: int) -> Withdrawal | None:
     """The customer's own withdrawal, or None (another customer's is as if absent)."""
     return (
-        Withdrawal.objects.select_related("pool")
+        Withdrawal.objects.select_related("pool", "customer")
         .filter(pk=withdrawal_id, customer=customer)
         .first()
     )
