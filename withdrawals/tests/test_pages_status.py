@@ -144,3 +144,21 @@ def test_a_queued_withdrawal_shows_its_place_then_its_cancellation(shop):
     assert steps(cancelled) == [("requested", "done", True), ("cancelled", "failed", True)]
     assert cancelled["final"]
     assert "Network fee: none for you." in cancelled["html"]
+
+
+def test_an_explorer_url_without_a_txid_placeholder_is_refused_at_start():
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TRON_EXPLORER_URL": "https://tronscan.org/#/transaction/"},
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "TRON_EXPLORER_URL must contain {txid}" in result.stderr
