@@ -313,6 +313,11 @@ RESERVATION_TTL_SECONDS: int = env.int("RESERVATION_TTL_SECONDS", default=600)
 TRON_DEAD_MARGIN_SECONDS: int = env.int("TRON_DEAD_MARGIN_SECONDS", default=120)
 # The node is unhealthy when its head block is older than this.
 TRON_HEAD_STALE_SECONDS: int = env.int("TRON_HEAD_STALE_SECONDS", default=60)
+# A block explorer's page for one transaction, `{txid}` standing for its id (e.g.
+# https://tronscan.org/#/transaction/{txid}); empty (the devnet has none): no link.
+TRON_EXPLORER_URL: str = env.str("TRON_EXPLORER_URL", default="")
+if TRON_EXPLORER_URL and "{txid}" not in TRON_EXPLORER_URL:
+    raise ImproperlyConfigured("TRON_EXPLORER_URL must contain {txid}.")
 
 # --- i18n, static ---------------------------------------------------------------------------
 LANGUAGE_CODE = "en"

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
+from enum import StrEnum
 
+from django.conf import settings
+from django.core.cache import cache
 from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 from django.http import Http404
@@ -15,11 +19,20 @@ from common.metrics import GaugeSample
 from common.tron import SUN_PER_TRX
 from partners.models import Customer
 from partners.selectors import Caller
+from pools.chain import chain_client
 from pools.chain.client import USDT_TRANSFER_ENERGY_COLD
-from pools.models import AVAILABLE_ENERGY, EnergyPool, SigningKey
+from pools.chain.errors import ChainError
+from pools.models import (
+    AVAILABLE_ENERGY,
+    EnergyPool,
+    EnergyUsageLog,
+    PriceQuote,
+    Reservation,
+    SigningKey,
+)
 from pools.selectors import recent_daily_usage
-from pools.services.prices import latest_energy_fee_sun
-from withdrawals.models import Balance, QueueEntry, Withdrawal
+from pools.services.prices import CHAIN_SOURCE, latest_energy_fee_sun
+from withdrawals.models import Attempt, Balance, EmergencyFee, QueueEntry, Withdrawal
 
 # A USDT transfer's bandwidth and its burn price (docs/tron.md: A USDT transfer, Bandwidth).
 USDT_TRANSFER_BANDWIDTH = 345
@@ -143,33 +156,6 @@ def energy_status(*, partner_id: int) -> EnergyStatus:
     return EnergyStatus(available, daily, False, wait, position, emergency_fee, message)
 
 
-def withdrawal_progress(*, customer: Customer, withdrawal_id: int) -> dict[str, object] | None:
-    """What the customer's status page shows, from real state; None if not theirs."""
-    withdrawal = Withdrawal.objects.filter(pk=withdrawal_id, customer=customer).first()
-    if withdrawal is None:
-        return None
-    attempt = withdrawal.attempts.order_by("-pk").first()
-    place = queue_place(withdrawal=withdrawal) if withdrawal.status == "queued" else None
-    return {
-        "id": withdrawal.pk,
-        "status": withdrawal.status,
-        "status_display": str(withdrawal.get_status_display()),
-        "amount": str(withdrawal.amount),
-        "to_address": withdrawal.to_address,
-        "queue_position": place.position if place else None,
-        "wait_minutes": (place.wait_seconds + 59) // 60
-        if place and place.wait_seconds >= 0
-        else None,
-        "txid": attempt.txid if attempt else None,
-        "block_number": attempt.block_number if attempt else None,
-        "energy_used": withdrawal.energy_used,
-        "trx_burned_sun": withdrawal.trx_burned_sun,
-        "failure_reason": withdrawal.failure_reason,
-        "final": withdrawal.status in Withdrawal.FINAL_STATUSES,
-        "updated_at": withdrawal.updated_at.isoformat(),
-    }
-
-
 @dataclass(frozen=True)
 class QueuePlace:
     """Where a queued withdrawal stands: derived from the queue and the pool, never stored."""
@@ -234,3 +220,228 @@ def withdrawal_gauges() -> list[GaugeSample]:
         for s, n in moving
     ]
     return samples
+
+
+# --- The customer's pages ---------------------------------------------------------------------
+
+# The chain's head moves one block every 3 s: a head read this recent is good enough to
+# count confirmations, and every open status page shares it.
+HEAD_CACHE_KEY = "withdrawals:chain-head-number"
+HEAD_CACHE_SECONDS = 3
+
+
+def withdrawal_get_for_customer(*, customer: Customer, withdrawal_id: int) -> Withdrawal | None:
+    """The customer's own withdrawal, or None (another customer's is as if absent)."""
+    return (
+        Withdrawal.objects.select_related("pool", "customer")
+        .filter(pk=withdrawal_id, customer=customer)
+        .first()
+    )
+
+
+def emergency_fee_for(*, withdrawal: Withdrawal) -> EmergencyFee | None:
+    """An emergency withdrawal's quote (None for a standard withdrawal)."""
+    return EmergencyFee.objects.filter(withdrawal=withdrawal).first()
+
+
+def balance_available(*, customer: Customer, currency: str) -> Decimal:
+    """What the customer may spend in `currency` now (0 with no balance yet)."""
+    available = (
+        Balance.objects.filter(customer=customer, currency=currency)
+        .values_list("available", flat=True)
+        .first()
+    )
+    return available if available is not None else Decimal(0)
+
+
+def chain_head_number(*, at_least: int = 0) -> int | None:
+    """The chain's head block number, shared for a few seconds; None when no node answers.
+
+    A shared number below `at_least` (a block the caller knows exists) is stale and read
+    again."""
+    cached = cache.get(HEAD_CACHE_KEY)
+    if isinstance(cached, int) and cached >= at_least:
+        return cached
+    try:
+        number = chain_client().head_block().number
+    except ChainError:
+        return None
+    cache.set(HEAD_CACHE_KEY, number, HEAD_CACHE_SECONDS)
+    return number
+
+
+def energy_fee_sun_at(at: datetime) -> int:
+    """The chain's energy price as last recorded at or before `at` (or the default)."""
+    fee = (
+        PriceQuote.objects.filter(
+            source=CHAIN_SOURCE, kind=PriceQuote.Kind.ENERGY_FEE, quoted_at__lte=at
+        )
+        .order_by("-quoted_at")
+        .values_list("price_sun", flat=True)
+        .first()
+    )
+    return int(fee) if fee is not None else settings.DEFAULT_ENERGY_FEE_SUN
+
+
+class Step(StrEnum):
+    """The steps of a withdrawal's timeline, in order (`ENERGY` or `PAID` by mode)."""
+
+    REQUESTED = "requested"
+    QUEUED = "queued"  # the energy step while waiting for it
+    RESERVED = "reserved"  # the energy step once energy is promised
+    PAID = "paid"  # an emergency withdrawal's fee, in place of energy
+    SIGNED = "signed"
+    SENT = "sent"
+    CONFIRMED = "confirmed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class StepState(StrEnum):
+    DONE = "done"
+    CURRENT = "current"
+    PENDING = "pending"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class TimelineStep:
+    step: Step
+    state: StepState
+    at: datetime | None
+
+
+# How far each status has come along the five steps (0 = requested … 4 = confirmed).
+_REACHED = {
+    Withdrawal.Status.REQUESTED: 0,
+    Withdrawal.Status.QUEUED: 0,
+    Withdrawal.Status.RESERVED: 1,
+    Withdrawal.Status.SIGNED: 2,
+    Withdrawal.Status.BROADCAST: 3,
+    Withdrawal.Status.CONFIRMED: 4,
+}
+
+
+@dataclass(frozen=True)
+class WithdrawalTimeline:
+    """Everything the customer's status page shows about one withdrawal, from real state.
+
+    `fee_paid_sun` is an emergency withdrawal's fee (paid, or to pay when `fee` is unpaid);
+    `saved_sun` is what a standard withdrawal did not burn thanks to pool energy (an
+    estimate until the chain's receipt says how much energy it took)."""
+
+    withdrawal: Withdrawal
+    steps: list[TimelineStep]
+    queue: QueuePlace | None
+    attempt: Attempt | None
+    confirmations: int | None
+    fee: EmergencyFee | None
+    saved_sun: int | None
+    saved_is_estimate: bool
+
+    @property
+    def final(self) -> bool:
+        return self.withdrawal.status in Withdrawal.FINAL_STATUSES
+
+    @property
+    def explorer_url(self) -> str | None:
+        template = settings.TRON_EXPLORER_URL
+        if not template or self.attempt is None:
+            return None
+        return template.replace("{txid}", self.attempt.txid)
+
+    @property
+    def wait_minutes(self) -> int | None:
+        if self.queue is None or self.queue.wait_seconds < 0:
+            return None
+        return (self.queue.wait_seconds + 59) // 60
+
+
+def _saved_sun(withdrawal: Withdrawal) -> tuple[int | None, bool]:
+    """Sun a standard withdrawal did not burn: the stake energy its transfer used at the
+    energy price of that moment; before the receipt, its estimate at the latest price."""
+    if withdrawal.status == Withdrawal.Status.CONFIRMED:
+        log = (
+            EnergyUsageLog.objects.filter(
+                withdrawal=withdrawal, kind=EnergyUsageLog.Kind.WITHDRAWAL
+            )
+            .values_list("energy_used", "at")
+            .first()
+        )
+        if log is None:
+            return None, False
+        return log[0] * energy_fee_sun_at(log[1]), False
+    if withdrawal.status in Withdrawal.FINAL_STATUSES or not withdrawal.energy_estimate:
+        return None, False
+    return withdrawal.energy_estimate * latest_energy_fee_sun(), True
+
+
+def withdrawal_timeline(*, withdrawal: Withdrawal) -> WithdrawalTimeline:
+    """The steps `withdrawal` has taken and will take, with their times.
+
+    Standard: requested, energy (queued with position and wait, then reserved), signed,
+    sent, confirmed (with confirmations counted from the chain's head, None when no node
+    answers). Emergency: the fee paid takes the energy step's place. A failed or cancelled
+    withdrawal shows the steps it took, then how it ended. The caller scopes `withdrawal`
+    to its customer (`withdrawal_get_for_customer`).
+    """
+    status = withdrawal.status
+    emergency = withdrawal.mode == Withdrawal.Mode.EMERGENCY
+    attempt = withdrawal.attempts.order_by("-pk").first()
+    fee = emergency_fee_for(withdrawal=withdrawal) if emergency else None
+    queue = queue_place(withdrawal=withdrawal) if status == Withdrawal.Status.QUEUED else None
+    if emergency:
+        energy_step, energy_at = Step.PAID, fee.paid_at if fee else None
+    elif queue is not None:
+        entry_at = QueueEntry.objects.filter(withdrawal=withdrawal).values_list(
+            "enqueued_at", flat=True
+        )
+        energy_step, energy_at = Step.QUEUED, entry_at.first()
+    else:
+        reserved_at = (
+            Reservation.objects.filter(withdrawal=withdrawal)
+            .order_by("-created_at")
+            .values_list("created_at", flat=True)
+            .first()
+        )
+        energy_step, energy_at = Step.RESERVED, reserved_at
+    planned = [
+        (Step.REQUESTED, withdrawal.created_at),
+        (energy_step, energy_at),
+        (Step.SIGNED, attempt.created_at if attempt else None),
+        (Step.SENT, attempt.last_broadcast_at if attempt else None),
+        (Step.CONFIRMED, withdrawal.confirmed_at),
+    ]
+    steps: list[TimelineStep] = []
+    if status in (Withdrawal.Status.FAILED, Withdrawal.Status.CANCELLED):
+        for step, at in planned:
+            if at is None:
+                break
+            steps.append(TimelineStep(step, StepState.DONE, at))
+        ended = Step.FAILED if status == Withdrawal.Status.FAILED else Step.CANCELLED
+        steps.append(TimelineStep(ended, StepState.FAILED, withdrawal.updated_at))
+    else:
+        reached = _REACHED[Withdrawal.Status(status)]
+        for index, (step, at) in enumerate(planned):
+            if index <= reached:
+                steps.append(TimelineStep(step, StepState.DONE, at))
+            elif index == reached + 1:  # in progress: only a queue has a start time
+                shown = at if step == Step.QUEUED else None
+                steps.append(TimelineStep(step, StepState.CURRENT, shown))
+            else:
+                steps.append(TimelineStep(step, StepState.PENDING, None))
+    confirmations = None
+    if status == Withdrawal.Status.CONFIRMED and attempt and attempt.block_number is not None:
+        head = chain_head_number(at_least=attempt.block_number)
+        confirmations = head - attempt.block_number + 1 if head is not None else None
+    saved, estimate = (None, False) if emergency else _saved_sun(withdrawal)
+    return WithdrawalTimeline(
+        withdrawal=withdrawal,
+        steps=steps,
+        queue=queue,
+        attempt=attempt,
+        confirmations=confirmations,
+        fee=fee,
+        saved_sun=saved,
+        saved_is_estimate=estimate,
+    )

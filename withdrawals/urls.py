@@ -12,4 +12,5 @@ urlpatterns = [
     path("withdraw/check-address", views.check_address, name="check-address"),
     path("withdrawals/<int:withdrawal_id>/", views.status, name="status"),
     path("withdrawals/<int:withdrawal_id>/status.json", views.status_json, name="status-json"),
+    path("withdrawals/<int:withdrawal_id>/pay/", views.pay, name="pay"),
 ]

@@ -52,35 +52,56 @@ def test_pages_speak_korean():
     assert 'lang="ko"' in page
 
 
-@pytest.fixture
-def shop(devnet, partner):
-    """A customer with 100 USDT and a custodial pool with room for one cold transfer."""
-    from tronpy.keys import PrivateKey
-
-    from pools.chain.client import USDT_TRANSFER_ENERGY_COLD
-    from pools.models import EnergyPool
-    from pools.services.keys import signing_key_import
-    from pools.tests.factories import EnergyPoolFactory
-    from withdrawals.services.balances import balance_credit
-
-    key = PrivateKey.random()
-    address = key.public_key.to_base58check_address()
-    devnet.fund(address, 10)
-    devnet.mint(address, 1000)
-    signing_key_import(private_key_hex=key.hex())
-    pool = EnergyPoolFactory(
-        partner=partner,
-        address=address,
-        custody=EnergyPool.Custody.CUSTODIAL,
-        energy_limit=USDT_TRANSFER_ENERGY_COLD + 1,
-    )
-    customer = CustomerFactory(partner=partner, user__username="alice")
-    balance_credit(
-        customer=customer, currency="USDT", amount=Decimal("100"), idempotency_key="seed"
-    )
+def history_client(count):
+    customer = CustomerFactory()
+    statuses = ["confirmed", "queued", "failed", "reserved", "cancelled"]
+    for n in range(count):
+        WithdrawalFactory(
+            customer=customer,
+            partner=customer.partner,
+            amount=Decimal("12.500000") + n,
+            status=statuses[n % len(statuses)],
+        )
     client = Client()
     client.force_login(customer.user)
-    return client, customer, pool
+    return client, customer
+
+
+def rows(page):
+    return page.content.decode().count('<li><a class="row"')
+
+
+def test_history_has_badges_and_amounts_without_trailing_zeros():
+    client, _ = history_client(2)
+    page = client.get("/").content.decode()
+    assert '<span class="amount">13.5 USDT</span>' in page
+    assert '<span class="amount">12.5 USDT</span>' in page
+    assert "12.500000" not in page
+    assert 'class="badge badge-confirmed" data-status="confirmed">Confirmed<' in page
+    assert 'class="badge badge-queued" data-status="queued">Queued<' in page
+    korean = client.get("/", HTTP_ACCEPT_LANGUAGE="ko").content.decode()
+    assert 'data-status="confirmed">완료<' in korean
+
+
+def test_history_pages_newest_first(django_assert_num_queries):
+    client, customer = history_client(45)
+    newest = Withdrawal.objects.filter(customer=customer).order_by("-created_at", "-id")
+    first = client.get("/")
+    assert rows(first) == 20
+    assert f"/withdrawals/{newest[0].pk}/" in first.content.decode()
+    assert 'aria-current="page">1<' in first.content.decode()
+    assert 'href="?page=3"' in first.content.decode()
+    last = client.get("/?page=3")
+    assert rows(last) == 5
+    assert f"/withdrawals/{newest[44].pk}/" in last.content.decode()
+    assert rows(client.get("/?page=99")) == 5  # past the end: the last page
+    assert rows(client.get("/?page=x")) == 20  # not a number: the first
+    # The number of queries does not grow with the page or the history.
+    with django_assert_num_queries(5):
+        client.get("/?page=2")
+    small, _ = history_client(1)
+    with django_assert_num_queries(5):
+        small.get("/")
 
 
 def recipient():
@@ -102,7 +123,7 @@ def test_form_shows_fee_free_then_busy_notice(shop):
     client, _customer, _pool = shop
     page = client.get("/withdraw/").content.decode()
     assert "Network fee free" in page
-    assert "100.000000 USDT" in page
+    assert "<strong>100 USDT</strong>" in page  # no trailing zeros
     response = client.post(
         "/withdraw/", {"to_address": recipient(), "amount": "10", "token": form_token(client)}
     )
@@ -131,6 +152,9 @@ def test_double_submit_sends_once(shop):
         ({"amount": "100.5"}, "does not cover"),
         ({"amount": "0"}, "greater than or equal"),
         ({"amount": "1.1234567"}, "decimal places"),
+        ({"amount": "ten"}, "Enter a number"),
+        ({"to_address": ""}, "This field is required"),
+        ({"mode": "free-please"}, "Select a valid choice"),
     ],
 )
 def test_bad_input_shows_errors_and_changes_nothing(shop, data, message):
@@ -151,10 +175,12 @@ def test_status_page_and_json_are_the_owners_only(shop):
     assert "Reserved" in client.get(f"/withdrawals/{withdrawal.pk}/").content.decode()
     data = client.get(f"/withdrawals/{withdrawal.pk}/status.json").json()
     assert (data["status"], data["final"], data["txid"]) == ("reserved", False, None)
-    stranger = Client()
-    stranger.force_login(CustomerFactory(partner=customer.partner).user)
-    assert stranger.get(f"/withdrawals/{withdrawal.pk}/").status_code == 404
-    assert stranger.get(f"/withdrawals/{withdrawal.pk}/status.json").status_code == 404
+    for outsider in (CustomerFactory(partner=customer.partner), CustomerFactory()):
+        stranger = Client()
+        stranger.force_login(outsider.user)  # the same partner's other customer, another's
+        for url in (f"/withdrawals/{withdrawal.pk}/", f"/withdrawals/{withdrawal.pk}/status.json"):
+            assert stranger.get(url).status_code == 404
+    assert client.get("/withdrawals/999999/").status_code == 404
 
 
 def test_queued_status_shows_position_and_wait(shop):
@@ -176,43 +202,6 @@ def test_address_is_checked_as_typed(shop):
     assert (bad["valid"], bool(bad["message"])) == (False, True)
 
 
-def test_pay_and_go_now_from_the_trx_balance(shop, devnet, partner):
-    from tronpy.keys import PrivateKey
-
-    from pools.models import EnergyPool
-    from pools.services.keys import signing_key_import
-    from pools.tests.factories import EnergyPoolFactory
-    from withdrawals.services.balances import balance_credit
-
-    client, customer, pool = shop
-    EnergyPool.objects.filter(pk=pool.pk).update(energy_limit=0)  # nothing to wait for
-    key = PrivateKey.random()
-    devnet.fund(key.public_key.to_base58check_address(), 100)
-    signing_key_import(private_key_hex=key.hex())
-    EnergyPoolFactory(
-        partner=partner,
-        address=key.public_key.to_base58check_address(),
-        custody="custodial",
-        role="emergency",
-        energy_limit=0,
-    )
-    balance_credit(customer=customer, currency="TRX", amount=Decimal("20"), idempotency_key="trx")
-    page = client.get("/withdraw/").content.decode()
-    assert 'id="pay-and-go"' in page
-    data = {
-        "to_address": recipient(),
-        "amount": "5",
-        "token": form_token(client),
-        "mode": "emergency",
-    }
-    first = client.post("/withdraw/", data)
-    again = client.post("/withdraw/", data)  # double submit: one withdrawal, one payment
-    assert first.status_code == 302
-    assert again["Location"] == first["Location"]
-    withdrawal = Withdrawal.objects.get()
-    assert (withdrawal.mode, withdrawal.status) == ("emergency", "reserved")
-
-
 @pytest.fixture
 def emergency_wallet(devnet, partner):
     from withdrawals.tests.test_emergency import emergency_wallet
@@ -220,32 +209,28 @@ def emergency_wallet(devnet, partner):
     return emergency_wallet(devnet, partner, usdt=1000)
 
 
-def test_a_corrected_form_after_a_failed_pay_and_go_is_a_new_request(shop, emergency_wallet):
-    """ "Pay and go" with no TRX leaves an unpaid quote behind; the form that comes back
-    carries a new token, so the corrected request is sent as corrected, not as the quote."""
-    from withdrawals.services.balances import balance_credit
-
-    client, customer, _ = shop
-    wrong, right = recipient(), recipient()
+def test_a_refused_quote_comes_back_with_a_new_token(shop):
+    """No emergency wallet: "pay and go" is refused with the reason, and the form that comes
+    back carries a new token, so a corrected request is sent as a new one."""
+    client, _customer, _ = shop
     token = form_token(client)
-    data = {"to_address": wrong, "amount": "5", "token": token, "mode": "emergency"}
-    failed = client.post("/withdraw/", data)
-    assert failed.status_code == 200
-    assert "does not cover the fee" in failed.content.decode()
-    assert token_in(failed) != token
-    balance_credit(customer=customer, currency="TRX", amount=Decimal("20"), idempotency_key="t")
-    corrected = client.post("/withdraw/", {**data, "to_address": right, "token": token_in(failed)})
-    assert corrected.status_code == 302
-    sent = Withdrawal.objects.get(status="reserved")
-    assert (sent.mode, sent.to_address) == ("emergency", right)
-    assert Withdrawal.objects.get(to_address=wrong).status == "requested"  # unpaid; expires
+    data = {"to_address": recipient(), "amount": "5", "token": token, "mode": "emergency"}
+    refused = client.post("/withdraw/", data)
+    assert refused.status_code == 200
+    assert "no emergency wallet" in refused.content.decode()
+    assert token_in(refused) != token
+    assert not Withdrawal.objects.exists()
+    korean = client.post("/withdraw/", data, HTTP_ACCEPT_LANGUAGE="ko").content.decode()
+    assert "긴급 출금 지갑이 없습니다" in korean
 
 
 def test_a_stale_token_sent_again_with_other_details_is_refused_not_a_500(shop, emergency_wallet):
     client, _customer, _ = shop
     token = form_token(client)
     data = {"to_address": recipient(), "amount": "5", "token": token, "mode": "emergency"}
-    assert client.post("/withdraw/", data).status_code == 200  # no TRX: an unpaid quote
+    quoted = client.post("/withdraw/", data)  # an unpaid quote, shown for payment
+    assert quoted.status_code == 302
+    assert quoted["Location"].endswith("/pay/")
     # The browser's back button: the old token again, now for the queue.
     again = client.post("/withdraw/", {**data, "mode": "standard"})
     assert again.status_code == 200
@@ -307,3 +292,58 @@ def test_a_suspended_partners_customers_are_shut_out(shop):
     assert client.get("/withdraw/").status_code == 403
     assert client.get(f"/withdrawals/{withdrawal.pk}/").status_code == 403
     assert client.get("/").status_code == 403
+
+
+ENGLISH_ALLOWED = {"USDT", "TRX", "UTC", "TRON", "QR", "ID", "txid", "English"}
+
+
+def english_words(page):
+    """Words in Latin letters a reader sees on `page` (not in scripts, styles, or codes)."""
+    import re
+
+    html = page.content.decode()
+    for hidden in ("script", "style", "code", "template", "svg"):
+        html = re.sub(rf"<{hidden}\b.*?</{hidden}>", " ", html, flags=re.DOTALL)
+    text = re.sub(r"<[^>]+>", " ", html)
+    return set(re.findall(r"[A-Za-z]{2,}", text)) - ENGLISH_ALLOWED
+
+
+def test_every_page_speaks_korean(shop, emergency_wallet):
+    """Each page, in each state shown here, has no English left for a Korean reader."""
+    from withdrawals.services.requests import withdrawal_cancel
+    from withdrawals.services.sending import withdrawals_drive
+
+    client, _customer, _ = shop
+    ko = {"HTTP_ACCEPT_LANGUAGE": "ko"}
+    assert {"Withdraw", "Balance", "Log", "out"} <= english_words(client.get("/withdraw/"))
+    assert english_words(client.get("/withdraw/", **ko)) == set()  # fee free
+    standard = {"to_address": recipient(), "amount": "10", "token": form_token(client)}
+    client.post("/withdraw/", standard)
+    sent = Withdrawal.objects.get()
+    queued = {"to_address": recipient(), "amount": "1", "token": form_token(client)}
+    client.post("/withdraw/", queued)
+    waiting = Withdrawal.objects.get(status="queued")
+    emergency = {**queued, "to_address": recipient(), "token": form_token(client)}
+    paying = client.post("/withdraw/", {**emergency, "mode": "emergency"})
+    pay_url = paying["Location"]
+    pages = [
+        client.get("/withdraw/", **ko),  # busy
+        client.get(f"/withdrawals/{sent.pk}/", **ko),
+        client.get(f"/withdrawals/{waiting.pk}/", **ko),
+        client.get(pay_url, **ko),
+        client.post(pay_url, {"paid_with": "balance"}, **ko),
+        client.post(pay_url, {"paid_with": "onchain", "payment_txid": "x"}, **ko),
+        client.post("/withdraw/", {**emergency, "mode": "standard"}, **ko),  # refused
+        client.get(pay_url.replace("pay/", ""), **ko),
+    ]
+    withdrawals_drive()
+    withdrawal_cancel(withdrawal=waiting)
+    pages += [
+        client.get(f"/withdrawals/{sent.pk}/", **ko),  # sent
+        client.get(f"/withdrawals/{waiting.pk}/", **ko),  # cancelled
+        client.get("/", **ko),
+        Client().get("/login/", **ko),
+    ]
+    for page in pages:
+        assert page.status_code == 200
+        assert english_words(page) == set(), page.request["PATH_INFO"]
