@@ -389,6 +389,7 @@ LOGGING = {
         "health_check": {"level": "ERROR"},
         # Apprise logs the services it calls; their URLs may carry tokens.
         "apprise": {"level": "CRITICAL"},
+        "urllib3": {"level": "WARNING"},
     },
 }
 
