@@ -30,7 +30,19 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, Min, Sum
+from django.db.models import (
+    BooleanField,
+    Count,
+    DurationField,
+    ExpressionWrapper,
+    FloatField,
+    Func,
+    Min,
+    Q,
+    Sum,
+    Value,
+)
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from alerts.models import LEVEL_RANK, EnergyAlert, Level
@@ -88,12 +100,35 @@ def _dec(value: float | int | Decimal) -> Decimal:
     return Decimal(str(value)).quantize(FOUR_PLACES)
 
 
+@dataclass(frozen=True)
+class Limits:
+    """The settings the rules read, read once per run (settings lookups are not free)."""
+
+    margin: Decimal
+    sync_interval: int
+    stale_intervals: int
+    drain_minutes: int
+
+    @classmethod
+    def now(cls) -> Limits:
+        return cls(
+            margin=Decimal(str(settings.ALERT_HYSTERESIS_POINTS)),
+            sync_interval=JOBS_BY_NAME["sync_pools"].every_seconds,
+            stale_intervals=settings.ALERT_STALE_SYNC_INTERVALS,
+            drain_minutes=settings.ALERT_EXTERNAL_DRAIN_WINDOW_MINUTES,
+        )
+
+
 def usage_level(
-    value: Decimal, thresholds: tuple[Decimal, Decimal, Decimal], current: Level | None
+    value: Decimal,
+    thresholds: tuple[Decimal, Decimal, Decimal],
+    current: Level | None,
+    margin: Decimal | None = None,
 ) -> Level | None:
     """The level a usage ratio stands at, with hysteresis: a level already reached holds
     until the ratio is `ALERT_HYSTERESIS_POINTS` below its threshold."""
-    margin = Decimal(str(settings.ALERT_HYSTERESIS_POINTS))
+    if margin is None:
+        margin = Decimal(str(settings.ALERT_HYSTERESIS_POINTS))
     held = LEVEL_RANK[current] if current else 0
     found: Level | None = None
     for level, threshold in zip(
@@ -104,18 +139,24 @@ def usage_level(
     return found
 
 
-def _usage(row: dict[str, Any], current: Level | None) -> Verdict:
+def _usage(row: dict[str, Any], current: Level | None, limits: Limits) -> Verdict | None:
     limit, used, reserved = row["energy_limit"], row["energy_used"], row["reserved_energy"]
+    warning = row["warning_threshold"] or row["partner__warning_threshold"]
+    # Most pools are far below any threshold: decided without decimals.
+    if current is None and limit > 0 and (used + reserved) * 100 < limit * float(warning):
+        return None
     if limit > 0:
         ratio = (Decimal(used + reserved) * 100 / limit).quantize(Decimal("0.01"))
     else:
         ratio = Decimal(100) if used or reserved else Decimal(0)
     thresholds = (
-        row["warning_threshold"] or row["partner__warning_threshold"],
+        warning,
         row["critical_threshold"] or row["partner__critical_threshold"],
         row["emergency_threshold"] or row["partner__emergency_threshold"],
     )
-    level = usage_level(ratio, thresholds, current)
+    level = usage_level(ratio, thresholds, current, limits.margin)
+    if level is None and current is None:
+        return None
     threshold = thresholds[LEVEL_RANK[level] - 1] if level else None
     return Verdict(
         row["partner_id"],
@@ -129,7 +170,7 @@ def _usage(row: dict[str, Any], current: Level | None) -> Verdict:
     )
 
 
-def _depletion(row: dict[str, Any], rate: float) -> Verdict:
+def _depletion(row: dict[str, Any], rate: float, is_open: bool) -> Verdict | None:
     limit = row["energy_limit"]
     available = max(0, limit - row["energy_used"] - row["reserved_energy"])
     queued = row["queued_energy"]
@@ -140,6 +181,8 @@ def _depletion(row: dict[str, Any], rate: float) -> Verdict:
     level: Level | None = None
     if hours is not None and hours < horizon:
         level = Level.CRITICAL if hours < horizon / 4 else Level.WARNING
+    if level is None and not is_open:
+        return None
     return Verdict(
         row["partner_id"],
         row["id"],
@@ -152,41 +195,47 @@ def _depletion(row: dict[str, Any], rate: float) -> Verdict:
     )
 
 
-def _stale(row: dict[str, Any], now: datetime) -> Verdict:
-    interval = JOBS_BY_NAME["sync_pools"].every_seconds
-    since = row["last_synced_at"] or row["created_at"]
-    age = max(0.0, (now - since).total_seconds())
+def _stale(row: dict[str, Any], is_open: bool, limits: Limits) -> Verdict | None:
+    interval = limits.sync_interval
+    age = max(0.0, row["sync_age"])
     level: Level | None = None
-    if age > interval * settings.ALERT_STALE_SYNC_INTERVALS:
+    if age > interval * limits.stale_intervals:
         level = Level.CRITICAL if age > interval * 10 else Level.WARNING
-    never = row["last_synced_at"] is None
+    if level is None and not is_open:
+        return None
     return Verdict(
         row["partner_id"],
         row["id"],
         Kind.STALE_SYNC,
         level,
-        f"Pool {row['address']} {'was never synced' if never else 'was last synced'} "
+        f"Pool {row['address']} {'was never synced' if row['never_synced'] else 'was last synced'} "
         f"{age:.0f} s ago (sync runs every {interval} s)"
         + (f": {row['last_sync_error']}" if row["last_sync_error"] else "."),
-        _dec(age),
-        _dec(interval * settings.ALERT_STALE_SYNC_INTERVALS),
+        _dec(round(age)),
+        _dec(interval * limits.stale_intervals),
     )
 
 
-def _external(row: dict[str, Any], energy: int) -> Verdict:
+def _external(row: dict[str, Any], energy: int, is_open: bool, limits: Limits) -> Verdict | None:
+    if not energy and not is_open:
+        return None
     return Verdict(
         row["partner_id"],
         row["id"],
         Kind.EXTERNAL_DRAIN,
         Level.WARNING if energy > 0 else None,
         f"Pool {row['address']} spent {energy} energy outside the platform in the last "
-        f"{settings.ALERT_EXTERNAL_DRAIN_WINDOW_MINUTES} min.",
+        f"{limits.drain_minutes} min.",
         _dec(energy),
         _dec(0),
     )
 
 
-def _backlog(row: dict[str, Any], queue: dict[str, Any] | None, now: datetime) -> Verdict:
+def _backlog(
+    row: dict[str, Any], queue: dict[str, Any] | None, now: datetime, is_open: bool
+) -> Verdict | None:
+    if queue is None and not is_open:
+        return None
     minutes, most = row["partner__queue_backlog_minutes"], row["partner__queue_backlog_max"]
     level: Level | None = None
     message = f"Pool {row['address']}: queue empty."
@@ -201,7 +250,7 @@ def _backlog(row: dict[str, Any], queue: dict[str, Any] | None, now: datetime) -
             level = Level.CRITICAL
         elif age > minutes or count > most:
             level = Level.WARNING
-        value = _dec(age)
+        value = _dec(round(age))
         message = (
             f"Pool {row['address']}: {count} withdrawals queued, the oldest for {age:.0f} min "
             f"(limits {minutes} min, {most} queued)."
@@ -211,14 +260,18 @@ def _backlog(row: dict[str, Any], queue: dict[str, Any] | None, now: datetime) -
                 f" Its head needs {queue['head_energy']} energy and can never be served: the "
                 f"pool is {row['status']} with a limit of {row['energy_limit']}."
             )
+    if level is None and not is_open:
+        return None
     return Verdict(
         row["partner_id"], row["id"], Kind.QUEUE_BACKLOG, level, message, value, _dec(minutes)
     )
 
 
-def _low_trx(row: dict[str, Any], burn_sun: int) -> Verdict:
+def _low_trx(row: dict[str, Any], burn_sun: int, is_open: bool) -> Verdict | None:
     balance = row["trx_balance_sun"]
     short = balance < burn_sun
+    if not short and not is_open:
+        return None
     return Verdict(
         row["partner_id"],
         row["id"],
@@ -274,9 +327,7 @@ POOL_FIELDS = (
     "energy_used",
     "reserved_energy",
     "trx_balance_sun",
-    "last_synced_at",
     "last_sync_error",
-    "created_at",
     "warning_threshold",
     "critical_threshold",
     "emergency_threshold",
@@ -289,35 +340,57 @@ POOL_FIELDS = (
 )
 
 
+class EpochSeconds(Func):
+    """Seconds in an interval, computed by PostgreSQL (no timestamps parsed per row)."""
+
+    template = "EXTRACT(EPOCH FROM %(expressions)s)"
+    output_field = FloatField()
+
+
 def pool_verdicts(*, now: datetime, current: dict[tuple[int | None, str], Level]) -> list[Verdict]:
-    """Every pool rule over every pool that is not archived (six queries whatever the number
-    of pools). `current` is the open alerts' levels by (pool, kind), for hysteresis."""
+    """Every pool rule over every pool that is not archived (seven queries whatever the
+    number of pools). `current` holds the open alerts' levels by (pool, kind): a rule that
+    finds nothing wrong where nothing is open yields no verdict."""
+    limits = Limits.now()
     queues = _queues()
     rates = energy_rates_per_hour(pool_ids=None, now=now)
-    external = external_energy_since(
-        since=now - timedelta(minutes=settings.ALERT_EXTERNAL_DRAIN_WINDOW_MINUTES), now=now
-    )
+    external = external_energy_since(since=now - timedelta(minutes=limits.drain_minutes), now=now)
     burns = _emergency_burns()
-    verdicts: list[Verdict] = []
+    verdicts: list[Verdict | None] = []
     rows = (
         EnergyPool.objects.exclude(status=EnergyPool.Status.ARCHIVED)
+        .annotate(
+            sync_age=EpochSeconds(
+                ExpressionWrapper(
+                    Value(now) - Coalesce("last_synced_at", "created_at"),
+                    output_field=DurationField(),
+                )
+            ),
+            never_synced=ExpressionWrapper(
+                Q(last_synced_at__isnull=True), output_field=BooleanField()
+            ),
+        )
         .order_by()
-        .values(*POOL_FIELDS)
+        .values(*POOL_FIELDS, "sync_age", "never_synced")
     )
-    for row in rows.iterator(chunk_size=5000):
+    for row in rows:
         pk = row["id"]
         if row["status"] in SYNCED_STATUSES:
-            verdicts.append(_stale(row, now))
-            verdicts.append(_external(row, external.get(pk, 0)))
+            verdicts.append(_stale(row, (pk, Kind.STALE_SYNC) in current, limits))
+            verdicts.append(
+                _external(row, external.get(pk, 0), (pk, Kind.EXTERNAL_DRAIN) in current, limits)
+            )
         if row["role"] == EnergyPool.Role.EMERGENCY:
-            verdicts.append(_low_trx(row, burns.get(pk, 0)))
+            verdicts.append(_low_trx(row, burns.get(pk, 0), (pk, Kind.LOW_TRX) in current))
         elif row["status"] in LIVE_STATUSES:
-            verdicts.append(_usage(row, current.get((pk, Kind.USAGE))))
+            verdicts.append(_usage(row, current.get((pk, Kind.USAGE)), limits))
             queue = queues.get(pk)
             row["queued_energy"] = queue["energy"] if queue else 0
-            verdicts.append(_depletion(row, rates.get(pk, 0.0)))
-        verdicts.append(_backlog(row, queues.get(pk), now))
-    return verdicts
+            verdicts.append(
+                _depletion(row, rates.get(pk, 0.0), (pk, Kind.DEPLETION_FORECAST) in current)
+            )
+        verdicts.append(_backlog(row, queues.get(pk), now, (pk, Kind.QUEUE_BACKLOG) in current))
+    return [v for v in verdicts if v is not None]
 
 
 def node_verdict(*, now: datetime) -> Verdict:

@@ -38,7 +38,7 @@ def readme_verify():
         r"<!-- webhook-recipe -->\n```python\n(.*?)```\n<!-- /webhook-recipe -->", text, re.S
     )
     assert block, "README lost its webhook recipe"
-    namespace: dict = {}
+    namespace: dict[str, object] = {}
     exec(block.group(1), namespace)  # noqa: S102 - our own README, run as documentation
     return namespace["verify"]
 
