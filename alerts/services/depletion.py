@@ -46,11 +46,12 @@ def hours_until_depleted(
 ) -> float | None:
     """Hours until the energy a pool can still give is gone: what is available minus what
     the queue already waits for, drained at the rate less regeneration (a full limit a day).
-    0 when the queue already needs all of it; None when regeneration keeps up."""
+    0 when it is already gone while something waits or drains; None when regeneration keeps
+    up (nothing runs out)."""
     left = available - queued
-    if left <= 0:
-        return 0.0
     drain = rate_per_hour - regeneration_per_hour
+    if left <= 0:
+        return 0.0 if queued > 0 or drain > 0 else None
     if drain <= 0:
         return None
     return left / drain

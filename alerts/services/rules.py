@@ -348,7 +348,7 @@ class EpochSeconds(Func):
 
 
 def pool_verdicts(*, now: datetime, current: dict[tuple[int | None, str], Level]) -> list[Verdict]:
-    """Every pool rule over every pool that is not archived (seven queries whatever the
+    """Every pool rule over every pool that is not archived (six queries whatever the
     number of pools). `current` holds the open alerts' levels by (pool, kind): a rule that
     finds nothing wrong where nothing is open yields no verdict."""
     limits = Limits.now()
@@ -386,9 +386,10 @@ def pool_verdicts(*, now: datetime, current: dict[tuple[int | None, str], Level]
             verdicts.append(_usage(row, current.get((pk, Kind.USAGE)), limits))
             queue = queues.get(pk)
             row["queued_energy"] = queue["energy"] if queue else 0
-            verdicts.append(
-                _depletion(row, rates.get(pk, 0.0), (pk, Kind.DEPLETION_FORECAST) in current)
-            )
+            if row["energy_limit"] > 0 or (pk, Kind.DEPLETION_FORECAST) in current:
+                verdicts.append(
+                    _depletion(row, rates.get(pk, 0.0), (pk, Kind.DEPLETION_FORECAST) in current)
+                )
         verdicts.append(_backlog(row, queues.get(pk), now, (pk, Kind.QUEUE_BACKLOG) in current))
     return [v for v in verdicts if v is not None]
 

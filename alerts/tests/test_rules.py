@@ -194,6 +194,11 @@ def test_depletion_counts_regeneration_and_the_queue():
     assert hours_until_depleted(
         available=100_000, queued=100_000, rate_per_hour=0, regeneration_per_hour=1
     ) == pytest.approx(0.0)
+    # Nothing left, but nothing waits or drains faster than it regenerates: nothing runs out.
+    assert (
+        hours_until_depleted(available=0, queued=0, rate_per_hour=5, regeneration_per_hour=10)
+        is None
+    )
 
 
 def _steady_pools(n, partner):
