@@ -95,7 +95,7 @@ def seed(pools: int) -> None:
     )
     from django.contrib.auth import get_user_model
 
-    User = get_user_model()  # noqa: N806
+    User = get_user_model()
     customers = {
         p.pk: Customer.objects.create(
             partner=p,
