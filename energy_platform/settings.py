@@ -334,6 +334,9 @@ ALERT_DELIVERY_BACKOFF_MAX_SECONDS: float = env.float(
 ALERT_DELIVERY_REQUEUE_AFTER_SECONDS: int = env.int(
     "ALERT_DELIVERY_REQUEUE_AFTER_SECONDS", default=120
 )
+# Partners' webhook and apprise HTTP targets may be loopback or private addresses (SSRF
+# guard off): only in development and tests, where receivers run on 127.0.0.1.
+ALERT_ALLOW_PRIVATE_TARGETS: bool = env.bool("ALERT_ALLOW_PRIVATE_TARGETS", default=DEBUG)
 # HMAC secret of the operators' own webhook channels (partners' channels use their own).
 ALERT_OPERATOR_WEBHOOK_SECRET: str = env.str("ALERT_OPERATOR_WEBHOOK_SECRET", default="")
 EMAIL_BACKEND: str = env.str(

@@ -17,13 +17,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
 import random
+import socket
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from django.conf import settings
@@ -170,7 +173,29 @@ def _send_email(channel: AlertChannel, delivery: AlertDelivery, payload: dict[st
         raise SendFailed(f"mail not sent: {type(exc).__name__}") from None
 
 
+# Apprise schemes that POST to a host the partner names (the others call a chat service).
+APPRISE_HTTP_SCHEMES = ("json", "jsons", "xml", "xmls", "form", "forms")
+
+
+def _refuse_private_host(url: str) -> None:
+    """Partners' URLs may not reach the platform's own network (loopback, private,
+    link-local addresses), unless `ALERT_ALLOW_PRIVATE_TARGETS` (on in development)."""
+    if settings.ALERT_ALLOW_PRIVATE_TARGETS:
+        return
+    host = urlsplit(url).hostname or ""
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except OSError:
+        raise SendFailed("the host does not resolve") from None
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0])
+        if address.is_private or address.is_loopback or address.is_link_local:
+            raise SendFailed("the host is a private address: refused")
+
+
 def _send_webhook(channel: AlertChannel, payload: dict[str, Any]) -> int:
+    if channel.partner is not None:
+        _refuse_private_host(channel.target)
     secret = webhook_secret_for(channel)
     if not secret:
         raise SendFailed("no webhook secret: rotate one first")
@@ -200,6 +225,8 @@ def _send_webhook(channel: AlertChannel, payload: dict[str, Any]) -> int:
 def _send_apprise(channel: AlertChannel, delivery: AlertDelivery, payload: dict[str, Any]) -> None:
     import apprise
 
+    if channel.partner is not None and channel.target.split(":", 1)[0] in APPRISE_HTTP_SCHEMES:
+        _refuse_private_host("http" + channel.target[channel.target.index(":") :])
     plugin = apprise.Apprise.instantiate(channel.target)
     if not plugin:
         raise SendFailed("the chat URL is not one apprise knows")

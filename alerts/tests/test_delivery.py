@@ -292,3 +292,24 @@ def test_channels_filter_by_level_and_kind(partner):
     }
     assert counts == {"grave": 1, "backlog": 0, "all": 2, "off": 0}
     assert EnergyAlert.objects.get().sequence == 2
+
+
+@pytest.mark.django_db
+def test_partners_targets_on_private_addresses_are_refused_in_production(partner, settings):
+    settings.ALERT_ALLOW_PRIVATE_TARGETS = False
+    webhook_secret_rotate(partner=partner)
+    with receiver() as hook:
+        webhook = AlertChannelFactory(partner=partner, kind="webhook", target=hook.url)
+        chat = AlertChannelFactory(
+            partner=partner, kind="apprise", target=f"json://127.0.0.1:{hook.port}/"
+        )
+        operators = AlertChannelFactory(partner=None, kind="webhook", target=hook.url)
+        settings.ALERT_OPERATOR_WEBHOOK_SECRET = "operators-secret"
+        open_alert(EnergyPoolFactory(partner=partner))
+        for channel in (webhook, chat, operators):
+            delivery_try(delivery_id=delivery_for(channel).pk)
+        assert len(hook.requests) == 1  # the operators' own channel only
+    for channel in (webhook, chat):
+        failed = AlertDeliveryAttempt.objects.get(delivery__channel=channel)
+        assert failed.error == "the host is a private address: refused"
+    assert delivery_for(operators).status == "sent"

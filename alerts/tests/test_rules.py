@@ -288,3 +288,51 @@ def test_an_escalation_clears_the_acknowledgement_and_notifies(partner):
     )
     alert.refresh_from_db()
     assert (alert.acknowledged_at, alert.acknowledged_by_label, alert.sequence) == (None, "", 2)
+
+
+def test_every_transition_is_a_live_event(partner, django_capture_on_commit_callbacks):
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+
+    from alerts.services import alert_resolve
+    from common.events import flush_live_events, partner_group
+
+    layer = get_channel_layer()
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(partner_group(partner.pk), channel)
+    pool = EnergyPoolFactory(partner=partner)
+
+    def raise_at(level):
+        return alert_raise(
+            partner_id=partner.pk,
+            pool_id=pool.pk,
+            kind="usage",
+            level=level,
+            message=f"at {level}",
+            lower=True,
+        )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        alert = raise_at(Level.WARNING)
+    for step in (
+        lambda: raise_at(Level.EMERGENCY),
+        lambda: raise_at(Level.CRITICAL),
+        lambda: alert_acknowledge(alert=alert, user_id=None, label="key", note=""),
+        lambda: alert_resolve(alert_id=alert.pk),
+    ):
+        with django_capture_on_commit_callbacks(execute=True):
+            step()
+    assert flush_live_events(timeout=10)
+
+    async def receive(n):
+        return [await layer.receive(channel) for _ in range(n)]
+
+    messages = async_to_sync(receive)(5)
+    assert [(m["event"], m["payload"]["level"]) for m in messages] == [
+        ("alert.opened", "warning"),
+        ("alert.escalated", "emergency"),
+        ("alert.deescalated", "critical"),
+        ("alert.acknowledged", "critical"),
+        ("alert.resolved", "critical"),
+    ]
+    assert messages[-1]["payload"]["resolved"] is True
