@@ -156,7 +156,7 @@ def main() -> None:
             rows = conn.execute(RAW_SQL).fetchall()
             elapsed = time.perf_counter() - started
         assert len(rows) == args.pools
-        return args.pools / elapsed
+        return float(args.pools / elapsed)
 
     baselines, values = [], []
     queries = 0
