@@ -121,8 +121,8 @@ def seed(pools: int) -> None:
     )
     QueueEntry.objects.bulk_create(
         [
-            QueueEntry(withdrawal=w, pool_id=w.pool_id, energy_needed=64_285, enqueued_at=now)
-            for w in withdrawals
+            QueueEntry(withdrawal=w, pool=pool, energy_needed=64_285, enqueued_at=now)
+            for w, pool in zip(withdrawals, queued, strict=True)
         ],
         batch_size=2000,
     )
