@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-from django.db.models import Count
+from datetime import datetime, timedelta
 
-from alerts.models import EnergyAlert
+from django.db.models import Count, Q, QuerySet
+from django.http import Http404
+from django.utils import timezone
+
+from alerts.models import AlertChannel, AlertDelivery, EnergyAlert
 from common.metrics import GaugeSample
+from partners.selectors import Caller
+
+RECENT = timedelta(hours=24)
 
 
 def alert_open_summary() -> dict[str, object]:
@@ -32,3 +39,44 @@ def alert_gauges() -> list[GaugeSample]:
         GaugeSample("alerts_open", "Open alerts", float(n), {"level": level, "kind": kind})
         for level, kind, n in rows
     ]
+
+
+def alert_list_for_partner(*, partner_id: int) -> QuerySet[EnergyAlert]:
+    """The partner's alerts, newest first (pool address loaded)."""
+    return (
+        EnergyAlert.objects.filter(partner_id=partner_id)
+        .select_related("pool")
+        .order_by("-opened_at", "-pk")
+    )
+
+
+def alert_recent_or_open(
+    queryset: QuerySet[EnergyAlert], *, now: datetime | None = None
+) -> QuerySet[EnergyAlert]:
+    """Alerts opened in the last 24 h, and every alert still open (the list's default)."""
+    since = (now or timezone.now()) - RECENT
+    return queryset.filter(Q(opened_at__gte=since) | Q(resolved_at__isnull=True))
+
+
+def alert_get_for_caller(*, caller: Caller, alert_id: int) -> EnergyAlert:
+    """The alert if it is the caller's partner's; 404 otherwise (never 403)."""
+    alert = EnergyAlert.objects.select_related("pool").filter(pk=alert_id).first()
+    if alert is None or alert.partner_id != caller.partner.pk:
+        raise Http404
+    return alert
+
+
+def channel_list_for_caller(*, caller: Caller) -> QuerySet[AlertChannel]:
+    return AlertChannel.objects.filter(partner_id=caller.partner.pk).order_by("name", "pk")
+
+
+def channel_get_for_caller(*, caller: Caller, channel_id: int) -> AlertChannel:
+    """The caller's partner's channel; 404 otherwise (operators' channels included)."""
+    channel = AlertChannel.objects.select_related("partner").filter(pk=channel_id).first()
+    if channel is None or channel.partner_id != caller.partner.pk:
+        raise Http404
+    return channel
+
+
+def delivery_with_tries(*, delivery_id: int) -> AlertDelivery:
+    return AlertDelivery.objects.prefetch_related("tries").get(pk=delivery_id)

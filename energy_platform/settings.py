@@ -263,6 +263,9 @@ SPECTACULAR_SETTINGS = {
         "UsageKindEnum": "pools.models.EnergyUsageLog.Kind",
         "StakingKindEnum": "pools.models.StakingOperation.Kind",
         "StakingStateEnum": "pools.models.StakingOperation.State",
+        "AlertKindEnum": "alerts.models.EnergyAlert.Kind",
+        "AlertLevelEnum": "alerts.models.Level",
+        "AlertChannelKindEnum": "alerts.models.AlertChannel.Kind",
     },
 }
 
@@ -319,6 +322,50 @@ TRON_EXPLORER_URL: str = env.str("TRON_EXPLORER_URL", default="")
 if TRON_EXPLORER_URL and "{txid}" not in TRON_EXPLORER_URL:
     raise ImproperlyConfigured("TRON_EXPLORER_URL must contain {txid}.")
 
+# --- Alerts (alerts/services/rules.py, alerts/services/delivery.py) -------------------------
+# A usage alert lowers or resolves only this many points below the threshold that raised it.
+ALERT_HYSTERESIS_POINTS: float = env.float("ALERT_HYSTERESIS_POINTS", default=3.0)
+# An unacknowledged critical or emergency alert is sent again this often.
+ALERT_RENOTIFY_MINUTES: int = env.int("ALERT_RENOTIFY_MINUTES", default=30)
+# A pool not synced for this many sync intervals is stale.
+ALERT_STALE_SYNC_INTERVALS: int = env.int("ALERT_STALE_SYNC_INTERVALS", default=3)
+# Depletion reads the consumption rate over this many recent hours.
+ALERT_DEPLETION_RATE_WINDOW_HOURS: int = env.int("ALERT_DEPLETION_RATE_WINDOW_HOURS", default=3)
+# External usage within this window raises an external-drain warning.
+ALERT_EXTERNAL_DRAIN_WINDOW_MINUTES: int = env.int(
+    "ALERT_EXTERNAL_DRAIN_WINDOW_MINUTES", default=60
+)
+# Each try of a delivery gives up after this long (email, webhook, chat).
+ALERT_DELIVERY_TIMEOUT_SECONDS: float = env.float("ALERT_DELIVERY_TIMEOUT_SECONDS", default=10.0)
+ALERT_DELIVERY_MAX_ATTEMPTS: int = env.int("ALERT_DELIVERY_MAX_ATTEMPTS", default=6)
+# Backoff before try n+1: random in [½, 1] × min(max, base × 2^(n-1)) seconds.
+ALERT_DELIVERY_BACKOFF_SECONDS: float = env.float("ALERT_DELIVERY_BACKOFF_SECONDS", default=15.0)
+ALERT_DELIVERY_BACKOFF_MAX_SECONDS: float = env.float(
+    "ALERT_DELIVERY_BACKOFF_MAX_SECONDS", default=1800.0
+)
+# A pending delivery due this long ago lost its task: check_alerts enqueues it again.
+ALERT_DELIVERY_REQUEUE_AFTER_SECONDS: int = env.int(
+    "ALERT_DELIVERY_REQUEUE_AFTER_SECONDS", default=120
+)
+# Partners' webhook and apprise HTTP targets may be loopback or private addresses (SSRF
+# guard off): only in development and tests, where receivers run on 127.0.0.1.
+ALERT_ALLOW_PRIVATE_TARGETS: bool = env.bool("ALERT_ALLOW_PRIVATE_TARGETS", default=DEBUG)
+# HMAC secret of the operators' own webhook channels (partners' channels use their own).
+ALERT_OPERATOR_WEBHOOK_SECRET: str = env.str("ALERT_OPERATOR_WEBHOOK_SECRET", default="")
+EMAIL_BACKEND: str = env.str(
+    "EMAIL_BACKEND",
+    default="django.core.mail.backends.console.EmailBackend"
+    if DEBUG
+    else "django.core.mail.backends.smtp.EmailBackend",
+)
+EMAIL_HOST: str = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT: int = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER: str = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD: str = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS: bool = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_TIMEOUT: float = ALERT_DELIVERY_TIMEOUT_SECONDS
+DEFAULT_FROM_EMAIL: str = env.str("DEFAULT_FROM_EMAIL", default="alerts@energy-platform.local")
+
 # --- i18n, static ---------------------------------------------------------------------------
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("ko", "한국어")]
@@ -367,6 +414,9 @@ LOGGING = {
         "httpx": {"level": "WARNING"},
         "httpcore": {"level": "WARNING"},
         "health_check": {"level": "ERROR"},
+        # Apprise logs the services it calls; their URLs may carry tokens.
+        "apprise": {"level": "CRITICAL"},
+        "urllib3": {"level": "WARNING"},
     },
 }
 

@@ -21,6 +21,7 @@ api_v1: list[URLPattern | URLResolver] = [
     path("pools/", include("pools.urls")),
     path("", include("pools.energy_urls")),
     path("", include("withdrawals.api_urls")),
+    path("", include("alerts.urls")),
     path("", include((health_api, "health"))),
     path("batch/", include((batch_api, "batch"))),
 ]

@@ -58,6 +58,13 @@ JOBS: tuple[JobSpec, ...] = (
         description="Void expired unsigned reservations; audit the ledger, alert on breaches.",
     ),
     JobSpec(
+        name="check_alerts",
+        task="alerts.tasks.check_alerts",
+        every_seconds=60,
+        description="Evaluate every alert rule; open, escalate, resolve and re-notify alerts; "
+        "re-enqueue lost deliveries.",
+    ),
+    JobSpec(
         name="monitor_prices",
         task="pools.tasks.monitor_prices",
         every_seconds=300,

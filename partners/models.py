@@ -38,6 +38,16 @@ class Partner(BaseModel):
     emergency_threshold = _percent_field("98")
     # Shared secret for HMAC-signing webhook deliveries to the partner.
     webhook_secret = models.CharField(max_length=64, blank=True)
+    # Alert rules (alerts/services/rules.py): depletion horizon, queue backlog limits.
+    depletion_alert_hours = models.PositiveIntegerField(
+        default=6, validators=[MinValueValidator(1), MaxValueValidator(24 * 30)]
+    )
+    queue_backlog_minutes = models.PositiveIntegerField(
+        default=15, validators=[MinValueValidator(1), MaxValueValidator(24 * 60)]
+    )
+    queue_backlog_max = models.PositiveIntegerField(
+        default=100, validators=[MinValueValidator(1), MaxValueValidator(1_000_000)]
+    )
 
     class Meta:
         ordering = ["name"]

@@ -337,15 +337,15 @@ def test_a_crash_between_allocation_and_the_move_is_repaired(hot_pool, customer,
 
 def test_a_queue_head_that_cannot_be_served_raises_an_alert(hot_pool, customer, key_client):
     from alerts.models import EnergyAlert
-    from withdrawals.services.audit import expire_and_audit
+    from alerts.services.rules import alerts_check
 
     EnergyPool.objects.filter(pk=hot_pool.pk).update(energy_limit=1000)  # below one transfer
     key_client.post(URL, body(customer), format="json")
-    expire_and_audit()
+    alerts_check(check_node=False)
     alert = EnergyAlert.objects.get(kind="queue_backlog")
     assert (alert.pool_id, alert.level) == (hot_pool.pk, "critical")
     EnergyPool.objects.filter(pk=hot_pool.pk).update(energy_limit=10**7)
-    expire_and_audit()
+    alerts_check(check_node=False)
     alert.refresh_from_db()
     assert alert.resolved_at is not None
 

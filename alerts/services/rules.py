@@ -1,0 +1,493 @@
+"""The `check_alerts` job: every rule, evaluated over every pool in a constant number of
+queries, then the lifecycle (alerts/services/lifecycle.py) applied to what changed.
+
+Rules and their defaults (README "Alerts"):
+
+- usage: `(used + reserved) / limit` against the pool's thresholds, else its partner's
+  (90 / 95 / 98 %); an alert lowers or resolves only once the ratio is `ALERT_HYSTERESIS_POINTS`
+  (3) below the threshold that raised it, so a ratio hovering at a threshold does not flap;
+- depletion: the energy left (less the queue's) runs out within the partner's
+  `depletion_alert_hours` (6) at the recent rate less regeneration (critical within a quarter);
+- stale sync: not synced for `ALERT_STALE_SYNC_INTERVALS` (3) sync intervals (critical at 10);
+- external drain: energy used outside the platform within the last hour;
+- queue backlog: the oldest queued withdrawal older than the partner's `queue_backlog_minutes`
+  (15) or more than `queue_backlog_max` (100) queued (critical at twice either, or when the
+  queue's head can never be served);
+- low TRX: an emergency wallet holds less TRX than its paid, unsent emergency withdrawals
+  will burn;
+- node: the TRON node unreachable (critical) or its head block stale (warning): platform-wide.
+
+Ledger invariants and failed withdrawals (including a signing key gone) are raised where they
+are found (withdrawals/services/audit.py, withdrawals/services/sending.py).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db.models import (
+    BooleanField,
+    Count,
+    DurationField,
+    ExpressionWrapper,
+    FloatField,
+    Func,
+    Min,
+    Q,
+    Sum,
+    Value,
+)
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from alerts.models import LEVEL_RANK, EnergyAlert, Level
+from alerts.services.delivery import deliveries_requeue_stuck
+from alerts.services.depletion import (
+    energy_rates_per_hour,
+    external_energy_since,
+    hours_until_depleted,
+)
+from alerts.services.lifecycle import alert_raise, alert_resolve, alerts_renotify
+from operations.jobs import JOBS_BY_NAME
+from pools.models import EnergyPool
+from withdrawals.models import EmergencyFee, QueueEntry, Withdrawal
+
+Kind = EnergyAlert.Kind
+POOL_RULE_KINDS = (
+    Kind.USAGE,
+    Kind.DEPLETION_FORECAST,
+    Kind.STALE_SYNC,
+    Kind.EXTERNAL_DRAIN,
+    Kind.QUEUE_BACKLOG,
+    Kind.LOW_TRX,
+)
+LIVE_STATUSES = (EnergyPool.Status.ACTIVE, EnergyPool.Status.DRAINING)
+SYNCED_STATUSES = (
+    EnergyPool.Status.ACTIVE,
+    EnergyPool.Status.DRAINING,
+    EnergyPool.Status.PAUSED,
+    EnergyPool.Status.ERROR,
+)
+# Emergency withdrawals paid for and not yet sent: their burn is still to come.
+UNSENT_STATUSES = (
+    Withdrawal.Status.REQUESTED,
+    Withdrawal.Status.QUEUED,
+    Withdrawal.Status.RESERVED,
+    Withdrawal.Status.SIGNED,
+)
+FOUR_PLACES = Decimal("0.0001")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What a rule says about one (scope, kind): a level, or None when all is well."""
+
+    partner_id: int | None
+    pool_id: int | None
+    kind: str
+    level: Level | None
+    message: str = ""
+    value: Decimal | None = None
+    threshold: Decimal | None = None
+
+
+def _dec(value: float | int | Decimal) -> Decimal:
+    return Decimal(str(value)).quantize(FOUR_PLACES)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The settings the rules read, read once per run (settings lookups are not free)."""
+
+    margin: Decimal
+    sync_interval: int
+    stale_intervals: int
+    drain_minutes: int
+
+    @classmethod
+    def now(cls) -> Limits:
+        return cls(
+            margin=Decimal(str(settings.ALERT_HYSTERESIS_POINTS)),
+            sync_interval=JOBS_BY_NAME["sync_pools"].every_seconds,
+            stale_intervals=settings.ALERT_STALE_SYNC_INTERVALS,
+            drain_minutes=settings.ALERT_EXTERNAL_DRAIN_WINDOW_MINUTES,
+        )
+
+
+def usage_level(
+    value: Decimal,
+    thresholds: tuple[Decimal, Decimal, Decimal],
+    current: Level | None,
+    margin: Decimal | None = None,
+) -> Level | None:
+    """The level a usage ratio stands at, with hysteresis: a level already reached holds
+    until the ratio is `ALERT_HYSTERESIS_POINTS` below its threshold."""
+    if margin is None:
+        margin = Decimal(str(settings.ALERT_HYSTERESIS_POINTS))
+    held = LEVEL_RANK[current] if current else 0
+    found: Level | None = None
+    for level, threshold in zip(
+        (Level.WARNING, Level.CRITICAL, Level.EMERGENCY), thresholds, strict=True
+    ):
+        if value >= threshold or (LEVEL_RANK[level] <= held and value >= threshold - margin):
+            found = level
+    return found
+
+
+def _usage(row: dict[str, Any], current: Level | None, limits: Limits) -> Verdict | None:
+    limit, used, reserved = row["energy_limit"], row["energy_used"], row["reserved_energy"]
+    warning = row["warning_threshold"] or row["partner__warning_threshold"]
+    # Most pools are far below any threshold: decided without decimals.
+    if current is None and limit > 0 and (used + reserved) * 100 < limit * float(warning):
+        return None
+    if limit > 0:
+        ratio = (Decimal(used + reserved) * 100 / limit).quantize(Decimal("0.01"))
+    else:
+        ratio = Decimal(100) if used or reserved else Decimal(0)
+    thresholds = (
+        warning,
+        row["critical_threshold"] or row["partner__critical_threshold"],
+        row["emergency_threshold"] or row["partner__emergency_threshold"],
+    )
+    level = usage_level(ratio, thresholds, current, limits.margin)
+    if level is None and current is None:
+        return None
+    threshold = thresholds[LEVEL_RANK[level] - 1] if level else None
+    return Verdict(
+        row["partner_id"],
+        row["id"],
+        Kind.USAGE,
+        level,
+        f"Pool {row['address']} uses {ratio}% of its energy "
+        f"({used + reserved} of {limit}, {reserved} reserved); {level} threshold {threshold}%.",
+        ratio,
+        threshold,
+    )
+
+
+def _depletion(row: dict[str, Any], rate: float, is_open: bool) -> Verdict | None:
+    limit = row["energy_limit"]
+    available = max(0, limit - row["energy_used"] - row["reserved_energy"])
+    queued = row["queued_energy"]
+    horizon = row["partner__depletion_alert_hours"]
+    hours = hours_until_depleted(
+        available=available, queued=queued, rate_per_hour=rate, regeneration_per_hour=limit / 24
+    )
+    level: Level | None = None
+    if hours is not None and hours < horizon:
+        level = Level.CRITICAL if hours < horizon / 4 else Level.WARNING
+    if level is None and not is_open:
+        return None
+    return Verdict(
+        row["partner_id"],
+        row["id"],
+        Kind.DEPLETION_FORECAST,
+        level,
+        f"Pool {row['address']} runs out of energy in {hours or 0:.1f} h at {rate:.0f} energy/h "
+        f"(regenerating {limit // 24}/h; {available} available, {queued} queued).",
+        _dec(hours if hours is not None else 0),
+        _dec(horizon),
+    )
+
+
+def _stale(row: dict[str, Any], is_open: bool, limits: Limits) -> Verdict | None:
+    interval = limits.sync_interval
+    age = max(0.0, row["sync_age"])
+    level: Level | None = None
+    if age > interval * limits.stale_intervals:
+        level = Level.CRITICAL if age > interval * 10 else Level.WARNING
+    if level is None and not is_open:
+        return None
+    return Verdict(
+        row["partner_id"],
+        row["id"],
+        Kind.STALE_SYNC,
+        level,
+        f"Pool {row['address']} {'was never synced' if row['never_synced'] else 'was last synced'} "
+        f"{age:.0f} s ago (sync runs every {interval} s)"
+        + (f": {row['last_sync_error']}" if row["last_sync_error"] else "."),
+        _dec(round(age)),
+        _dec(interval * limits.stale_intervals),
+    )
+
+
+def _external(row: dict[str, Any], energy: int, is_open: bool, limits: Limits) -> Verdict | None:
+    if not energy and not is_open:
+        return None
+    return Verdict(
+        row["partner_id"],
+        row["id"],
+        Kind.EXTERNAL_DRAIN,
+        Level.WARNING if energy > 0 else None,
+        f"Pool {row['address']} spent {energy} energy outside the platform in the last "
+        f"{limits.drain_minutes} min.",
+        _dec(energy),
+        _dec(0),
+    )
+
+
+def _backlog(
+    row: dict[str, Any], queue: dict[str, Any] | None, now: datetime, is_open: bool
+) -> Verdict | None:
+    if queue is None and not is_open:
+        return None
+    minutes, most = row["partner__queue_backlog_minutes"], row["partner__queue_backlog_max"]
+    level: Level | None = None
+    message = f"Pool {row['address']}: queue empty."
+    value = Decimal(0)
+    if queue:
+        age = (now - queue["oldest"]).total_seconds() / 60
+        count = queue["count"]
+        stuck = (
+            queue["head_energy"] > row["energy_limit"] or row["status"] != EnergyPool.Status.ACTIVE
+        )
+        if stuck or age > 2 * minutes or count > 2 * most:
+            level = Level.CRITICAL
+        elif age > minutes or count > most:
+            level = Level.WARNING
+        value = _dec(round(age))
+        message = (
+            f"Pool {row['address']}: {count} withdrawals queued, the oldest for {age:.0f} min "
+            f"(limits {minutes} min, {most} queued)."
+        )
+        if stuck:
+            message += (
+                f" Its head needs {queue['head_energy']} energy and can never be served: the "
+                f"pool is {row['status']} with a limit of {row['energy_limit']}."
+            )
+    if level is None and not is_open:
+        return None
+    return Verdict(
+        row["partner_id"], row["id"], Kind.QUEUE_BACKLOG, level, message, value, _dec(minutes)
+    )
+
+
+def _low_trx(row: dict[str, Any], burn_sun: int, is_open: bool) -> Verdict | None:
+    balance = row["trx_balance_sun"]
+    short = balance < burn_sun
+    if not short and not is_open:
+        return None
+    return Verdict(
+        row["partner_id"],
+        row["id"],
+        Kind.LOW_TRX,
+        Level.CRITICAL if short else None,
+        f"Emergency wallet {row['address']} holds {balance / 1e6:.6f} TRX; its unsent "
+        f"emergency withdrawals will burn {burn_sun / 1e6:.6f} TRX.",
+        _dec(Decimal(balance) / 1_000_000),
+        _dec(Decimal(burn_sun) / 1_000_000),
+    )
+
+
+def _queues() -> dict[int, dict[str, Any]]:
+    """Per pool with a queue: count, oldest entry's time, head's energy (two queries)."""
+    stats: dict[int, dict[str, Any]] = {
+        row["pool_id"]: dict(row)
+        for row in QueueEntry.objects.order_by()
+        .values("pool_id")
+        .annotate(count=Count("pk"), oldest=Min("enqueued_at"), energy=Sum("energy_needed"))
+    }
+    heads = (
+        QueueEntry.objects.order_by("pool_id", "enqueued_at", "pk")
+        .distinct("pool_id")
+        .values_list("pool_id", "energy_needed")
+    )
+    for pool_id, energy in heads:
+        if pool_id in stats:
+            stats[pool_id]["head_energy"] = energy
+    return stats
+
+
+def _emergency_burns() -> dict[int, int]:
+    rows = (
+        EmergencyFee.objects.filter(
+            paid_at__isnull=False,
+            withdrawal__mode=Withdrawal.Mode.EMERGENCY,
+            withdrawal__status__in=UNSENT_STATUSES,
+        )
+        .order_by()
+        .values("withdrawal__pool_id")
+        .annotate(total=Sum("quoted_fee_sun"))
+    )
+    return {row["withdrawal__pool_id"]: row["total"] for row in rows}
+
+
+POOL_FIELDS = (
+    "id",
+    "partner_id",
+    "address",
+    "role",
+    "status",
+    "energy_limit",
+    "energy_used",
+    "reserved_energy",
+    "trx_balance_sun",
+    "last_sync_error",
+    "warning_threshold",
+    "critical_threshold",
+    "emergency_threshold",
+    "partner__warning_threshold",
+    "partner__critical_threshold",
+    "partner__emergency_threshold",
+    "partner__depletion_alert_hours",
+    "partner__queue_backlog_minutes",
+    "partner__queue_backlog_max",
+)
+
+
+class EpochSeconds(Func):
+    """Seconds in an interval, computed by PostgreSQL (no timestamps parsed per row)."""
+
+    template = "EXTRACT(EPOCH FROM %(expressions)s)"
+    output_field = FloatField()
+
+
+def pool_verdicts(*, now: datetime, current: dict[tuple[int | None, str], Level]) -> list[Verdict]:
+    """Every pool rule over every pool that is not archived (six queries whatever the
+    number of pools). `current` holds the open alerts' levels by (pool, kind): a rule that
+    finds nothing wrong where nothing is open yields no verdict."""
+    limits = Limits.now()
+    queues = _queues()
+    rates = energy_rates_per_hour(pool_ids=None, now=now)
+    external = external_energy_since(since=now - timedelta(minutes=limits.drain_minutes), now=now)
+    burns = _emergency_burns()
+    verdicts: list[Verdict | None] = []
+    rows = (
+        EnergyPool.objects.exclude(status=EnergyPool.Status.ARCHIVED)
+        .annotate(
+            sync_age=EpochSeconds(
+                ExpressionWrapper(
+                    Value(now) - Coalesce("last_synced_at", "created_at"),
+                    output_field=DurationField(),
+                )
+            ),
+            never_synced=ExpressionWrapper(
+                Q(last_synced_at__isnull=True), output_field=BooleanField()
+            ),
+        )
+        .order_by()
+        .values(*POOL_FIELDS, "sync_age", "never_synced")
+    )
+    for row in rows:
+        pk = row["id"]
+        if row["status"] in SYNCED_STATUSES:
+            verdicts.append(_stale(row, (pk, Kind.STALE_SYNC) in current, limits))
+            verdicts.append(
+                _external(row, external.get(pk, 0), (pk, Kind.EXTERNAL_DRAIN) in current, limits)
+            )
+        if row["role"] == EnergyPool.Role.EMERGENCY:
+            verdicts.append(_low_trx(row, burns.get(pk, 0), (pk, Kind.LOW_TRX) in current))
+        elif row["status"] in LIVE_STATUSES:
+            verdicts.append(_usage(row, current.get((pk, Kind.USAGE)), limits))
+            queue = queues.get(pk)
+            row["queued_energy"] = queue["energy"] if queue else 0
+            if row["energy_limit"] > 0 or (pk, Kind.DEPLETION_FORECAST) in current:
+                verdicts.append(
+                    _depletion(row, rates.get(pk, 0.0), (pk, Kind.DEPLETION_FORECAST) in current)
+                )
+        verdicts.append(_backlog(row, queues.get(pk), now, (pk, Kind.QUEUE_BACKLOG) in current))
+    return [v for v in verdicts if v is not None]
+
+
+def node_verdict(*, now: datetime) -> Verdict:
+    """The TRON node: unreachable (critical) or its head block stale (warning). One quick
+    try per node, as the health probe does (pools/chain/health.py)."""
+    from pools.chain.client import ChainClient
+    from pools.chain.errors import ChainError
+
+    client = ChainClient(settings.TRON_NODE_URLS, timeout=2.0, attempts_per_node=1)
+    stale = settings.TRON_HEAD_STALE_SECONDS
+    try:
+        head = client.head_block()
+    except ChainError as exc:
+        return Verdict(
+            None,
+            None,
+            Kind.NODE_UNREACHABLE,
+            Level.CRITICAL,
+            f"No TRON node answers: {type(exc).__name__}.",
+        )
+    age = max(0.0, time.time() - head.timestamp_ms / 1000)
+    return Verdict(
+        None,
+        None,
+        Kind.NODE_UNREACHABLE,
+        Level.WARNING if age > stale else None,
+        f"The TRON node's head block {head.number} is {age:.0f} s old (stale after {stale} s).",
+        _dec(age),
+        _dec(stale),
+    )
+
+
+def _apply(verdict: Verdict, open_alert: dict[str, Any] | None) -> tuple[int, dict[str, Any]]:
+    """(transitions made, a value update to write in bulk or {})."""
+    if verdict.level is None:
+        if open_alert is None:
+            return 0, {}
+        return int(alert_resolve(alert_id=open_alert["pk"])), {}
+    if open_alert is None or open_alert["level"] != verdict.level:
+        alert_raise(
+            partner_id=verdict.partner_id,
+            pool_id=verdict.pool_id,
+            kind=verdict.kind,
+            level=verdict.level,
+            message=verdict.message,
+            value=verdict.value,
+            threshold=verdict.threshold,
+            lower=True,
+        )
+        return 1, {}
+    if open_alert["value"] != verdict.value or open_alert["message"] != verdict.message:
+        return 0, {"pk": open_alert["pk"], "value": verdict.value, "message": verdict.message}
+    return 0, {}
+
+
+def alerts_check(*, now: datetime | None = None, check_node: bool = True) -> int:
+    """The `check_alerts` job: evaluate every rule, apply each verdict to its open alert
+    (open, escalate, de-escalate, resolve: transitions are delivered), write changed values
+    of unchanged alerts in bulk, re-notify unacknowledged grave alerts and re-enqueue lost
+    deliveries. Safe to run concurrently with itself (the lifecycle locks each alert).
+    Queries: a constant number, plus a few per transition. Returns transitions made."""
+    now = now or timezone.now()
+    open_alerts: dict[tuple[int | None, str], dict[str, Any]] = {
+        (row["pool_id"], row["kind"]): dict(row)
+        for row in EnergyAlert.objects.filter(
+            resolved_at__isnull=True, kind__in=POOL_RULE_KINDS, pool__isnull=False
+        )
+        .order_by()
+        .values("pk", "pool_id", "kind", "level", "value", "message")
+    }
+    levels = {key: Level(row["level"]) for key, row in open_alerts.items()}
+    verdicts = pool_verdicts(now=now, current=levels)
+    transitions = 0
+    updates: list[dict[str, Any]] = []
+    for verdict in verdicts:
+        made, update = _apply(verdict, open_alerts.pop((verdict.pool_id, verdict.kind), None))
+        transitions += made
+        if update:
+            updates.append(update)
+    for row in open_alerts.values():  # no rule looks at these any more (archived, new role)
+        transitions += alert_resolve(alert_id=row["pk"])
+    if check_node:
+        node = EnergyAlert.objects.filter(
+            resolved_at__isnull=True, partner__isnull=True, kind=Kind.NODE_UNREACHABLE
+        ).values("pk", "pool_id", "kind", "level", "value", "message")
+        current = node.first()
+        made, update = _apply(node_verdict(now=now), dict(current) if current else None)
+        transitions += made
+        if update:
+            updates.append(update)
+    if updates:
+        EnergyAlert.objects.bulk_update(
+            [EnergyAlert(pk=u["pk"], value=u["value"], message=u["message"]) for u in updates],
+            ["value", "message"],
+            batch_size=1000,
+        )
+    transitions += alerts_renotify(now=now)
+    deliveries_requeue_stuck(now=now)
+    return transitions
