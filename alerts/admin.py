@@ -17,7 +17,7 @@ from alerts.models import AlertChannel, AlertDelivery, AlertDeliveryAttempt, Ene
 from alerts.services import alert_acknowledge
 from alerts.services.channels import target_errors
 from alerts.services.delivery import channel_test
-from common.admin import ReadOnlyAdmin
+from common.admin import ReadOnlyAdmin, audit_trail_register
 
 
 class DeliveryInline(admin.TabularInline):  # type: ignore[type-arg]
@@ -197,3 +197,6 @@ class AlertDeliveryAdmin(ReadOnlyAdmin):
     list_select_related = ["alert", "channel"]
     inlines = [AttemptInline]
     show_full_result_count = False
+
+
+audit_trail_register(AlertChannel)

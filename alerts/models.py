@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from common.audit import audited
 from common.models import BaseModel
 from partners.models import Partner
 from pools.models import EnergyPool
@@ -132,6 +133,9 @@ class AlertChannel(BaseModel):
     # Alert kinds sent to this channel; empty means every kind.
     kinds = models.JSONField(default=list, blank=True)
     is_active = models.BooleanField(default=True)
+
+    # The target may carry a token (apprise URLs): its changes are recorded, not its text.
+    history = audited(exclude=["target"])
 
     class Meta:
         ordering = ["partner_id", "name"]

@@ -63,3 +63,29 @@ class ServiceAddAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         if getattr(obj, "_service_replayed", False):
             return None
         return super().log_addition(request, obj, message)
+
+
+class AuditTrailAdmin(ReadOnlyAdmin):
+    """One model's history (common/audit.py): who changed what, when, through which door.
+    Find an object's changes by its id; filter by kind of change, door and date."""
+
+    list_display = [
+        "history_date",
+        "history_type",
+        "history_object",
+        "history_user",
+        "source",
+        "api_key_prefix",
+        "request_id",
+    ]
+    list_filter = ["history_type", "source", "history_date"]
+    search_fields = ["=id", "api_key_prefix", "request_id", "history_user__username"]
+    list_select_related = ["history_user"]
+    date_hierarchy = "history_date"
+    show_full_result_count = False
+
+
+def audit_trail_register(*models: type[Model]) -> None:
+    """Show each model's history in the admin (its `history` manager's model)."""
+    for model in models:
+        admin.site.register(model.history.model, AuditTrailAdmin)  # type: ignore[attr-defined]

@@ -10,6 +10,7 @@ from django.http import HttpRequest
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from common.admin import audit_trail_register
 from partners.models import (
     APIKey,
     BackupCodeDevice,
@@ -150,3 +151,6 @@ class BackupCodeDeviceAdmin(_SecondFactorAdmin):
     @admin.display(description="codes left", ordering="codes_left")
     def codes_left(self, obj: BackupCodeDevice) -> int:
         return int(getattr(obj, "codes_left", 0))
+
+
+audit_trail_register(Partner, APIKey, Membership, PartnerWallet)

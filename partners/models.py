@@ -11,6 +11,7 @@ from django.db import models
 from django.db.models import F, Q
 from django_otp.models import Device, ThrottlingMixin, TimestampMixin
 
+from common.audit import audited
 from common.fields import TronAddressField
 from common.models import BaseModel
 
@@ -49,6 +50,8 @@ class Partner(BaseModel):
         default=100, validators=[MinValueValidator(1), MaxValueValidator(1_000_000)]
     )
 
+    history = audited(exclude=["webhook_secret"])
+
     class Meta:
         ordering = ["name"]
         constraints = [
@@ -80,6 +83,8 @@ class Membership(BaseModel):
     partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.VIEWER)
 
+    history = audited()
+
     class Meta:
         ordering = ["partner_id", "user_id"]
 
@@ -103,6 +108,8 @@ class APIKey(BaseModel):
     )
     revoked_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
+
+    history = audited(exclude=["hashed_key", "last_used_at"])
 
     class Meta:
         ordering = ["-created_at"]
@@ -130,6 +137,8 @@ class PartnerWallet(BaseModel):
     verification_message = models.TextField(blank=True)
     signature = models.CharField(max_length=132, blank=True)
     verified_at = models.DateTimeField(null=True, blank=True)
+
+    history = audited()
 
     class Meta:
         ordering = ["partner_id", "address"]

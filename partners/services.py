@@ -12,6 +12,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from common.audit import history_record_update
 from partners.models import APIKey, Customer, Membership, Partner, Role
 from partners.selectors import API_KEY_PREFIX, api_key_digest
 
@@ -45,13 +46,15 @@ def api_key_create(
 
 
 def api_key_revoke(*, api_key: APIKey) -> bool:
-    """Revoke the key. Idempotent: returns False if it was already revoked."""
-    return (
-        APIKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(
-            revoked_at=timezone.now()
-        )
-        == 1
-    )
+    """Revoke the key. Idempotent: returns False if it was already revoked. The revocation
+    is recorded in the audit trail, by whoever asked."""
+    now = timezone.now()
+    with transaction.atomic():
+        if not APIKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=now):
+            return False
+        api_key.revoked_at = now
+        history_record_update(api_key)
+    return True
 
 
 def api_key_touch(*, api_key: APIKey) -> None:

@@ -24,7 +24,7 @@ from django.forms import ModelForm
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
-from common.admin import ReadOnlyAdmin, ServiceAddAdmin
+from common.admin import ReadOnlyAdmin, ServiceAddAdmin, audit_trail_register
 from common.forms import ServiceModelForm
 from common.tron import SUN_PER_TRX
 from pools.models import (
@@ -404,3 +404,6 @@ class StakingOperationAdmin(ServiceAddAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
+
+
+audit_trail_register(EnergyPool)

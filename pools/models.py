@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
+from common.audit import audited
 from common.fields import TronAddressField
 from common.models import BaseModel
 from partners.models import PERCENT_VALIDATORS, Partner
@@ -66,6 +67,24 @@ class EnergyPool(BaseModel):
     )
     emergency_threshold = models.DecimalField(
         max_digits=5, decimal_places=2, null=True, blank=True, validators=PERCENT_VALIDATORS
+    )
+
+    # Who changed a pool's settings (label, status, thresholds…). The chain's numbers and
+    # the ledger's reservations change by bulk UPDATEs and are not anyone's decision.
+    history = audited(
+        exclude=[
+            "staked_trx_sun",
+            "energy_limit",
+            "energy_used",
+            "trx_balance_sun",
+            "bandwidth_limit",
+            "bandwidth_used",
+            "last_synced_at",
+            "last_sync_block",
+            "last_sync_error",
+            "usage_baseline",
+            "reserved_energy",
+        ]
     )
 
     class Meta:

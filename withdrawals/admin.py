@@ -14,7 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from common.admin import ReadOnlyAdmin, ServiceAddAdmin
+from common.admin import ReadOnlyAdmin, ServiceAddAdmin, audit_trail_register
 from common.errors import DependencyUnavailable
 from common.forms import ServiceModelForm
 from pools.chain.errors import ChainError
@@ -242,3 +242,6 @@ class CreditAdmin(ServiceAddAdmin, ReadOnlyAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return True
+
+
+audit_trail_register(Credit)

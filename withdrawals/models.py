@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import Q
 
+from common.audit import audited
 from common.fields import TronAddressField, token_amount_field
 from common.models import BaseModel
 from partners.models import Customer, Partner
@@ -269,6 +270,8 @@ class Credit(BaseModel):
     amount = token_amount_field()
     idempotency_key = models.CharField(max_length=255)
     reference = models.CharField(max_length=255, blank=True)
+
+    history = audited()
 
     class Meta:
         ordering = ["-created_at"]
