@@ -18,6 +18,7 @@ import pytest
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
+from alerts.models import AlertChannel
 from alerts.tests.factories import EnergyAlertFactory
 from partners.models import Partner, Role
 from partners.tests.factories import (
@@ -45,6 +46,7 @@ class Victim:
     customer: Any
     withdrawal: Withdrawal
     alert: Any
+    channel: Any
 
     def marks(self) -> list[str]:
         """Strings that must never appear in an answer to someone else."""
@@ -55,6 +57,8 @@ class Victim:
             self.pool.label,
             self.customer.external_ref,
             self.withdrawal.to_address,
+            self.channel.name,
+            self.channel.target,
         ]
 
     def fingerprint(self) -> tuple[Any, ...]:
@@ -73,6 +77,11 @@ class Victim:
             self.alert.updated_at,
             tuple(Balance.objects.filter(customer=self.customer).values_list("available", "held")),
             self.pool.operations.count(),
+            tuple(
+                AlertChannel.objects.filter(pk=self.channel.pk).values_list(
+                    "name", "target", "is_active", "updated_at"
+                )
+            ),
             Withdrawal.objects.filter(partner=self.partner).count(),
         )
 
@@ -87,7 +96,10 @@ def victim() -> Victim:
     balance_credit(customer=customer, currency="USDT", amount=Decimal(50), idempotency_key="v")
     withdrawal = WithdrawalFactory(customer=customer, partner=partner, pool=pool)
     alert = EnergyAlertFactory(partner=partner, pool=pool)
-    return Victim(partner, pool, customer, withdrawal, alert)
+    channel = AlertChannel.objects.create(
+        partner=partner, name="victim-channel", kind="email", target="victim-ops@example.com"
+    )
+    return Victim(partner, pool, customer, withdrawal, alert, channel)
 
 
 # How to fill each path parameter with the victim's object.
@@ -97,6 +109,7 @@ PATH_PARAMS: dict[str, Callable[[Victim], object]] = {
     "customer_id": lambda v: v.customer.pk,
     "withdrawal_id": lambda v: v.withdrawal.pk,
     "alert_id": lambda v: v.alert.pk,
+    "channel_id": lambda v: v.channel.pk,
     "job": lambda v: "sync_pools",
 }
 
@@ -106,7 +119,8 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("/api/v1/pools/{pool_id}/status", "post"): {"status": "paused"},
     ("/api/v1/pools/{pool_id}/operations", "post"): {"kind": "stake", "amount_trx": "1"},
     ("/api/v1/pools/{pool_id}/stake-quote", "post"): {"amount_trx": "1"},
-    ("/api/v1/users/{customer_id}/credits", "post"): {"amount": "1"},
+    ("/api/v1/users/{customer_id}/credits", "post"): {"amount": "1", "currency": "USDT"},
+    ("/api/v1/alert-channels/{channel_id}", "patch"): {"name": "mine now"},
 }
 
 # Operations that name another object in their body.
