@@ -153,7 +153,7 @@ def _make_rows(n: int) -> None:
         PoolSnapshotFactory(pool=pool)
         reservation = ReservationFactory(pool=pool)
         AttemptFactory(withdrawal=reservation.withdrawal)
-        QueueEntryFactory(pool=pool)
+        QueueEntryFactory(withdrawal__partner=pool.partner)
         EmergencyFeeFactory()
         HoldFactory()
         BalanceFactory(currency="TRX")

@@ -39,7 +39,7 @@ def expire_and_audit() -> int:
 
 @shared_task(name="withdrawals.tasks.allocate_queue")
 def allocate_queue() -> int:
-    """Reserve energy for queued withdrawals, oldest first per pool."""
+    """Reserve energy for queued withdrawals, oldest first per partner over all its pools."""
     spec = JOBS_BY_NAME["allocate_queue"]
     run = job_execute(job=spec.name, ttl=timedelta(seconds=spec.lease_seconds), work=queue_allocate)
     return run.items

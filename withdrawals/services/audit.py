@@ -9,9 +9,9 @@ from django.db.models.functions import Coalesce
 
 from alerts.models import EnergyAlert, Level
 from alerts.services import alert_raise, alerts_resolve, partner_alerts_resolve
-from pools.models import EnergyPool
 from pools.services.ledger import ledger_audit, reservations_expire
-from withdrawals.models import Balance, Hold, QueueEntry
+from withdrawals.models import Balance, Hold
+from withdrawals.selectors import queue_unservable, sending_room
 from withdrawals.services.emergency import emergency_quotes_expire
 from withdrawals.services.requests import withdrawals_requeue_unreserved
 
@@ -56,20 +56,31 @@ def expire_and_audit() -> int:
     alerts_resolve(
         kind=EnergyAlert.Kind.LEDGER_INVARIANT, keep_pool_ids={b.pool_id for b in breaches}
     )
-    stuck = queue_heads_stuck()
-    for entry in stuck:
+    stuck = queue_unservable()
+    for entry, count in stuck:
+        room = sending_room(partner_id=entry.partner_id)
+        reason = (
+            f"the largest of the partner's sending pools has a limit of {room.largest_limit}"
+            if room.limits
+            else "the partner has no pool that can send (active, custodial, key held)"
+        )
         alert_raise(
-            partner_id=entry.pool.partner_id,
-            pool_id=entry.pool_id,
+            partner_id=entry.partner_id,
+            pool_id=None,
             kind=EnergyAlert.Kind.QUEUE_BACKLOG,
             level=Level.CRITICAL,
-            message=f"Withdrawal {entry.withdrawal_id} heads pool {entry.pool_id}'s queue and "
-            f"cannot be served: it needs {entry.energy_needed} energy, the pool is "
-            f"{entry.pool.status} with a limit of {entry.pool.energy_limit}.",
+            message=f"{count} queued withdrawal(s) cannot be served as things stand, the "
+            f"oldest {entry.withdrawal_id}: it needs {entry.energy_needed} energy and "
+            f"{reason}. Stake, resume or add a pool, or cancel them.",
             value=entry.energy_needed,
-            threshold=entry.pool.energy_limit,
+            threshold=room.largest_limit,
         )
-    alerts_resolve(kind=EnergyAlert.Kind.QUEUE_BACKLOG, keep_pool_ids={e.pool_id for e in stuck})
+    partner_alerts_resolve(
+        kind=EnergyAlert.Kind.QUEUE_BACKLOG,
+        keep_partner_ids={entry.partner_id for entry, _ in stuck},
+    )
+    # Pool alerts of this kind date from the queue per pool: none is raised any more.
+    alerts_resolve(kind=EnergyAlert.Kind.QUEUE_BACKLOG, keep_pool_ids=set())
     holds = balances_out_of_balance()
     for balance_id, partner_id in holds:
         logger.error("balance %s: held amount differs from its open holds", balance_id)
@@ -85,23 +96,3 @@ def expire_and_audit() -> int:
         keep_partner_ids={partner_id for _, partner_id in holds},
     )
     return expired + len(breaches) + len(holds)
-
-
-def queue_heads_stuck() -> list[QueueEntry]:
-    """The first entry of each pool's queue that can never be served as things stand: it
-    needs more than the pool's whole limit, or the pool is not active (strict first come,
-    first served means everyone behind it waits too)."""
-    stuck = []
-    for pool_id in QueueEntry.objects.order_by().values_list("pool_id", flat=True).distinct():
-        head = (
-            QueueEntry.objects.select_related("pool")
-            .filter(pool_id=pool_id)
-            .order_by("enqueued_at", "pk")
-            .first()
-        )
-        if head is not None and (
-            head.energy_needed > head.pool.energy_limit
-            or head.pool.status != EnergyPool.Status.ACTIVE
-        ):
-            stuck.append(head)
-    return stuck
