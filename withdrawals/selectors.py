@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.http import Http404
 
@@ -162,7 +162,16 @@ def queue_blocking(*, partner_id: int) -> QuerySet[QueueEntry]:
     return QueueEntry.objects.filter(_covered(), partner_id=partner_id)
 
 
-def queue_unservable() -> list[tuple[QueueEntry, int]]:
+@dataclass(frozen=True)
+class Unservable:
+    """A partner's queue entries that none of its sending pools could ever cover."""
+
+    oldest: QueueEntry
+    count: int
+    largest_limit: int | None  # of the partner's sending pools; None: it has none
+
+
+def queue_unservable() -> list[Unservable]:
     """Per partner, the oldest queue entry that none of the partner's sending pools could
     ever cover as things stand (it needs more than every one's whole limit, or the partner
     has none), with how many of the partner's entries are in that state. Two queries."""
@@ -170,8 +179,18 @@ def queue_unservable() -> list[tuple[QueueEntry, int]]:
     counts = dict(
         stuck.order_by().values("partner_id").annotate(n=Count("pk")).values_list("partner_id", "n")
     )
-    heads = stuck.order_by("partner_id", "enqueued_at", "pk").distinct("partner_id")
-    return [(head, counts[head.partner_id]) for head in heads]
+    largest = (
+        _sending()
+        .filter(partner_id=OuterRef("partner_id"))
+        .order_by("-energy_limit")
+        .values("energy_limit")[:1]
+    )
+    heads = (
+        stuck.annotate(largest_limit=Subquery(largest))
+        .order_by("partner_id", "enqueued_at", "pk")
+        .distinct("partner_id")
+    )
+    return [Unservable(head, counts[head.partner_id], head.largest_limit) for head in heads]
 
 
 @dataclass(frozen=True)
@@ -281,7 +300,8 @@ def queue_place(*, withdrawal: Withdrawal) -> QueuePlace | None:
     regeneration rate (each pool's limit per 24 h), less what is free over them now — but
     never less than the time until one pool alone could cover this one; -1 when no pool
     could ever cover it as things stand. Entries ahead that no pool could cover do not
-    count: nobody waits behind them. None if not queued. Three queries."""
+    count for one that a pool could: it does not wait behind them (for one that no pool
+    could cover, every older entry counts). None if not queued. Three queries."""
     entry = QueueEntry.objects.filter(withdrawal=withdrawal).first()
     if entry is None:
         return None
@@ -289,8 +309,9 @@ def queue_place(*, withdrawal: Withdrawal) -> QueuePlace | None:
     ahead = QueueEntry.objects.filter(
         Q(enqueued_at__lt=entry.enqueued_at) | Q(enqueued_at=entry.enqueued_at, pk__lt=entry.pk),
         partner_id=entry.partner_id,
-        energy_needed__lte=room.largest_limit,
     ).order_by()
+    if entry.energy_needed <= room.largest_limit:
+        ahead = ahead.filter(energy_needed__lte=room.largest_limit)
     totals = ahead.aggregate(count=Count("pk"), energy=Sum("energy_needed"))
     position = totals["count"] + 1
     energy_ahead = (totals["energy"] or 0) + entry.energy_needed

@@ -11,7 +11,7 @@ from alerts.models import EnergyAlert, Level
 from alerts.services import alert_raise, alerts_resolve, partner_alerts_resolve
 from pools.services.ledger import ledger_audit, reservations_expire
 from withdrawals.models import Balance, Hold
-from withdrawals.selectors import queue_unservable, sending_room
+from withdrawals.selectors import queue_unservable
 from withdrawals.services.emergency import emergency_quotes_expire
 from withdrawals.services.requests import withdrawals_requeue_unreserved
 
@@ -57,27 +57,28 @@ def expire_and_audit() -> int:
         kind=EnergyAlert.Kind.LEDGER_INVARIANT, keep_pool_ids={b.pool_id for b in breaches}
     )
     stuck = queue_unservable()
-    for entry, count in stuck:
-        room = sending_room(partner_id=entry.partner_id)
+    for unservable in stuck:
+        entry = unservable.oldest
         reason = (
-            f"the largest of the partner's sending pools has a limit of {room.largest_limit}"
-            if room.limits
-            else "the partner has no pool that can send (active, custodial, key held)"
+            "the partner has no pool that can send (active, custodial, key held)"
+            if unservable.largest_limit is None
+            else "the largest of the partner's sending pools has a limit of "
+            f"{unservable.largest_limit}"
         )
         alert_raise(
             partner_id=entry.partner_id,
             pool_id=None,
             kind=EnergyAlert.Kind.QUEUE_BACKLOG,
             level=Level.CRITICAL,
-            message=f"{count} queued withdrawal(s) cannot be served as things stand, the "
-            f"oldest {entry.withdrawal_id}: it needs {entry.energy_needed} energy and "
-            f"{reason}. Stake, resume or add a pool, or cancel them.",
+            message=f"{unservable.count} queued withdrawal(s) cannot be served as things "
+            f"stand, the oldest {entry.withdrawal_id}: it needs {entry.energy_needed} energy "
+            f"and {reason}. Stake, resume or add a pool, or cancel them.",
             value=entry.energy_needed,
-            threshold=room.largest_limit,
+            threshold=unservable.largest_limit,
         )
     partner_alerts_resolve(
         kind=EnergyAlert.Kind.QUEUE_BACKLOG,
-        keep_partner_ids={entry.partner_id for entry, _ in stuck},
+        keep_partner_ids={unservable.oldest.partner_id for unservable in stuck},
     )
     # Pool alerts of this kind date from the queue per pool: none is raised any more.
     alerts_resolve(kind=EnergyAlert.Kind.QUEUE_BACKLOG, keep_pool_ids=set())

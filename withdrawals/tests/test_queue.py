@@ -241,6 +241,30 @@ def test_a_withdrawal_no_pool_could_ever_cover_keeps_its_place_but_blocks_nobody
     assert_ledger_whole()
 
 
+def test_a_queue_with_no_pool_left_to_send_asks_a_person(devnet, partner, customer):
+    from pools.services.onboarding import pool_set_status
+
+    pool = sending_pool(devnet, partner, limit=COLD, used=COLD)
+    queued = [request(customer) for _ in range(2)]
+    pool_set_status(pool=pool, status=EnergyPool.Status.PAUSED)
+    assert queue_allocate() == 0
+    place = queue_place(withdrawal=queued[1])
+    assert place is not None
+    assert (place.position, place.wait_seconds) == (2, -1)
+    assert energy_status(partner_id=partner.pk).energy_sufficient is False
+    expire_and_audit()
+    alert = EnergyAlert.objects.get(kind="queue_backlog", resolved_at__isnull=True)
+    assert alert.message.startswith("2 queued withdrawal(s) cannot be served")
+    assert "no pool that can send" in alert.message
+    pool_set_status(pool=pool, status=EnergyPool.Status.ACTIVE)
+    free(pool, COLD)
+    assert queue_allocate() == 1
+    assert placed(queued) == [("reserved", pool.pk), Q]
+    expire_and_audit()  # the second waits for room now, which is no backlog
+    alert.refresh_from_db()
+    assert alert.resolved_at is not None
+
+
 def test_a_new_request_waits_behind_its_partners_queue_only(
     devnet, partner, other_partner, customer
 ):
