@@ -128,9 +128,11 @@ def withdrawal_request(
 ) -> tuple[Withdrawal, bool]:
     """Request a USDT withdrawal for `customer`; returns (withdrawal, created now).
 
-    Holds the amount, then reserves pool energy for it, or queues it when the pool cannot
-    cover it now. Raises `ValidationError` (bad input, not enough funds, no pool: nothing
-    changes), `IdempotencyMismatch`, `IdempotencyInFlight`, or `ChainUnavailable`.
+    Holds the amount, then reserves energy for it on the partner's pool with the most
+    energy free, or queues it in the partner's queue: behind anyone of the partner already
+    waiting (`queue_blocking`), or when that pool cannot cover it now. Raises
+    `ValidationError` (bad input, not enough funds, no pool: nothing changes),
+    `IdempotencyMismatch`, `IdempotencyInFlight`, or `ChainUnavailable`.
     """
     partner = customer.partner
     body_hash = request_hash(
