@@ -42,7 +42,7 @@ JOBS: tuple[JobSpec, ...] = (
         name="allocate_queue",
         task="withdrawals.tasks.allocate_queue",
         every_seconds=5,
-        description="Reserve pool energy for queued withdrawals, oldest first per pool.",
+        description="Reserve pool energy for queued withdrawals, oldest first per partner.",
     ),
     JobSpec(
         name="broadcast_and_confirm",

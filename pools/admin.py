@@ -10,6 +10,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.options import csrf_protect_m
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.db.models import (
     BigIntegerField,
     ExpressionWrapper,
@@ -39,6 +40,7 @@ from pools.models import (
 )
 from pools.selectors import RECENT_USAGE_DAYS, days_until_depleted
 from pools.services.onboarding import OnboardPlan, pool_onboard, pool_onboard_check, pool_set_status
+from pools.services.pools import THRESHOLD_FIELDS, pool_settings_check, pool_update_settings
 from pools.services.staking import staking_submit
 
 if TYPE_CHECKING:
@@ -91,6 +93,27 @@ class PoolOnboardForm(forms.ModelForm):  # type: ignore[type-arg]
         return data
 
 
+class PoolChangeForm(forms.ModelForm):  # type: ignore[type-arg]
+    """Changing a pool: threshold overrides are checked by the settings service, as the API
+    does, so an order it refuses is a form error here too and nothing is saved."""
+
+    class Meta:
+        model = EnergyPool
+        fields = ["label", "role", *THRESHOLD_FIELDS]
+
+    def clean(self) -> dict[str, object]:
+        data = super().clean() or {}
+        changed = {name: data.get(name) for name in THRESHOLD_FIELDS if name in self.changed_data}
+        if changed and not self.errors:
+            try:
+                # The instance still holds the stored values (the form's own come later).
+                pool_settings_check(pool=self.instance, thresholds=changed)
+            except ValidationError as exc:
+                for field, errors in exc.message_dict.items():
+                    self.add_error(field if field in self.fields else None, errors)
+        return data
+
+
 @admin.register(EnergyPool)
 class EnergyPoolAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = [
@@ -133,7 +156,9 @@ class EnergyPoolAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def get_form(  # type: ignore[override]
         self, request: HttpRequest, obj: EnergyPool | None = None, **kwargs: object
     ) -> type[ModelForm]:  # type: ignore[type-arg]
-        if obj is None:
+        if obj is not None:
+            kwargs["form"] = PoolChangeForm
+        else:
             kwargs["form"] = PoolOnboardForm
             kwargs["fields"] = [
                 "partner",
@@ -160,9 +185,18 @@ class EnergyPoolAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         if change:
             # Only what the form changed: a full save would write back the reserved energy
             # and chain numbers as read when the page was loaded, undoing reservations (and
-            # syncs) made meanwhile.
-            if form.changed_data:
-                obj.save(update_fields=[*form.changed_data, "updated_at"])
+            # syncs) made meanwhile. Label and thresholds go through the settings service.
+            changed = form.changed_data
+            thresholds = {name: getattr(obj, name) for name in THRESHOLD_FIELDS if name in changed}
+            others = [name for name in changed if name not in (*THRESHOLD_FIELDS, "label")]
+            with transaction.atomic():
+                pool_update_settings(
+                    pool=obj,
+                    label=obj.label if "label" in changed else None,
+                    thresholds=thresholds,
+                )
+                if others:
+                    obj.save(update_fields=[*others, "updated_at"])
             return
         assert isinstance(form, PoolOnboardForm)
         assert form.plan is not None

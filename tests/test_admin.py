@@ -241,7 +241,7 @@ def _make_rows(n: int) -> None:
         PoolSnapshotFactory(pool=pool)
         reservation = ReservationFactory(pool=pool)
         AttemptFactory(withdrawal=reservation.withdrawal)
-        QueueEntryFactory(pool=pool)
+        QueueEntryFactory(withdrawal__partner=pool.partner)
         EmergencyFeeFactory()
         HoldFactory()
         BalanceFactory(currency="TRX")
@@ -491,3 +491,44 @@ def test_editing_a_pool_keeps_what_changed_meanwhile(admin_user):
     assert response.status_code == 302, response.content.decode()[:2000]
     pool.refresh_from_db()
     assert (pool.label, pool.reserved_energy, pool.energy_used) == ("renamed", 65_000, 1_000)
+
+
+def test_pool_thresholds_the_api_refuses_are_refused_by_the_admin_too(
+    admin_user, partner, key_client
+):
+    """The change form goes through the settings service: thresholds out of the order
+    warning ≤ critical ≤ emergency (with the partner's defaults filling the gaps) are a form
+    error, and nothing is saved; an ordered change is saved through it."""
+    pool = EnergyPoolFactory(partner=partner, label="before")
+    client = verified_client(*admin_user)
+    url = f"/admin/pools/energypool/{pool.pk}/change/"
+    form = client.get(url).context["adminform"].form
+    data = {name: form[name].value() or "" for name in form.fields}
+    above_critical = str(partner.critical_threshold + 1)
+    for bad in (
+        {"warning_threshold": "90", "critical_threshold": "80"},
+        {"warning_threshold": above_critical},  # out of order with the partner's critical
+        {"emergency_threshold": str(partner.warning_threshold - 1)},
+    ):
+        api = key_client.patch(f"/api/v1/pools/{pool.pk}/", bad, format="json")
+        assert api.status_code == 400, api.content  # what the API refuses ...
+        response = client.post(url, {**data, "label": "after", **bad})  # ... the admin too
+        assert response.status_code == 200, bad
+        assert "warning ≤ critical ≤ emergency" in response.content.decode()
+        pool.refresh_from_db()
+        assert (pool.label, pool.warning_threshold, pool.critical_threshold) == (
+            "before",
+            None,
+            None,
+        )
+        assert pool.emergency_threshold is None
+    ordered = {"warning_threshold": "60", "critical_threshold": "70", "emergency_threshold": "80"}
+    response = client.post(url, {**data, "label": "after", **ordered})
+    assert response.status_code == 302, response.content.decode()[:2000]
+    pool.refresh_from_db()
+    assert (pool.label, pool.warning_threshold, pool.critical_threshold) == (
+        "after",
+        Decimal("60"),
+        Decimal("70"),
+    )
+    assert pool.emergency_threshold == Decimal("80")

@@ -153,10 +153,10 @@ class AttemptAdmin(ReadOnlyAdmin):
 
 @admin.register(QueueEntry)
 class QueueEntryAdmin(ReadOnlyAdmin):
-    list_display = ["withdrawal", "pool", "energy_needed", "enqueued_at"]
-    list_select_related = ["pool", "withdrawal"]
-    list_filter = ["pool__partner"]
-    raw_id_fields = ["withdrawal", "pool"]
+    list_display = ["withdrawal", "partner", "energy_needed", "enqueued_at"]
+    list_select_related = ["partner", "withdrawal"]
+    list_filter = ["partner"]
+    raw_id_fields = ["withdrawal", "partner"]
 
 
 @admin.register(EmergencyFee)

@@ -236,12 +236,21 @@ class WithdrawalSummarySerializer(serializers.ModelSerializer):  # type: ignore[
             "confirmed_at",
         ]
         read_only_fields = fields
+        extra_kwargs = {
+            "pool": {
+                "help_text": "The pool that reserves energy for it and sends it; null while "
+                "it waits in the partner's queue, which all of the partner's pools serve."
+            }
+        }
 
 
 class QueuePlaceSerializer(serializers.Serializer):  # type: ignore[type-arg]
-    position = serializers.IntegerField(help_text="1 is next")
+    position = serializers.IntegerField(help_text="In the partner's queue; 1 is next")
     energy_ahead = serializers.IntegerField(help_text="Energy needed up to and with this one")
-    wait_seconds = serializers.IntegerField(help_text="At the pool's regeneration rate")
+    wait_seconds = serializers.IntegerField(
+        help_text="Until the partner's pools have regrown the energy ahead, at their summed "
+        "regeneration rate, less what is free now; -1 when no pool could cover it"
+    )
 
 
 class WithdrawalSerializer(WithdrawalSummarySerializer):
@@ -336,11 +345,20 @@ class WithdrawalListSlashApi(WithdrawalListApi):
 
 
 class EnergyStatusSerializer(serializers.Serializer):  # type: ignore[type-arg]
-    available_energy = serializers.IntegerField()
-    daily_consumption = serializers.IntegerField()
-    energy_sufficient = serializers.BooleanField()
-    estimated_wait_time = serializers.IntegerField(help_text="Minutes; 0 when sufficient")
-    queue_position = serializers.IntegerField(help_text="Where a new request would wait")
+    available_energy = serializers.IntegerField(
+        help_text="Free over all of the partner's pools that send withdrawals"
+    )
+    daily_consumption = serializers.IntegerField(help_text="Those pools' last week, per day")
+    energy_sufficient = serializers.BooleanField(
+        help_text="A transfer to a new holder fits one pool now and nobody is queued"
+    )
+    estimated_wait_time = serializers.IntegerField(
+        help_text="Minutes, at the pools' summed regeneration rate; 0 when sufficient, "
+        "-1 when no pool regenerates"
+    )
+    queue_position = serializers.IntegerField(
+        help_text="Where a new request would wait in the partner's queue; 0 when sufficient"
+    )
     emergency_fee_trx = serializers.DecimalField(max_digits=18, decimal_places=6)
     alert_message = serializers.CharField(allow_null=True)
 

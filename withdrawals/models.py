@@ -39,6 +39,8 @@ class Withdrawal(BaseModel):
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="withdrawals")
     # The customer's partner, kept on the row so every partner-scoped query is one index.
     partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="withdrawals")
+    # The pool that reserves energy for it and sends it; none while it waits in the
+    # partner's queue (allocation picks one of the partner's pools).
     pool = models.ForeignKey(
         EnergyPool, on_delete=models.PROTECT, null=True, blank=True, related_name="withdrawals"
     )
@@ -146,25 +148,30 @@ class Attempt(BaseModel):
 
 
 class QueueEntry(models.Model):
-    """A withdrawal waiting for its pool's energy. Position and wait are derived, not stored."""
+    """A withdrawal waiting for energy in its partner's queue: one queue per partner, served
+    from any of the partner's pools that can send (withdrawals/services/requests.py). The
+    withdrawal has no pool while it waits; allocation picks one. Position and wait are
+    derived, not stored."""
 
     withdrawal = models.OneToOneField(
         Withdrawal, on_delete=models.CASCADE, related_name="queue_entry"
     )
-    pool = models.ForeignKey(EnergyPool, on_delete=models.PROTECT, related_name="queue_entries")
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="queue_entries")
     energy_needed = models.BigIntegerField()
     enqueued_at = models.DateTimeField(db_index=True)
 
     class Meta:
         ordering = ["enqueued_at", "id"]
         verbose_name_plural = "queue entries"
-        indexes = [models.Index(fields=["pool", "enqueued_at", "id"], name="queue_pool_order")]
+        indexes = [
+            models.Index(fields=["partner", "enqueued_at", "id"], name="queue_partner_order")
+        ]
         constraints = [
             models.CheckConstraint(name="queue_energy_positive", condition=Q(energy_needed__gt=0)),
         ]
 
     def __str__(self) -> str:
-        return f"{self.withdrawal_id} in {self.pool_id}"
+        return f"{self.withdrawal_id} in {self.partner_id}'s queue"
 
 
 class EmergencyFee(BaseModel):

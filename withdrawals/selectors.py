@@ -10,11 +10,12 @@ from enum import StrEnum
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet, Sum
+from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils import timezone
 
+from alerts.services.sources import QueueFacts
 from common.metrics import GaugeSample
 from common.tron import SUN_PER_TRX
 from partners.models import Customer
@@ -80,21 +81,132 @@ def withdrawal_status_summary() -> dict[str, object]:
     }
 
 
+def _sending() -> QuerySet[EnergyPool]:
+    return EnergyPool.objects.filter(
+        Exists(SigningKey.objects.filter(address=OuterRef("address"))),
+        status=EnergyPool.Status.ACTIVE,
+        custody=EnergyPool.Custody.CUSTODIAL,
+        role=EnergyPool.Role.ENERGY,
+    )
+
+
+def sending_pools(*, partner_id: int) -> QuerySet[EnergyPool]:
+    """The partner's pools that send standard withdrawals: active custodial energy pools the
+    platform holds a key for (a withdrawal on a pool it cannot sign for would only wait).
+    Every one of them serves the partner's one queue."""
+    return _sending().filter(partner_id=partner_id)
+
+
 def pool_for_next_withdrawal(*, partner_id: int) -> EnergyPool | None:
-    """The partner's active custodial pool with the most energy free now, among those the
-    platform holds a key for (a withdrawal on a pool it cannot sign for would only wait)."""
+    """The partner's sending pool with the most energy free now (a new request reserves
+    there when nobody of the partner is queued)."""
     return (
-        EnergyPool.objects.filter(
-            Exists(SigningKey.objects.filter(address=OuterRef("address"))),
-            partner_id=partner_id,
-            status=EnergyPool.Status.ACTIVE,
-            custody=EnergyPool.Custody.CUSTODIAL,
-            role=EnergyPool.Role.ENERGY,
-        )
+        sending_pools(partner_id=partner_id)
         .annotate(free=AVAILABLE_ENERGY)
         .order_by("-free", "pk")
         .first()
     )
+
+
+@dataclass(frozen=True)
+class SendingRoom:
+    """The partner's sending pools as the queue sees them: energy free (limit - used -
+    reserved, may be negative) and whole limit, per pool id."""
+
+    free: dict[int, int]
+    limits: dict[int, int]
+
+    @property
+    def available(self) -> int:
+        """Energy free over all the pools."""
+        return sum(max(0, free) for free in self.free.values())
+
+    @property
+    def most_free(self) -> int:
+        """The most any one transfer could get now (it is paid by one pool)."""
+        return max((max(0, free) for free in self.free.values()), default=0)
+
+    @property
+    def largest_limit(self) -> int:
+        """A queued withdrawal needing more than this can never be served as things stand."""
+        return max(self.limits.values(), default=0)
+
+    @property
+    def regeneration_per_second(self) -> float:
+        """Energy regrows linearly over 24 h: each pool's whole limit a day, summed."""
+        return sum(self.limits.values()) / 86_400
+
+    def regrow_time(self, energy: int, *, per_day: int) -> float | None:
+        """How long (in units of which a day has `per_day`) until the first pool alone has
+        `energy` free, each regrowing its own limit a day; None if no pool's limit is that
+        large. A transfer is paid by one pool: energy free in pieces does not send it."""
+        times = [
+            max(0, energy - self.free[pk]) / (limit / per_day)
+            for pk, limit in self.limits.items()
+            if limit >= energy
+        ]
+        return min(times, default=None)
+
+
+def sending_room(*, partner_id: int) -> SendingRoom:
+    """The partner's sending pools' numbers, in one query."""
+    rows = sending_pools(partner_id=partner_id).values_list(
+        "pk", "energy_limit", "energy_used", "reserved_energy"
+    )
+    free: dict[int, int] = {}
+    limits: dict[int, int] = {}
+    for pk, limit, used, reserved in rows:
+        free[pk] = limit - used - reserved
+        limits[pk] = limit
+    return SendingRoom(free=free, limits=limits)
+
+
+def _covered() -> Exists:
+    """A queue entry that one of its partner's sending pools could cover once regrown."""
+    return Exists(
+        _sending().filter(
+            partner_id=OuterRef("partner_id"), energy_limit__gte=OuterRef("energy_needed")
+        )
+    )
+
+
+def queue_blocking(*, partner_id: int) -> QuerySet[QueueEntry]:
+    """The partner's queue entries that hold their place: those one of the partner's sending
+    pools could cover once it has regrown. One that needs more than every such pool's
+    whole limit cannot be served as things stand; it keeps its place but nobody waits
+    behind it (`queue_unservable`; expire_and_audit raises an alert for it)."""
+    return QueueEntry.objects.filter(_covered(), partner_id=partner_id)
+
+
+@dataclass(frozen=True)
+class Unservable:
+    """A partner's queue entries that none of its sending pools could ever cover."""
+
+    oldest: QueueEntry
+    count: int
+    largest_limit: int | None  # of the partner's sending pools; None: it has none
+
+
+def queue_unservable() -> list[Unservable]:
+    """Per partner, the oldest queue entry that none of the partner's sending pools could
+    ever cover as things stand (it needs more than every one's whole limit, or the partner
+    has none), with how many of the partner's entries are in that state. Two queries."""
+    stuck = QueueEntry.objects.exclude(_covered())
+    counts = dict(
+        stuck.order_by().values("partner_id").annotate(n=Count("pk")).values_list("partner_id", "n")
+    )
+    largest = (
+        _sending()
+        .filter(partner_id=OuterRef("partner_id"))
+        .order_by("-energy_limit")
+        .values("energy_limit")[:1]
+    )
+    heads = (
+        stuck.annotate(largest_limit=Subquery(largest))
+        .order_by("partner_id", "enqueued_at", "pk")
+        .distinct("partner_id")
+    )
+    return [Unservable(head, counts[head.partner_id], head.largest_limit) for head in heads]
 
 
 @dataclass(frozen=True)
@@ -111,14 +223,17 @@ class EnergyStatus:
 
 
 def energy_status(*, partner_id: int) -> EnergyStatus:
-    """The partner's pool that would serve the next withdrawal, as a user sees it.
+    """The partner's energy for a withdrawal asked for now, as a user sees it: all of the
+    partner's sending pools, which serve one queue.
 
-    Sufficient means a transfer to a new USDT holder (the dearer case) fits now and nobody
-    is queued ahead. Otherwise the wait is the queue's energy plus this transfer, less what
-    is free, at the pool's regeneration rate; the emergency fee is that energy burned at
-    the last recorded energy price plus a transfer's bandwidth.
+    Sufficient means a transfer to a new USDT holder (the dearer case) fits one pool now and
+    nobody of the partner is queued ahead. Otherwise the wait is the queue's energy plus
+    this transfer, less what is free over all the pools, at their summed regeneration rate
+    — but never less than the time until one pool alone could cover the transfer; -1 when
+    none ever could. The emergency fee is that energy burned at the last recorded energy
+    price plus a transfer's bandwidth.
     """
-    pool = pool_for_next_withdrawal(partner_id=partner_id)
+    room = sending_room(partner_id=partner_id)
     fee_per_energy = latest_energy_fee_sun()
     emergency_fee = (
         Decimal(
@@ -126,7 +241,7 @@ def energy_status(*, partner_id: int) -> EnergyStatus:
         )
         / SUN_PER_TRX
     )
-    if pool is None:
+    if not room.free:
         return EnergyStatus(
             0,
             0,
@@ -136,17 +251,20 @@ def energy_status(*, partner_id: int) -> EnergyStatus:
             emergency_fee,
             "No pool can send withdrawals now: pay the network fee to go now.",
         )
-    queued = QueueEntry.objects.filter(pool=pool).aggregate(
-        count=Count("pk"), energy=Coalesce(Sum("energy_needed"), 0)
+    queued = (
+        QueueEntry.objects.filter(partner_id=partner_id, energy_needed__lte=room.largest_limit)
+        .order_by()
+        .aggregate(count=Count("pk"), energy=Coalesce(Sum("energy_needed"), 0))
     )
-    daily = int(recent_daily_usage(pool_ids=[pool.pk]).get(pool.pk, 0))
-    available = pool.available_energy
-    sufficient = queued["count"] == 0 and available >= USDT_TRANSFER_ENERGY_COLD
+    daily = int(sum(recent_daily_usage(pool_ids=list(room.free)).values()))
+    available = room.available
+    sufficient = queued["count"] == 0 and room.most_free >= USDT_TRANSFER_ENERGY_COLD
     if sufficient:
         return EnergyStatus(available, daily, True, 0, 0, emergency_fee, None)
     shortfall = max(0, queued["energy"] + USDT_TRANSFER_ENERGY_COLD - available)
-    per_minute = pool.energy_limit / (24 * 60)
-    wait = math.ceil(shortfall / per_minute) if per_minute > 0 else -1
+    per_minute = sum(room.limits.values()) / (24 * 60)
+    one_pool = room.regrow_time(USDT_TRANSFER_ENERGY_COLD, per_day=24 * 60)
+    wait = -1 if one_pool is None else math.ceil(max(shortfall / per_minute, one_pool))
     position = queued["count"] + 1
     waiting = f"about {wait} minutes" if wait >= 0 else "until the pool is refilled"
     message = (
@@ -158,7 +276,7 @@ def energy_status(*, partner_id: int) -> EnergyStatus:
 
 @dataclass(frozen=True)
 class QueuePlace:
-    """Where a queued withdrawal stands: derived from the queue and the pool, never stored."""
+    """Where a queued withdrawal stands in its partner's queue: derived, never stored."""
 
     position: int
     energy_ahead: int
@@ -166,21 +284,29 @@ class QueuePlace:
 
 
 def queue_place(*, withdrawal: Withdrawal) -> QueuePlace | None:
-    """Position (1 = next), energy needed up to and including this one, and the wait until
-    the pool has regrown it at its regeneration rate (limit per 24 h). None if not queued."""
-    entry = QueueEntry.objects.select_related("pool").filter(withdrawal=withdrawal).first()
+    """Position in the partner's queue (1 = next), energy needed up to and including this
+    one, and the wait until the partner's sending pools have regrown it at their summed
+    regeneration rate (each pool's limit per 24 h), less what is free over them now — but
+    never less than the time until one pool alone could cover this one; -1 when no pool
+    could ever cover it as things stand. Entries ahead that no pool could cover do not
+    count for one that a pool could: it does not wait behind them (for one that no pool
+    could cover, every older entry counts). None if not queued. Three queries."""
+    entry = QueueEntry.objects.filter(withdrawal=withdrawal).first()
     if entry is None:
         return None
-    ahead = QueueEntry.objects.filter(pool_id=entry.pool_id).filter(
-        Q(enqueued_at__lt=entry.enqueued_at) | Q(enqueued_at=entry.enqueued_at, pk__lt=entry.pk)
-    )
+    room = sending_room(partner_id=entry.partner_id)
+    ahead = QueueEntry.objects.filter(
+        Q(enqueued_at__lt=entry.enqueued_at) | Q(enqueued_at=entry.enqueued_at, pk__lt=entry.pk),
+        partner_id=entry.partner_id,
+    ).order_by()
+    if entry.energy_needed <= room.largest_limit:
+        ahead = ahead.filter(energy_needed__lte=room.largest_limit)
     totals = ahead.aggregate(count=Count("pk"), energy=Sum("energy_needed"))
     position = totals["count"] + 1
     energy_ahead = (totals["energy"] or 0) + entry.energy_needed
-    pool = entry.pool
-    shortfall = max(0, energy_ahead - pool.available_energy)
-    per_second = pool.energy_limit / 86_400
-    wait = int(shortfall / per_second) if per_second > 0 else -1
+    shortfall = max(0, energy_ahead - room.available)
+    one_pool = room.regrow_time(entry.energy_needed, per_day=86_400)
+    wait = -1 if one_pool is None else int(max(shortfall / room.regeneration_per_second, one_pool))
     return QueuePlace(position=position, energy_ahead=energy_ahead, wait_seconds=wait)
 
 
@@ -445,3 +571,51 @@ def withdrawal_timeline(*, withdrawal: Withdrawal) -> WithdrawalTimeline:
         saved_sun=saved,
         saved_is_estimate=estimate,
     )
+
+
+# Emergency withdrawals paid for and not yet sent: their burn is still to come.
+UNSENT_STATUSES = (
+    Withdrawal.Status.REQUESTED,
+    Withdrawal.Status.QUEUED,
+    Withdrawal.Status.RESERVED,
+    Withdrawal.Status.SIGNED,
+)
+
+
+def queue_facts() -> dict[int, QueueFacts]:
+    """Each partner's queue as the alert rules read it (alerts/services/sources.py): how
+    many wait, since when, for how much energy, and what none of its pools could ever
+    cover. Three queries."""
+    rows = (
+        QueueEntry.objects.order_by()
+        .values("partner_id")
+        .annotate(n=Count("pk"), oldest=Min("enqueued_at"), energy=Sum("energy_needed"))
+    )
+    stuck = {u.oldest.partner_id: u for u in queue_unservable()}
+    facts: dict[int, QueueFacts] = {}
+    for row in rows:
+        unservable = stuck.get(row["partner_id"])
+        facts[row["partner_id"]] = QueueFacts(
+            count=row["n"],
+            oldest=row["oldest"],
+            energy=row["energy"] or 0,
+            unservable=unservable.count if unservable else 0,
+            unservable_energy=unservable.oldest.energy_needed if unservable else 0,
+            largest_limit=unservable.largest_limit if unservable else None,
+        )
+    return facts
+
+
+def emergency_burns() -> dict[int, int]:
+    """Sun each emergency wallet's paid, unsent emergency withdrawals will burn (one query)."""
+    rows = (
+        EmergencyFee.objects.filter(
+            paid_at__isnull=False,
+            withdrawal__mode=Withdrawal.Mode.EMERGENCY,
+            withdrawal__status__in=UNSENT_STATUSES,
+        )
+        .order_by()
+        .values("withdrawal__pool_id")
+        .annotate(total=Sum("quoted_fee_sun"))
+    )
+    return {row["withdrawal__pool_id"]: row["total"] for row in rows}

@@ -30,5 +30,5 @@ def expire_and_audit() -> int:
 
 @shared_task(name="withdrawals.tasks.allocate_queue")
 def allocate_queue() -> int:
-    """Reserve energy for queued withdrawals, oldest first per pool."""
+    """Reserve energy for queued withdrawals, oldest first per partner over all its pools."""
     return job_run(job="allocate_queue", work=queue_allocate).items

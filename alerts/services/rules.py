@@ -32,14 +32,11 @@ from typing import Any
 from django.conf import settings
 from django.db.models import (
     BooleanField,
-    Count,
     DurationField,
     ExpressionWrapper,
     FloatField,
     Func,
-    Min,
     Q,
-    Sum,
     Value,
 )
 from django.db.models.functions import Coalesce
@@ -53,9 +50,10 @@ from alerts.services.depletion import (
     hours_until_depleted,
 )
 from alerts.services.lifecycle import alert_raise, alert_resolve, alerts_renotify
+from alerts.services.sources import QueueFacts, emergency_burns, queues
 from operations.jobs import JOBS_BY_NAME
+from partners.models import Partner
 from pools.models import EnergyPool
-from withdrawals.models import EmergencyFee, QueueEntry, Withdrawal
 
 Kind = EnergyAlert.Kind
 POOL_RULE_KINDS = (
@@ -63,22 +61,15 @@ POOL_RULE_KINDS = (
     Kind.DEPLETION_FORECAST,
     Kind.STALE_SYNC,
     Kind.EXTERNAL_DRAIN,
-    Kind.QUEUE_BACKLOG,
     Kind.LOW_TRX,
 )
+PARTNER_RULE_KINDS = (Kind.QUEUE_BACKLOG,)
 LIVE_STATUSES = (EnergyPool.Status.ACTIVE, EnergyPool.Status.DRAINING)
 SYNCED_STATUSES = (
     EnergyPool.Status.ACTIVE,
     EnergyPool.Status.DRAINING,
     EnergyPool.Status.PAUSED,
     EnergyPool.Status.ERROR,
-)
-# Emergency withdrawals paid for and not yet sent: their burn is still to come.
-UNSENT_STATUSES = (
-    Withdrawal.Status.REQUESTED,
-    Withdrawal.Status.QUEUED,
-    Withdrawal.Status.RESERVED,
-    Withdrawal.Status.SIGNED,
 )
 FOUR_PLACES = Decimal("0.0001")
 
@@ -232,39 +223,60 @@ def _external(row: dict[str, Any], energy: int, is_open: bool, limits: Limits) -
 
 
 def _backlog(
-    row: dict[str, Any], queue: dict[str, Any] | None, now: datetime, is_open: bool
+    partner: dict[str, Any], queue: QueueFacts | None, now: datetime, is_open: bool
 ) -> Verdict | None:
+    """The partner's one queue (served by all its pools): too old, too long, or holding
+    withdrawals none of its pools could ever cover."""
     if queue is None and not is_open:
         return None
-    minutes, most = row["partner__queue_backlog_minutes"], row["partner__queue_backlog_max"]
+    minutes, most = partner["queue_backlog_minutes"], partner["queue_backlog_max"]
     level: Level | None = None
-    message = f"Pool {row['address']}: queue empty."
+    message = "Queue empty."
     value = Decimal(0)
     if queue:
-        age = (now - queue["oldest"]).total_seconds() / 60
-        count = queue["count"]
-        stuck = (
-            queue["head_energy"] > row["energy_limit"] or row["status"] != EnergyPool.Status.ACTIVE
-        )
-        if stuck or age > 2 * minutes or count > 2 * most:
+        age = (now - queue.oldest).total_seconds() / 60
+        if queue.unservable or age > 2 * minutes or queue.count > 2 * most:
             level = Level.CRITICAL
-        elif age > minutes or count > most:
+        elif age > minutes or queue.count > most:
             level = Level.WARNING
         value = _dec(round(age))
         message = (
-            f"Pool {row['address']}: {count} withdrawals queued, the oldest for {age:.0f} min "
+            f"{queue.count} withdrawals queued, the oldest for {age:.0f} min "
             f"(limits {minutes} min, {most} queued)."
         )
-        if stuck:
+        if queue.unservable:
+            reason = (
+                "the partner has no pool that can send (active, custodial, key held)"
+                if queue.largest_limit is None
+                else f"its largest sending pool's limit is {queue.largest_limit}"
+            )
             message += (
-                f" Its head needs {queue['head_energy']} energy and can never be served: the "
-                f"pool is {row['status']} with a limit of {row['energy_limit']}."
+                f" {queue.unservable} can never be served as things stand: the oldest needs "
+                f"{queue.unservable_energy} energy and {reason}. Stake, resume or add a pool, "
+                "or cancel them."
             )
     if level is None and not is_open:
         return None
-    return Verdict(
-        row["partner_id"], row["id"], Kind.QUEUE_BACKLOG, level, message, value, _dec(minutes)
+    return Verdict(partner["id"], None, Kind.QUEUE_BACKLOG, level, message, value, _dec(minutes))
+
+
+def backlog_verdicts(
+    *, now: datetime, current: dict[tuple[int | None, str], Level]
+) -> list[Verdict]:
+    """The backlog rule over every partner with a queue or an open backlog alert (the
+    queue's facts from withdrawals through alerts/services/sources.py; two queries more)."""
+    facts = queues()
+    partner_ids = set(facts) | {
+        pid for pid, kind in current if kind == Kind.QUEUE_BACKLOG and pid is not None
+    }
+    partners = Partner.objects.filter(pk__in=partner_ids).values(
+        "id", "queue_backlog_minutes", "queue_backlog_max"
     )
+    verdicts = [
+        _backlog(dict(p), facts.get(p["id"]), now, (p["id"], Kind.QUEUE_BACKLOG) in current)
+        for p in partners
+    ]
+    return [v for v in verdicts if v is not None]
 
 
 def _low_trx(row: dict[str, Any], burn_sun: int, is_open: bool) -> Verdict | None:
@@ -282,39 +294,6 @@ def _low_trx(row: dict[str, Any], burn_sun: int, is_open: bool) -> Verdict | Non
         _dec(Decimal(balance) / 1_000_000),
         _dec(Decimal(burn_sun) / 1_000_000),
     )
-
-
-def _queues() -> dict[int, dict[str, Any]]:
-    """Per pool with a queue: count, oldest entry's time, head's energy (two queries)."""
-    stats: dict[int, dict[str, Any]] = {
-        row["pool_id"]: dict(row)
-        for row in QueueEntry.objects.order_by()
-        .values("pool_id")
-        .annotate(count=Count("pk"), oldest=Min("enqueued_at"), energy=Sum("energy_needed"))
-    }
-    heads = (
-        QueueEntry.objects.order_by("pool_id", "enqueued_at", "pk")
-        .distinct("pool_id")
-        .values_list("pool_id", "energy_needed")
-    )
-    for pool_id, energy in heads:
-        if pool_id in stats:
-            stats[pool_id]["head_energy"] = energy
-    return stats
-
-
-def _emergency_burns() -> dict[int, int]:
-    rows = (
-        EmergencyFee.objects.filter(
-            paid_at__isnull=False,
-            withdrawal__mode=Withdrawal.Mode.EMERGENCY,
-            withdrawal__status__in=UNSENT_STATUSES,
-        )
-        .order_by()
-        .values("withdrawal__pool_id")
-        .annotate(total=Sum("quoted_fee_sun"))
-    )
-    return {row["withdrawal__pool_id"]: row["total"] for row in rows}
 
 
 POOL_FIELDS = (
@@ -352,10 +331,10 @@ def pool_verdicts(*, now: datetime, current: dict[tuple[int | None, str], Level]
     number of pools). `current` holds the open alerts' levels by (pool, kind): a rule that
     finds nothing wrong where nothing is open yields no verdict."""
     limits = Limits.now()
-    queues = _queues()
+    facts = queues()
     rates = energy_rates_per_hour(pool_ids=None, now=now)
     external = external_energy_since(since=now - timedelta(minutes=limits.drain_minutes), now=now)
-    burns = _emergency_burns()
+    burns = emergency_burns()
     verdicts: list[Verdict | None] = []
     rows = (
         EnergyPool.objects.exclude(status=EnergyPool.Status.ARCHIVED)
@@ -373,6 +352,15 @@ def pool_verdicts(*, now: datetime, current: dict[tuple[int | None, str], Level]
         .order_by()
         .values(*POOL_FIELDS, "sync_age", "never_synced")
     )
+    rows = list(rows)
+    # The partner's one queue is served by all its pools: each live energy pool counts the
+    # queue's energy in proportion to its limit.
+    live_limits: dict[int, int] = {}
+    for row in rows:
+        if row["role"] != EnergyPool.Role.EMERGENCY and row["status"] in LIVE_STATUSES:
+            live_limits[row["partner_id"]] = live_limits.get(row["partner_id"], 0) + max(
+                0, row["energy_limit"]
+            )
     for row in rows:
         pk = row["id"]
         if row["status"] in SYNCED_STATUSES:
@@ -384,13 +372,15 @@ def pool_verdicts(*, now: datetime, current: dict[tuple[int | None, str], Level]
             verdicts.append(_low_trx(row, burns.get(pk, 0), (pk, Kind.LOW_TRX) in current))
         elif row["status"] in LIVE_STATUSES:
             verdicts.append(_usage(row, current.get((pk, Kind.USAGE)), limits))
-            queue = queues.get(pk)
-            row["queued_energy"] = queue["energy"] if queue else 0
+            queue = facts.get(row["partner_id"])
+            total = live_limits.get(row["partner_id"], 0)
+            row["queued_energy"] = (
+                queue.energy * max(0, row["energy_limit"]) // total if queue and total else 0
+            )
             if row["energy_limit"] > 0 or (pk, Kind.DEPLETION_FORECAST) in current:
                 verdicts.append(
                     _depletion(row, rates.get(pk, 0.0), (pk, Kind.DEPLETION_FORECAST) in current)
                 )
-        verdicts.append(_backlog(row, queues.get(pk), now, (pk, Kind.QUEUE_BACKLOG) in current))
     return [v for v in verdicts if v is not None]
 
 
@@ -463,16 +453,32 @@ def alerts_check(*, now: datetime | None = None, check_node: bool = True) -> int
         .values("pk", "pool_id", "kind", "level", "value", "message")
     }
     levels = {key: Level(row["level"]) for key, row in open_alerts.items()}
-    verdicts = pool_verdicts(now=now, current=levels)
+    open_partner_alerts: dict[tuple[int | None, str], dict[str, Any]] = {
+        (row["partner_id"], row["kind"]): dict(row)
+        for row in EnergyAlert.objects.filter(
+            resolved_at__isnull=True,
+            kind__in=PARTNER_RULE_KINDS,
+            pool__isnull=True,
+            partner__isnull=False,
+        )
+        .order_by()
+        .values("pk", "partner_id", "kind", "level", "value", "message")
+    }
+    partner_levels = {key: Level(row["level"]) for key, row in open_partner_alerts.items()}
     transitions = 0
     updates: list[dict[str, Any]] = []
-    for verdict in verdicts:
-        made, update = _apply(verdict, open_alerts.pop((verdict.pool_id, verdict.kind), None))
-        transitions += made
-        if update:
-            updates.append(update)
-    for row in open_alerts.values():  # no rule looks at these any more (archived, new role)
-        transitions += alert_resolve(alert_id=row["pk"])
+    for verdicts, open_by_scope, scope in (
+        (pool_verdicts(now=now, current=levels), open_alerts, "pool_id"),
+        (backlog_verdicts(now=now, current=partner_levels), open_partner_alerts, "partner_id"),
+    ):
+        for verdict in verdicts:
+            key = (getattr(verdict, scope), verdict.kind)
+            made, update = _apply(verdict, open_by_scope.pop(key, None))
+            transitions += made
+            if update:
+                updates.append(update)
+        for row in open_by_scope.values():  # no rule looks at these any more (archived…)
+            transitions += alert_resolve(alert_id=row["pk"])
     if check_node:
         node = EnergyAlert.objects.filter(
             resolved_at__isnull=True, partner__isnull=True, kind=Kind.NODE_UNREACHABLE

@@ -95,31 +95,52 @@ def test_node_down_raises_a_platform_alert_for_operators_only(devnet, partner, s
 
 
 def test_queue_backlog_by_count_and_age_and_resolution(partner):
+    """The partner's one queue (served by all its pools): too long, too old, resolved."""
     partner.queue_backlog_minutes, partner.queue_backlog_max = 15, 2
     partner.save()
-    pool = EnergyPoolFactory(partner=partner)
-    entries = [
-        QueueEntryFactory(pool=pool, withdrawal=WithdrawalFactory(partner=partner, pool=pool))
-        for _ in range(2)
-    ]
+    key = PrivateKey.random()
+    signing_key_import(private_key_hex=key.hex())
+    EnergyPoolFactory(  # a pool that can send, so the queue can be served in time
+        partner=partner,
+        address=key.public_key.to_base58check_address(),
+        custody=EnergyPool.Custody.CUSTODIAL,
+        energy_limit=10_000_000,
+    )
+    entries = [QueueEntryFactory(withdrawal=WithdrawalFactory(partner=partner)) for _ in range(2)]
     alerts_check(check_node=False)
     assert open_alert("queue_backlog") is None
-    entries.append(
-        QueueEntryFactory(pool=pool, withdrawal=WithdrawalFactory(partner=partner, pool=pool))
-    )
+    entries.append(QueueEntryFactory(withdrawal=WithdrawalFactory(partner=partner)))
     alerts_check(check_node=False)
-    assert open_alert("queue_backlog", pool=pool).level == "warning"  # 3 > 2
+    alert = open_alert("queue_backlog")
+    assert (alert.level, alert.pool_id, alert.partner_id) == ("warning", None, partner.pk)  # 3 > 2
     type(entries[0]).objects.filter(pk=entries[0].pk).update(
         enqueued_at=timezone.now() - timedelta(minutes=31)
     )
     alerts_check(check_node=False)
-    alert = open_alert("queue_backlog", pool=pool)
+    alert = open_alert("queue_backlog")
     assert alert.level == "critical"  # older than twice 15 min
     assert "oldest for 31 min" in alert.message
-    type(entries[0]).objects.filter(pool=pool).delete()
+    type(entries[0]).objects.filter(partner=partner).delete()
     alerts_check(check_node=False)
     alert.refresh_from_db()
     assert alert.resolved_at is not None
+
+
+def test_a_queue_no_pool_could_ever_serve_is_critical_and_says_why(partner):
+    key = PrivateKey.random()
+    signing_key_import(private_key_hex=key.hex())
+    EnergyPoolFactory(
+        partner=partner,
+        address=key.public_key.to_base58check_address(),
+        custody=EnergyPool.Custody.CUSTODIAL,
+        energy_limit=50_000,  # less than one transfer to a new holder
+    )
+    QueueEntryFactory(withdrawal=WithdrawalFactory(partner=partner), energy_needed=130_285)
+    alerts_check(check_node=False)
+    alert = open_alert("queue_backlog")
+    assert alert.level == "critical"
+    assert "1 can never be served" in alert.message
+    assert "largest sending pool's limit is 50000" in alert.message
 
 
 def test_low_trx_for_paid_emergency_withdrawals(devnet, partner):
@@ -211,7 +232,7 @@ def _steady_pools(n, partner):
             last_synced_at=timezone.now(),
         )
         EnergyUsageLogFactory(pool=pool, energy_used=50_000, at=timezone.now())
-        QueueEntryFactory(pool=pool, withdrawal=WithdrawalFactory(partner=partner, pool=pool))
+        QueueEntryFactory(withdrawal=WithdrawalFactory(partner=partner))
         EnergyPoolFactory(
             partner=partner,
             role=EnergyPool.Role.EMERGENCY,
@@ -235,9 +256,10 @@ def test_check_alerts_costs_a_constant_number_of_queries(partner, django_assert_
     many = _queries_of_a_steady_run()
     assert EnergyAlert.objects.filter(resolved_at__isnull=True).count() > 60
     assert few == many
-    # Pinned: open alerts, queue stats, queue heads, usage rates, external usage, burns,
-    # pools, re-notification, lost deliveries (values that changed add one bulk update).
-    with django_assert_num_queries(9):
+    # Pinned: open pool and partner alerts, usage rates, external usage, burns, pools, the
+    # queue's facts (per partner; unservable entries and their heads), the partners with a
+    # queue, re-notification, lost deliveries (values that changed add one bulk update).
+    with django_assert_num_queries(15):
         alerts_check(check_node=False)
 
 

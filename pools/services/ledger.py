@@ -5,20 +5,27 @@ Energy is promised to a withdrawal before anything is signed, TigerBeetle-style:
 - reserve: one conditional UPDATE moves energy into the pool's `reserved_energy` only if
   `energy_limit - energy_used - reserved_energy` covers it, and the `Reservation` row is
   inserted in the same transaction; the row count decides;
-- allocate: the same for a whole batch of queued withdrawals under one row lock;
+- allocate: queued withdrawals fitted oldest first over one or several pools
+  (`reservations_fit`: strictly first come, first served, each to the pool it fits most
+  tightly), then written in one transaction (`reservations_place`): every reservation in
+  one INSERT, then one conditional UPDATE per pool; a pool that changed meanwhile rolls
+  the whole batch back to be fitted again;
 - post: the receipt's real energy is charged and the whole estimate released;
 - void: the estimate is released;
 - expire: unsigned reservations past `expires_at` (database time) are voided.
 
 A reservation is resolved at most once: every resolution is guarded by `state = pending`
-under the reservation's row lock. Lock order, everywhere: a customer's balance before any
-reservation, a reservation before its pool; `reserve` and `allocate` lock only the pool.
+under the reservation's row lock. Lock order, everywhere: a withdrawal, then a customer's
+balance, then a reservation, then its pool; several pools in ascending id (as the sync's
+`SELECT … FOR UPDATE` over one partner's pools and `expire` do). `reserve` locks only its
+pool; `place` locks the pools it fills, in ascending id, after the caller has locked the
+withdrawals (withdrawals/services/requests.py).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -74,39 +81,128 @@ class Allocation:
     reservation_id: int
     withdrawal_id: int
     energy: int
+    pool_id: int
 
 
-def _insert_pending(
-    *, pool_id: int, requests: Sequence[tuple[int, int]], expires_at: datetime
-) -> list[int]:
-    """Insert pending reservations for `requests`; their ids, in order."""
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """A queued withdrawal fitted to a pool, not yet written."""
+
+    withdrawal_id: int
+    energy: int
+    pool_id: int
+
+
+class PoolChanged(Exception):
+    """A pool no longer covers what was fitted to it from the numbers read: the caller's
+    transaction must roll back and fit again from fresh numbers."""
+
+
+def pools_room(*, pool_ids: Sequence[int]) -> dict[int, int]:
+    """Energy each of the active pools among `pool_ids` may still promise (one query)."""
+    rows = EnergyPool.objects.filter(pk__in=pool_ids, status=EnergyPool.Status.ACTIVE).values_list(
+        "pk", "energy_limit", "energy_used", "reserved_energy"
+    )
+    return {pk: limit - used - reserved for pk, limit, used, reserved in rows}
+
+
+def reservations_fit(
+    *, room: Mapping[int, int], requests: Sequence[tuple[int, int]]
+) -> list[Placement]:
+    """Fit the queued `(withdrawal_id, energy)` requests, oldest first, to pools with
+    `room` (energy free per pool id); pure, nothing is read or written.
+
+    Strictly first come, first served across all the pools: each request goes to the pool
+    that covers it with the least energy to spare (the pools with the most free energy stay
+    whole for the dearer transfers behind it; ties: the lowest id), and fitting stops at
+    the first request that no pool covers now — a younger request never takes energy
+    before an older one that is waiting for it. (A request larger than every pool's whole
+    limit would stop the queue for good: callers leave such requests out; see
+    withdrawals/services/requests.py.)
+    """
+    free = dict(room)
+    placed: list[Placement] = []
+    for withdrawal_id, energy in requests:
+        if energy <= 0:
+            raise ValueError("a reservation needs a positive energy estimate")
+        fits = [(left, pool_id) for pool_id, left in free.items() if left >= energy]
+        if not fits:
+            break
+        _, pool_id = min(fits)
+        free[pool_id] -= energy
+        placed.append(Placement(withdrawal_id=withdrawal_id, energy=energy, pool_id=pool_id))
+    return placed
+
+
+def _insert_pending(*, placements: Sequence[Placement], expires_at: datetime) -> list[int]:
+    """Insert pending reservations for `placements`; their ids, in order."""
     now = timezone.now()
     if connection.vendor != "postgresql":
         rows = Reservation.objects.bulk_create(
-            Reservation(pool_id=pool_id, withdrawal_id=w, estimated_energy=e, expires_at=expires_at)
-            for w, e in requests
+            Reservation(
+                pool_id=p.pool_id,
+                withdrawal_id=p.withdrawal_id,
+                estimated_energy=p.energy,
+                expires_at=expires_at,
+            )
+            for p in placements
         )
         return [row.pk for row in rows]
-    # One statement whatever the batch: two arrays, unnested in order; RETURNING follows
+    # One statement whatever the batch: three arrays, unnested in order; RETURNING follows
     # the ORDER BY of a single-source INSERT … SELECT.
     with connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO pools_reservation "
             "(pool_id, withdrawal_id, estimated_energy, state, expires_at, created_at, updated_at)"
-            " SELECT %s, v.w, v.e, %s, %s, %s, %s"
-            " FROM unnest(%s::bigint[], %s::bigint[]) WITH ORDINALITY AS v (w, e, ord)"
+            " SELECT v.p, v.w, v.e, %s, %s, %s, %s"
+            " FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[])"
+            " WITH ORDINALITY AS v (p, w, e, ord)"
             " ORDER BY v.ord RETURNING id",
             [
-                pool_id,
                 PENDING,
                 expires_at,
                 now,
                 now,
-                [w for w, _ in requests],
-                [e for _, e in requests],
+                [p.pool_id for p in placements],
+                [p.withdrawal_id for p in placements],
+                [p.energy for p in placements],
             ],
         )
         return [row[0] for row in cursor.fetchall()]
+
+
+def reservations_place(*, placements: Sequence[Placement], ttl: timedelta) -> list[Allocation]:
+    """Write fitted placements inside the caller's transaction: every reservation in one
+    INSERT, then one conditional UPDATE per pool, in ascending pool id (the order every
+    multi-pool writer here keeps, so two of them never deadlock).
+
+    Each pool's row is locked only by its UPDATE, so it is held from there to the caller's
+    commit. Raises `PoolChanged` when a pool no longer covers its share (another writer
+    took energy since the numbers were read, or the pool is no longer active): the caller
+    lets it roll its transaction back and fits again. Callers lock the withdrawals before
+    calling (lock order: a withdrawal, its reservation, then the pool).
+    """
+    if not connection.in_atomic_block:
+        raise RuntimeError("reservations_place runs inside the caller's transaction")
+    if not placements:
+        return []
+    totals: dict[int, int] = defaultdict(int)
+    for placement in placements:
+        if placement.energy <= 0:
+            raise ValueError("a reservation needs a positive energy estimate")
+        totals[placement.pool_id] += placement.energy
+    ids = _insert_pending(placements=placements, expires_at=timezone.now() + ttl)
+    for pool_id in sorted(totals):
+        if not EnergyPool.objects.filter(
+            pk=pool_id, status=EnergyPool.Status.ACTIVE, **_pool_covers(totals[pool_id])
+        ).update(reserved_energy=F("reserved_energy") + totals[pool_id]):
+            raise PoolChanged(pool_id)
+    return [
+        Allocation(
+            reservation_id=rid, withdrawal_id=p.withdrawal_id, energy=p.energy, pool_id=p.pool_id
+        )
+        for rid, p in zip(ids, placements, strict=True)
+    ]
 
 
 def reservations_allocate(
@@ -116,7 +212,8 @@ def reservations_allocate(
     ttl: timedelta,
     attempts: int = 3,
 ) -> list[Allocation]:
-    """Reserve for the queued `(withdrawal_id, energy)` requests in order, while they fit.
+    """Reserve for the queued `(withdrawal_id, energy)` requests on one pool, in order,
+    while they fit.
 
     One transaction for the whole batch, and the pool row is locked only by its final
     conditional UPDATE, so the lock is held for one statement and a commit whatever the
@@ -126,40 +223,20 @@ def reservations_allocate(
     nothing is reserved and the caller tries on its next round).
 
     Strictly first come, first served: allocation stops at the first request that does not
-    fit (a smaller one behind it waits its turn).
+    fit (a smaller one behind it waits its turn). The queue of withdrawals allocates over
+    all of a partner's pools at once with `reservations_fit` and `reservations_place`.
     """
     if any(energy <= 0 for _, energy in requests):
         raise ValueError("a reservation needs a positive energy estimate")
     for _ in range(attempts):
-        pool = (
-            EnergyPool.objects.filter(pk=pool_id)
-            .values_list("status", "energy_limit", "energy_used", "reserved_energy")
-            .first()
-        )
-        if pool is None or pool[0] != EnergyPool.Status.ACTIVE:
+        placements = reservations_fit(room=pools_room(pool_ids=[pool_id]), requests=requests)
+        if not placements:
             return []
-        available = pool[1] - pool[2] - pool[3]
-        fitting: list[tuple[int, int]] = []
-        for withdrawal_id, energy in requests:
-            if energy > available:
-                break
-            available -= energy
-            fitting.append((withdrawal_id, energy))
-        if not fitting:
-            return []
-        total = sum(energy for _, energy in fitting)
-        with transaction.atomic():
-            ids = _insert_pending(
-                pool_id=pool_id, requests=fitting, expires_at=timezone.now() + ttl
-            )
-            if EnergyPool.objects.filter(
-                pk=pool_id, status=EnergyPool.Status.ACTIVE, **_pool_covers(total)
-            ).update(reserved_energy=F("reserved_energy") + total):
-                return [
-                    Allocation(reservation_id=rid, withdrawal_id=w, energy=e)
-                    for rid, (w, e) in zip(ids, fitting, strict=True)
-                ]
-            transaction.set_rollback(True)
+        try:
+            with transaction.atomic():
+                return reservations_place(placements=placements, ttl=ttl)
+        except PoolChanged:
+            continue
     return []
 
 

@@ -2,11 +2,35 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 
 from pools.models import EnergyPool
+
+THRESHOLD_FIELDS = ("warning_threshold", "critical_threshold", "emergency_threshold")
+
+
+def pool_settings_check(
+    *, pool: EnergyPool, thresholds: Mapping[str, Decimal | None] | None = None
+) -> None:
+    """Raise `ValidationError` if `thresholds` (overrides to apply; None clears one) would
+    leave the pool's effective thresholds out of the order warning ≤ critical ≤ emergency.
+    Changes nothing: forms call it to refuse before anything is saved."""
+    values = {name: getattr(pool, name) for name in THRESHOLD_FIELDS}
+    for name, value in (thresholds or {}).items():
+        if name not in values:
+            raise ValueError(f"{name} is not a pool threshold")
+        values[name] = value
+    partner = pool.partner
+    warning = values["warning_threshold"] or partner.warning_threshold
+    critical = values["critical_threshold"] or partner.critical_threshold
+    emergency = values["emergency_threshold"] or partner.emergency_threshold
+    if not warning <= critical <= emergency:
+        raise ValidationError(
+            {"non_field_errors": ["Thresholds must satisfy warning ≤ critical ≤ emergency."]}
+        )
 
 
 def pool_update_settings(
@@ -15,11 +39,13 @@ def pool_update_settings(
     label: str | None = None,
     thresholds: dict[str, Decimal | None] | None = None,
 ) -> EnergyPool:
-    """Change a pool's label and threshold overrides (None clears an override).
+    """Change a pool's label and threshold overrides (None clears an override); only those
+    columns are written, so reservations and syncs made meanwhile stand.
 
-    Raises `ValidationError` if the effective thresholds would not be ordered
-    warning ≤ critical ≤ emergency.
+    Raises `ValidationError` (nothing saved) if the effective thresholds would not be
+    ordered warning ≤ critical ≤ emergency.
     """
+    pool_settings_check(pool=pool, thresholds=thresholds)
     fields: list[str] = []
     if label is not None:
         pool.label = label
@@ -27,11 +53,6 @@ def pool_update_settings(
     for name, value in (thresholds or {}).items():
         setattr(pool, name, value)
         fields.append(name)
-    warning, critical, emergency = pool.effective_thresholds()
-    if not warning <= critical <= emergency:
-        raise ValidationError(
-            {"non_field_errors": ["Thresholds must satisfy warning ≤ critical ≤ emergency."]}
-        )
     if fields:
         pool.save(update_fields=[*fields, "updated_at"])
     return pool

@@ -3,6 +3,18 @@
 A request is idempotent per (partner, Idempotency-Key): the same key and body return the
 stored withdrawal, the same key with another body is refused, and a request whose twin is
 still being processed is refused as in flight (docs/protocols.md, Idempotency keys).
+
+The queue: one per partner, served by all of the partner's sending pools (active custodial
+energy pools whose key the platform holds: `withdrawals.selectors.sending_pools`). A queued
+withdrawal has no pool; `queue_allocate` reserves for the partner's queue oldest first
+across every sending pool, each withdrawal on the pool it fits most tightly, and stops at
+the first one that no pool covers now: a younger withdrawal never takes energy while an
+older one waits for it (strictly first come, first served; `pools.services.ledger`
+`reservations_fit`). The one exception: an entry needing more than every sending pool's
+whole limit could never be served as things stand, so it keeps its place without
+blocking anyone behind it (`queue_blocking`; expire_and_audit alerts about it). A new
+request goes to the queue's end whenever an entry that blocks is waiting, so it never
+jumps ahead; otherwise it reserves on the pool with the most energy free, or queues.
 """
 
 from __future__ import annotations
@@ -15,7 +27,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Subquery
 from django.utils import timezone
 
 from partners.models import Customer, Partner
@@ -23,10 +35,18 @@ from pools.chain import chain_client
 from pools.chain.client import USDT_TRANSFER_ENERGY_COLD, USDT_TRANSFER_ENERGY_WARM
 from pools.chain.errors import ChainRejected
 from pools.models import EnergyPool, Reservation
-from pools.services.ledger import reservation_reserve, reservation_void, reservations_allocate
+from pools.services.ledger import (
+    Allocation,
+    Placement,
+    PoolChanged,
+    reservation_reserve,
+    reservation_void,
+    reservations_fit,
+    reservations_place,
+)
 from withdrawals.events import withdrawal_changed
 from withdrawals.models import Currency, QueueEntry, Withdrawal
-from withdrawals.selectors import pool_for_next_withdrawal
+from withdrawals.selectors import pool_for_next_withdrawal, queue_blocking, sending_room
 from withdrawals.services.balances import hold_place, withdrawal_holds_release
 from withdrawals.services.emergency import emergency_fee_refund
 from withdrawals.services.idempotency import (
@@ -108,9 +128,11 @@ def withdrawal_request(
 ) -> tuple[Withdrawal, bool]:
     """Request a USDT withdrawal for `customer`; returns (withdrawal, created now).
 
-    Holds the amount, then reserves pool energy for it, or queues it when the pool cannot
-    cover it now. Raises `ValidationError` (bad input, not enough funds, no pool: nothing
-    changes), `IdempotencyMismatch`, `IdempotencyInFlight`, or `ChainUnavailable`.
+    Holds the amount, then reserves energy for it on the partner's pool with the most
+    energy free, or queues it in the partner's queue: behind anyone of the partner already
+    waiting (`queue_blocking`), or when that pool cannot cover it now. Raises
+    `ValidationError` (bad input, not enough funds, no pool: nothing changes),
+    `IdempotencyMismatch`, `IdempotencyInFlight`, or `ChainUnavailable`.
     """
     partner = customer.partner
     body_hash = request_hash(
@@ -133,7 +155,8 @@ def withdrawal_request(
                     return found, False
             # The withdrawal, its funds (lock order: balance before pool), then the pool's
             # row last, so only the reservation's insert and the commit wait behind that
-            # hot lock. Inserted as reserved; turned to queued if the pool cannot cover it.
+            # hot lock. Inserted as reserved; turned to queued (and off the pool: the
+            # queue is the partner's) if the pool cannot cover it.
             withdrawal = Withdrawal.objects.create(
                 customer=customer,
                 partner=partner,
@@ -147,10 +170,10 @@ def withdrawal_request(
                 status=Status.RESERVED,
             )
             hold_place(withdrawal=withdrawal, currency=Currency.USDT, amount=amount)
-            # Others already waiting on this pool go first: no jumping the queue.
+            # Others of the partner already waiting go first: no jumping the queue.
             reservation = (
                 None
-                if QueueEntry.objects.filter(pool=pool).exists()
+                if queue_blocking(partner_id=partner.pk).exists()
                 else reservation_reserve(
                     pool_id=pool.pk,
                     withdrawal_id=withdrawal.pk,
@@ -161,12 +184,13 @@ def withdrawal_request(
             if reservation is None:
                 QueueEntry.objects.create(
                     withdrawal=withdrawal,
-                    pool=pool,
+                    partner=partner,
                     energy_needed=energy,
                     enqueued_at=timezone.now(),
                 )
                 withdrawal.status = Status.QUEUED
-                withdrawal.save(update_fields=["status", "updated_at"])
+                withdrawal.pool = None
+                withdrawal.save(update_fields=["status", "pool", "updated_at"])
             _publish(withdrawal, "withdrawal.requested", new=True)
     except IntegrityError:
         # Without the advisory lock (SQLite) the unique key is the referee.
@@ -206,85 +230,167 @@ def withdrawal_cancel(*, withdrawal: Withdrawal) -> Withdrawal:
     return locked
 
 
-def _adopt_orphans(pool_id: int) -> int:
-    """Queued withdrawals that already hold a pending reservation (an allocation committed
-    before a crash stopped it moving them on): move them to reserved now."""
-    adopted = 0
+ALLOCATE_ATTEMPTS = 3
+
+
+def _adopt_orphans(partner_id: int) -> int:
+    """Queued withdrawals of the partner that already hold a pending reservation (left by
+    an allocation of an earlier release, committed apart from the move, or by a direct
+    `reservations_allocate`): move them to reserved on their reservation's pool. One query
+    when there are none."""
     pending = Reservation.objects.filter(withdrawal=OuterRef("pk"), state=Reservation.State.PENDING)
-    for withdrawal_id in Withdrawal.objects.filter(
-        Exists(pending), pool_id=pool_id, status=Status.QUEUED
-    ).values_list("pk", flat=True):
-        adopted += _move_to_reserved(withdrawal_id)
-    return adopted
-
-
-def _move_to_reserved(withdrawal_id: int) -> int:
+    orphans = Withdrawal.objects.filter(
+        Exists(pending), partner_id=partner_id, status=Status.QUEUED
+    )
+    if not orphans.exists():
+        return 0
     with transaction.atomic():
-        if not Withdrawal.objects.filter(pk=withdrawal_id, status=Status.QUEUED).update(
-            status=Status.RESERVED, updated_at=timezone.now()
-        ):
-            return 0
-        QueueEntry.objects.filter(withdrawal_id=withdrawal_id).delete()
-        _publish(Withdrawal.objects.get(pk=withdrawal_id), "withdrawal.reserved")
-    return 1
+        found = list(
+            orphans.select_for_update(of=("self",))
+            .order_by("pk")
+            .annotate(reserved_on=Subquery(pending.values("pool_id")[:1]))
+            .values_list("pk", "reserved_on")
+        )
+        _move_to_reserved(
+            partner_id, [(withdrawal_id, pool_id) for withdrawal_id, pool_id in found]
+        )
+    return len(found)
 
 
-def queue_allocate(*, batch_size: int = 200) -> int:
-    """The `allocate_queue` job: reserve energy for queued withdrawals, oldest first per pool.
+def _move_to_reserved(partner_id: int, moves: list[tuple[int, int]]) -> None:
+    """Inside the caller's transaction, with the withdrawals locked and still queued: each
+    `(withdrawal, pool)` to reserved on that pool, out of the queue; its watchers told on
+    commit. One UPDATE per pool and one DELETE, whatever the number of withdrawals."""
+    by_pool: dict[int, list[int]] = {}
+    for withdrawal_id, pool_id in moves:
+        by_pool.setdefault(pool_id, []).append(withdrawal_id)
+    now = timezone.now()
+    for pool_id in sorted(by_pool):
+        Withdrawal.objects.filter(pk__in=by_pool[pool_id]).update(
+            status=Status.RESERVED, pool_id=pool_id, updated_at=now
+        )
+    QueueEntry.objects.filter(withdrawal_id__in=[w for w, _ in moves]).delete()
+    for withdrawal_id, _ in moves:
+        withdrawal_changed(
+            withdrawal_id=withdrawal_id,
+            partner_id=partner_id,
+            status=Status.RESERVED,
+            event="withdrawal.reserved",
+        )
 
-    Each pool's head of the queue is allocated in one batch. A withdrawal cancelled between
-    the read and the reservation gets its reservation voided at once; one left queued with a
-    reservation (a crash between the two steps) is adopted on the next run. One pool's
-    failure is logged and does not stop the others. Returns withdrawals moved to reserved.
+
+class _Gone(Exception):
+    """Withdrawals fitted from the queue were cancelled (or moved) before they were locked."""
+
+    def __init__(self, withdrawal_ids: set[int]) -> None:
+        super().__init__(sorted(withdrawal_ids))
+        self.withdrawal_ids = withdrawal_ids
+
+
+def _allocate_partner(partner_id: int, *, batch_size: int, ttl: timedelta) -> int:
+    """Serve the head of one partner's queue from all of its sending pools; returns how
+    many withdrawals moved to reserved.
+
+    Read the pools and up to `batch_size` entries that block (oldest first), fit them
+    (`reservations_fit`), then one transaction: lock the fitted withdrawals still queued
+    (ascending id), move them to reserved on their pools, delete their queue entries,
+    insert their reservations and charge each pool with one conditional UPDATE (ascending
+    id). All or nothing, so a process killed anywhere leaves the queue as it was or fully
+    served. A withdrawal cancelled after the read is left out and the rest fitted again; a
+    pool that changed after the read rolls everything back and fitting starts again from
+    fresh numbers (up to ALLOCATE_ATTEMPTS times, then the next run goes on).
     """
-    moved = 0
-    ttl = timedelta(seconds=settings.RESERVATION_TTL_SECONDS)
+    moved = _adopt_orphans(partner_id)
     pending = Reservation.objects.filter(
         withdrawal=OuterRef("withdrawal_id"), state=Reservation.State.PENDING
     )
-    # order_by(): the model's ordering would join the DISTINCT and repeat each pool.
-    for pool_id in QueueEntry.objects.order_by().values_list("pool_id", flat=True).distinct():
-        try:
-            moved += _adopt_orphans(pool_id)
+    head: list[tuple[int, int]] | None = None
+    for _ in range(ALLOCATE_ATTEMPTS):
+        room = sending_room(partner_id=partner_id)
+        if not room.free:
+            break
+        if head is None:
             head = list(
-                QueueEntry.objects.filter(pool_id=pool_id)
+                QueueEntry.objects.filter(
+                    partner_id=partner_id, energy_needed__lte=room.largest_limit
+                )
                 .exclude(Exists(pending))
                 .order_by("enqueued_at", "pk")
                 .values_list("withdrawal_id", "energy_needed")[:batch_size]
             )
-            for allocation in reservations_allocate(pool_id=pool_id, requests=head, ttl=ttl):
-                if _move_to_reserved(allocation.withdrawal_id):
-                    moved += 1
-                else:  # cancelled meanwhile
-                    reservation_void(reservation_id=allocation.reservation_id)
+        placements = reservations_fit(room=room.free, requests=head)
+        if not placements:
+            break
+        try:
+            with transaction.atomic():
+                allocations = _place(partner_id, placements, ttl=ttl)
+            return moved + len(allocations)
+        except _Gone as gone:
+            head = [request for request in head if request[0] not in gone.withdrawal_ids]
+        except PoolChanged:
+            continue
+    return moved
+
+
+def _place(partner_id: int, placements: list[Placement], *, ttl: timedelta) -> list[Allocation]:
+    """The writing half of `_allocate_partner`, inside its transaction. Lock order as
+    everywhere: the withdrawals, then their reservations, then the pools."""
+    wanted = [p.withdrawal_id for p in placements]
+    locked = set(
+        Withdrawal.objects.select_for_update()
+        .filter(pk__in=wanted, status=Status.QUEUED)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    if len(locked) < len(wanted):
+        raise _Gone(set(wanted) - locked)
+    _move_to_reserved(partner_id, [(p.withdrawal_id, p.pool_id) for p in placements])
+    return reservations_place(placements=placements, ttl=ttl)
+
+
+def queue_allocate(*, batch_size: int = 200) -> int:
+    """The `allocate_queue` job: reserve energy for queued withdrawals, each partner's queue
+    oldest first across all of the partner's sending pools (see the module's docstring).
+
+    Per partner, one read of its pools, one of its queue's head, and one transaction whose
+    statements grow with the pools it fills, never with the withdrawals. One partner's
+    failure is logged and does not stop the others. Returns withdrawals moved to reserved.
+    """
+    moved = 0
+    ttl = timedelta(seconds=settings.RESERVATION_TTL_SECONDS)
+    # order_by(): the model's ordering would join the DISTINCT and repeat each partner.
+    partners = QueueEntry.objects.order_by().values_list("partner_id", flat=True).distinct()
+    for partner_id in sorted(partners):
+        try:
+            moved += _allocate_partner(partner_id, batch_size=batch_size, ttl=ttl)
         except Exception:
-            logger.exception("allocate_queue: pool %s failed", pool_id)
+            logger.exception("allocate_queue: partner %s failed", partner_id)
     return moved
 
 
 def withdrawals_requeue_unreserved() -> int:
-    """Put back in the queue reserved withdrawals whose reservation expired before anything
-    was signed, at their original place (their request time). Returns how many."""
+    """Put back in the partner's queue reserved withdrawals whose reservation expired before
+    anything was signed, at their original place (their request time), off their pool
+    (allocation picks one again). Returns how many."""
     pending = Reservation.objects.filter(withdrawal=OuterRef("pk"), state=Reservation.State.PENDING)
     # Emergency withdrawals reserve nothing: only standard ones can be stranded.
     stranded = Withdrawal.objects.filter(
         status=Status.RESERVED, mode=Withdrawal.Mode.STANDARD
     ).exclude(Exists(pending))
     moved = 0
-    for withdrawal in stranded.only("pk", "pool_id", "energy_estimate", "created_at"):
+    for withdrawal in stranded.only("pk", "partner_id", "energy_estimate", "created_at"):
         with transaction.atomic():
             if (
                 not Withdrawal.objects.filter(pk=withdrawal.pk, status=Status.RESERVED)
                 .exclude(Exists(pending))
-                .update(status=Status.QUEUED, updated_at=timezone.now())
+                .update(status=Status.QUEUED, pool=None, updated_at=timezone.now())
             ):
                 continue
-            assert withdrawal.pool_id is not None
             assert withdrawal.energy_estimate is not None
             QueueEntry.objects.get_or_create(
                 withdrawal_id=withdrawal.pk,
                 defaults={
-                    "pool_id": withdrawal.pool_id,
+                    "partner_id": withdrawal.partner_id,
                     "energy_needed": withdrawal.energy_estimate,
                     "enqueued_at": withdrawal.created_at,
                 },

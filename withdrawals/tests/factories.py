@@ -50,10 +50,7 @@ class QueueEntryFactory(DjangoModelFactory[QueueEntry]):
         model = QueueEntry
 
     withdrawal = factory.SubFactory(WithdrawalFactory)
-    pool = factory.SubFactory(
-        "pools.tests.factories.EnergyPoolFactory",
-        partner=factory.SelfAttribute("..withdrawal.partner"),
-    )
+    partner = factory.SelfAttribute("withdrawal.partner")
     energy_needed = 64_285
     enqueued_at = factory.LazyFunction(timezone.now)
 

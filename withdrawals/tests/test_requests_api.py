@@ -343,7 +343,9 @@ def test_a_queue_head_that_cannot_be_served_raises_an_alert(hot_pool, customer, 
     key_client.post(URL, body(customer), format="json")
     alerts_check(check_node=False)
     alert = EnergyAlert.objects.get(kind="queue_backlog")
-    assert (alert.pool_id, alert.level) == (hot_pool.pk, "critical")
+    # The queue is the partner's, served by all of its pools: so is the alert.
+    assert (alert.partner_id, alert.pool_id, alert.level) == (hot_pool.partner_id, None, "critical")
+    assert "largest sending pool's limit is 1000" in alert.message
     EnergyPool.objects.filter(pk=hot_pool.pk).update(energy_limit=10**7)
     alerts_check(check_node=False)
     alert.refresh_from_db()

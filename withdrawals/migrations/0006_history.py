@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('partners', '0005_history'),
-        ('withdrawals', '0004_withdrawal_retry_of'),
+        ('withdrawals', '0005_queue_entry_partner'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
