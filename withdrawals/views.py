@@ -15,6 +15,7 @@ from django.utils.translation import gettext
 from django.views.decorators.http import require_GET
 
 from common.errors import DependencyUnavailable
+from common.idempotency import IdempotencyInFlight, IdempotencyMismatch
 from common.tron import validate_tron_address
 from partners.models import Customer
 from partners.selectors import customer_get_for_user
@@ -27,7 +28,6 @@ from withdrawals.selectors import (
     withdrawal_progress,
 )
 from withdrawals.services.emergency import emergency_confirm, emergency_quote
-from withdrawals.services.idempotency import IdempotencyInFlight, IdempotencyMismatch
 from withdrawals.services.requests import withdrawal_request
 
 

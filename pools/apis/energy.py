@@ -15,8 +15,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from common.api.filters import IdFilter
 from common.api.pagination import DefaultPagination
 from common.api.permissions import IsVerifiedStaff
+from common.api.serializers import StrictIntegerField
 from partners.api_base import PartnerAPIView
 from partners.selectors import partner_get_by_id, partner_get_for_caller
 from pools.apis.pools import PoolCreateInputSerializer, PoolOutputSerializer, onboard
@@ -113,7 +115,7 @@ class EnergyMonitorApi(PartnerAPIView):
 
 
 class UsageLogFilter(filters.FilterSet):  # type: ignore[misc]  # django-filter is untyped
-    pool = filters.NumberFilter(field_name="pool_id")
+    pool = IdFilter(field_name="pool_id")
     kind = filters.MultipleChoiceFilter(choices=EnergyUsageLog.Kind.choices)
     since = filters.IsoDateTimeFilter(field_name="at", lookup_expr="gte")
     until = filters.IsoDateTimeFilter(field_name="at", lookup_expr="lt")
@@ -230,7 +232,7 @@ class EnergyOverviewApi(StaffAPIView):
 
 
 class AdminCreatePoolInputSerializer(PoolCreateInputSerializer):
-    partner_id = serializers.IntegerField()
+    partner_id = StrictIntegerField()
 
 
 class AdminCreatePoolApi(StaffAPIView):
