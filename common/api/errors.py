@@ -135,3 +135,15 @@ def json_not_found(request: HttpRequest, exception: Exception | None = None) -> 
         error_body(status_code=status.HTTP_404_NOT_FOUND, code="not_found", message="Not found."),
         status=status.HTTP_404_NOT_FOUND,
     )
+
+
+def json_bad_request(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    """Django's 400 (a body it could not parse) for `/api/` paths, in the API's error shape."""
+    return JsonResponse(
+        error_body(
+            status_code=status.HTTP_400_BAD_REQUEST,
+            code="parse_error",
+            message="The request could not be parsed.",
+        ),
+        status=status.HTTP_400_BAD_REQUEST,
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 from django import forms
@@ -32,3 +33,21 @@ class IdFilter(filters.Filter):  # type: ignore[misc]  # django-filter is untype
     """Filter on a foreign key or id given as `?name=<id>`, range-checked (`IdFormField`)."""
 
     field_class = IdFormField
+
+
+class UtcDateTimeFormField(filters.IsoDateTimeFilter.field_class):  # type: ignore[misc]
+    """An ISO 8601 time, converted to UTC here: an offset the database cannot take
+    (`-23:00`) or a time that leaves the calendar in UTC is a field error, not a 500."""
+
+    def to_python(self, value: Any) -> datetime | None:
+        parsed: datetime | None = super().to_python(value)
+        if parsed is None:
+            return None
+        try:
+            return parsed.astimezone(UTC)
+        except (OverflowError, ValueError):
+            raise forms.ValidationError("Enter a valid date and time.", code="invalid") from None
+
+
+class UtcDateTimeFilter(filters.IsoDateTimeFilter):  # type: ignore[misc]
+    field_class = UtcDateTimeFormField

@@ -15,7 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from common.api.filters import IdFilter
+from common.api.filters import IdFilter, UtcDateTimeFilter
 from common.api.pagination import DefaultPagination
 from common.api.permissions import IsVerifiedStaff
 from common.api.serializers import StrictIntegerField
@@ -117,8 +117,8 @@ class EnergyMonitorApi(PartnerAPIView):
 class UsageLogFilter(filters.FilterSet):  # type: ignore[misc]  # django-filter is untyped
     pool = IdFilter(field_name="pool_id")
     kind = filters.MultipleChoiceFilter(choices=EnergyUsageLog.Kind.choices)
-    since = filters.IsoDateTimeFilter(field_name="at", lookup_expr="gte")
-    until = filters.IsoDateTimeFilter(field_name="at", lookup_expr="lt")
+    since = UtcDateTimeFilter(field_name="at", lookup_expr="gte")
+    until = UtcDateTimeFilter(field_name="at", lookup_expr="lt")
 
     class Meta:
         model = EnergyUsageLog
