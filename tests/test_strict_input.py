@@ -148,24 +148,37 @@ def test_amounts_are_json_strings_not_numbers(world, key_client):
 
 def test_json_types_are_exactly_as_declared(world, key_client, owner_client):
     customer, pool = world["customer"], world["pool"]
-    cases = [
-        (key_client, "/api/v1/withdrawals", {"customer_id": str(customer.pk)}, "customer_id"),
-        (key_client, "/api/v1/withdrawals", {"customer_id": float(customer.pk)}, "customer_id"),
-        (key_client, "/api/v1/withdrawals", {"customer_id": True}, "customer_id"),
-        (key_client, "/api/v1/withdrawals", {"to_address": 5}, "to_address"),
+    withdrawal = {"customer_id": customer.pk, "to_address": address(), "amount": "1"}
+    credit = {"currency": "USDT", "amount": "1"}
+    delegate = {"kind": "delegate", "amount_trx": "1", "receiver": address()}
+    cases: list[tuple[APIClient, str, dict[str, Any], str]] = [
+        (
+            key_client,
+            "/api/v1/withdrawals",
+            {**withdrawal, "customer_id": str(customer.pk)},
+            "customer_id",
+        ),
+        (
+            key_client,
+            "/api/v1/withdrawals",
+            {**withdrawal, "customer_id": float(customer.pk)},
+            "customer_id",
+        ),
+        (key_client, "/api/v1/withdrawals", {**withdrawal, "customer_id": True}, "customer_id"),
+        (key_client, "/api/v1/withdrawals", {**withdrawal, "to_address": 5}, "to_address"),
         (key_client, "/api/v1/customers", {"external_ref": 12345}, "external_ref"),
         (
             key_client,
             f"/api/v1/pools/{pool.pk}/operations",
-            {
-                "kind": "delegate",
-                "amount_trx": "1",
-                "receiver": address(),
-                "lock_period_blocks": "1",
-            },
+            {**delegate, "lock_period_blocks": "1"},
             "lock_period_blocks",
         ),
-        (key_client, f"/api/v1/users/{customer.pk}/credits", {"reference": 7}, "reference"),
+        (
+            key_client,
+            f"/api/v1/users/{customer.pk}/credits",
+            {**credit, "reference": 7},
+            "reference",
+        ),
         (
             owner_client,
             "/api/v1/pools/",
@@ -176,20 +189,9 @@ def test_json_types_are_exactly_as_declared(world, key_client, owner_client):
         (owner_client, "/api/v1/pools/", {"address": address(), "role": 1}, "role"),
     ]
     state = database_state()
-    for client, url, overrides, field in cases:
-        base = {"customer_id": customer.pk, "to_address": address(), "amount": "1"}
-        body = (
-            overrides
-            if "pools" in url or "credits" in url or "customers" in url
-            else {
-                **base,
-                **overrides,
-            }
-        )
-        if "credits" in url:
-            body = {"currency": "USDT", "amount": "1", **overrides}
+    for client, url, body, field in cases:
         response = client.post(url, body, format="json", HTTP_IDEMPOTENCY_KEY="types")
-        assert field in refused(response)["fields"], (url, overrides, response.content)
+        assert field in refused(response)["fields"], (url, body, response.content)
     customer_id = key_client.post(
         "/api/v1/withdrawals",
         {"customer_id": 2**63, "to_address": address(), "amount": "1"},

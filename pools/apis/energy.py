@@ -147,6 +147,11 @@ class UsageLogSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
 class UsageLogListApi(PartnerAPIView):
     """Every energy movement of the partner's pools, newest first (external usage included)."""
 
+    # Declared so the schema documents the filters; `get` applies the filterset itself.
+    filter_backends = [filters.DjangoFilterBackend]
+    filterset_class = UsageLogFilter
+    queryset = EnergyUsageLog.objects.none()  # the schema's model; never queried
+
     @extend_schema(
         responses=UsageLogSerializer(many=True), operation_id="energy_usage_logs", filters=True
     )

@@ -120,6 +120,10 @@ class PoolListApi(PartnerAPIView):
     """The calling partner's pools, oldest first, paginated; owners add pools."""
 
     write_roles = frozenset({Role.OWNER})
+    # Declared so the schema documents the filters; `get` applies the filterset itself.
+    filter_backends = [filters.DjangoFilterBackend]
+    filterset_class = PoolFilter
+    queryset = EnergyPool.objects.none()  # the schema's model; never queried
 
     @extend_schema(
         responses=PoolOutputSerializer(many=True), operation_id="pools_list", filters=True
