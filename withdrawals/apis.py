@@ -25,7 +25,7 @@ from common.api.serializers import (
     StrictIntegerField,
 )
 from common.idempotency import parse_key
-from common.tron import USDT_DECIMALS, validate_tron_address
+from common.tron import SUN_PER_TRX, USDT_DECIMALS, validate_tron_address
 from partners.api_base import PartnerAPIView
 from partners.models import Customer
 from partners.services import customer_create
@@ -122,12 +122,8 @@ class CustomerListApi(PartnerAPIView):
     def post(self, request: Request) -> Response:
         serializer = CustomerCreateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        partner = self.caller.partner
-        ref = serializer.validated_data["external_ref"]
-        if Customer.objects.filter(partner=partner, external_ref=ref).exists():
-            raise ValidationError({"external_ref": ["A customer with this reference exists."]})
         customer = customer_create(
-            partner=partner, external_ref=ref, username=f"{partner.slug}.{ref}"[:150]
+            partner=self.caller.partner, external_ref=serializer.validated_data["external_ref"]
         )
         return Response(CustomerDetailSerializer(customer).data, status=status.HTTP_201_CREATED)
 
@@ -360,7 +356,7 @@ class EmergencyFeeSerializer(serializers.ModelSerializer):  # type: ignore[type-
         ]
 
     def get_quoted_fee_trx(self, fee: EmergencyFee) -> str:
-        return f"{Decimal(fee.quoted_fee_sun) / 1_000_000:.6f}"
+        return f"{Decimal(fee.quoted_fee_sun) / SUN_PER_TRX:.6f}"
 
 
 class EmergencyWithdrawalApi(PartnerAPIView):

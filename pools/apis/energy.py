@@ -13,12 +13,11 @@ from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from common.api.filters import IdFilter, UtcDateTimeFilter
 from common.api.pagination import DefaultPagination
-from common.api.permissions import IsVerifiedStaff
 from common.api.serializers import StrictIntegerField
+from common.api.views import StaffAPIView
 from partners.api_base import PartnerAPIView
 from partners.selectors import partner_get_by_id, partner_get_for_caller
 from pools.apis.pools import PoolCreateInputSerializer, PoolOutputSerializer, onboard
@@ -194,10 +193,6 @@ class AdminPoolSerializer(PoolOutputSerializer):
     class Meta(PoolOutputSerializer.Meta):
         fields = [*PoolOutputSerializer.Meta.fields, "partner"]
         read_only_fields = fields
-
-
-class StaffAPIView(APIView):
-    permission_classes = [IsVerifiedStaff]
 
 
 class AdminEnergyStatusApi(StaffAPIView):

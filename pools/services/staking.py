@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from common.db import in_callers_transaction
 from common.idempotency import claim, ensure_same_request, request_hash
-from common.tron import tron_address_to_hex
+from common.tron import SUN_PER_TRX, tron_address_to_hex
 from pools.chain import chain_client
 from pools.chain.errors import ChainError, ChainRejected
 from pools.chain.types import TxReceipt, UnsignedTransaction
@@ -32,7 +32,7 @@ logger = logging.getLogger(__name__)
 
 Kind = StakingOperation.Kind
 State = StakingOperation.State
-MIN_STAKE_SUN = 1_000_000  # java-tron: at least 1 TRX
+MIN_STAKE_SUN = SUN_PER_TRX  # java-tron: at least 1 TRX
 
 
 @dataclass(frozen=True)
@@ -59,8 +59,8 @@ def staking_quote(*, pool: EnergyPool, amount_sun: int) -> StakeQuote:
     state = chain_client().account_state(pool.address)
     own_trx = (
         state.staked_energy_sun + state.acquired_energy_sun - state.delegated_out_energy_sun
-    ) // 1_000_000
-    added_trx = amount_sun // 1_000_000
+    ) // SUN_PER_TRX
+    added_trx = amount_sun // SUN_PER_TRX
     weight = state.total_energy_weight + added_trx
     after = (own_trx + added_trx) * state.total_energy_limit // weight if weight else 0
     return StakeQuote(

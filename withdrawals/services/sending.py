@@ -27,6 +27,7 @@ from django.db.models.functions import Now
 
 from alerts.models import EnergyAlert, Level
 from alerts.services import alert_raise
+from common.tron import USDT_UNIT
 from pools.chain import chain_client
 from pools.chain.client import USDT_TRANSFER_ENERGY_COLD, fee_limit_for
 from pools.chain.errors import ChainError, ChainRejected
@@ -43,7 +44,6 @@ logger = logging.getLogger(__name__)
 
 Status = Withdrawal.Status
 AttemptState = Attempt.State
-USDT_UNIT = 1_000_000
 
 
 def _ms_to_datetime(ms: int) -> datetime:
