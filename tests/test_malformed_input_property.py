@@ -284,3 +284,21 @@ def test_the_amount_check_agrees_with_the_schemas_pattern(amount: str) -> None:
     assert (not json_type_errors(field, amount)) == bool(
         re.fullmatch(field.pattern, amount, re.ASCII)
     )
+
+
+PATH_OPERATIONS = [op for op in OPERATIONS if "{" in op[0] and "{job}" not in op[0]]
+
+
+@pytest.mark.parametrize(
+    "operation", PATH_OPERATIONS, ids=[f"{m.upper()} {p}" for p, m, _, _ in PATH_OPERATIONS]
+)
+@pytest.mark.parametrize("huge", [2**63, 10**30])
+def test_an_id_past_64_bits_in_the_path_is_a_404_not_a_500(world, operation, huge):
+    client, ids = world
+    path, method, _, _ = operation
+    state = database_state()
+    url = _url(path, dict.fromkeys(ids, huge))
+    response = client.generic(method.upper(), url, b"{}", content_type="application/json")
+    assert response.status_code == 404, response.content
+    assert_refused(response)
+    assert database_state() == state
