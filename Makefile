@@ -34,6 +34,7 @@ lint: install-dev
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	DEBUG=1 $(PY) -m mypy .
+	$(VENV)/bin/lint-imports
 
 test: install-dev services lint
 	DEBUG=1 TESTING=1 DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) \

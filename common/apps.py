@@ -7,3 +7,4 @@ class CommonConfig(AppConfig):
 
     def ready(self) -> None:
         from common import checks  # noqa: F401  # registers the system checks
+        from common.api import schema  # noqa: F401  # registers the OpenAPI extension

@@ -8,17 +8,16 @@ checksum, the first two of double SHA-256. Anything else is rejected with a plai
 from __future__ import annotations
 
 import hashlib
-from decimal import Decimal, InvalidOperation
 
 import base58
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 ADDRESS_PREFIX = 0x41
+# Units, once: USDT (TRC-20) has 6 decimals; TRX is counted in sun, a millionth.
 USDT_DECIMALS = 6
-TRX_DECIMALS = 6
+USDT_UNIT = 10**USDT_DECIMALS  # base units per USDT
 SUN_PER_TRX = 1_000_000
-USDT_QUANTUM = Decimal(1).scaleb(-USDT_DECIMALS)
 
 
 def tron_address_to_hex(address: object) -> str:
@@ -49,24 +48,3 @@ def hex_to_tron_address(hex_address: str) -> str:
         raise ValidationError(_("Enter a valid TRON address."), code="invalid_address")
     checksum = hashlib.sha256(hashlib.sha256(payload).digest()).digest()[:4]
     return base58.b58encode(payload + checksum).decode()
-
-
-def parse_token_amount(value: object, *, decimals: int = USDT_DECIMALS) -> Decimal:
-    """A positive token amount with at most `decimals` places, or `ValidationError`."""
-    try:
-        amount = Decimal(str(value))
-    except (InvalidOperation, ValueError):
-        raise ValidationError(_("Enter a number."), code="invalid_amount") from None
-    if not amount.is_finite() or amount <= 0:
-        raise ValidationError(_("The amount must be greater than zero."), code="not_positive")
-    exponent = amount.as_tuple().exponent
-    if isinstance(exponent, int) and exponent < -decimals:
-        raise ValidationError(
-            _("At most %(places)d decimal places are allowed.") % {"places": decimals},
-            code="too_many_decimals",
-        )
-    return amount
-
-
-def sun_to_trx(sun: int) -> Decimal:
-    return Decimal(sun) / SUN_PER_TRX

@@ -6,9 +6,10 @@ import hmac
 
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
+from django.views.defaults import bad_request as django_bad_request
 from django.views.defaults import page_not_found
 
-from common.api.errors import json_not_found
+from common.api.errors import json_bad_request, json_not_found
 from common.metrics import metrics_render
 
 
@@ -30,3 +31,11 @@ def metrics(request: HttpRequest) -> HttpResponse:
         return HttpResponse("unauthorized\n", status=401, content_type="text/plain")
     body, content_type = metrics_render()
     return HttpResponse(body, content_type=content_type)
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """A request Django itself refused (a malformed multipart body read by the CSRF check,
+    say): JSON in the API's error shape under /api/, Django's page elsewhere."""
+    if request.path.startswith("/api/"):
+        return json_bad_request(request, exception)
+    return django_bad_request(request, exception or Exception("Bad request"))

@@ -36,4 +36,5 @@ urlpatterns = [
     path("", include("withdrawals.urls")),
 ]
 
+handler400 = "common.views.bad_request"
 handler404 = "common.views.not_found"

@@ -19,8 +19,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from common.api.permissions import IsVerifiedStaff
+from common.api.throttling import ResilientAnonRateThrottle
 from operations.health import COMPONENTS, READINESS, HealthReport, health_report, status_summary
-from partners.throttling import ResilientAnonRateThrottle
 
 HEALTH_SCHEMA = inline_serializer(
     name="HealthReport",

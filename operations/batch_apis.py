@@ -7,17 +7,12 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from common.api.pagination import DefaultPagination
-from common.api.permissions import IsVerifiedStaff
+from common.api.views import StaffAPIView
 from operations.models import JobLock, JobRun
 from operations.selectors import job_runs_recent, job_stats, lease_get, leases_expired
 from operations.services import lease_force_release, leases_expired_cleanup
-
-
-class StaffView(APIView):
-    permission_classes = [IsVerifiedStaff]
 
 
 class JobRunSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
@@ -70,7 +65,7 @@ class CountSerializer(serializers.Serializer):  # type: ignore[type-arg]
     released = serializers.IntegerField()
 
 
-class RecentRunsApi(StaffView):
+class RecentRunsApi(StaffAPIView):
     @extend_schema(
         parameters=[OpenApiParameter("job", str, required=False)],
         responses=JobRunSerializer(many=True),
@@ -84,13 +79,13 @@ class RecentRunsApi(StaffView):
         return paginator.get_paginated_response(JobRunSerializer(page, many=True).data)
 
 
-class RunStatsApi(StaffView):
+class RunStatsApi(StaffAPIView):
     @extend_schema(responses=JobStatsSerializer(many=True), operation_id="batch_executions_stats")
     def get(self, request: Request) -> Response:
         return Response(JobStatsSerializer(job_stats(), many=True).data)
 
 
-class LeaseStatusApi(StaffView):
+class LeaseStatusApi(StaffAPIView):
     @extend_schema(responses=LeaseStatusSerializer, operation_id="batch_job_lock_status")
     def get(self, request: Request, job: str) -> Response:
         lease = lease_get(job=job)
@@ -102,7 +97,7 @@ class LeaseStatusApi(StaffView):
         return Response(LeaseStatusSerializer(data).data)
 
 
-class LeaseReleaseApi(StaffView):
+class LeaseReleaseApi(StaffAPIView):
     """Force-release a job's lease: for a holder known to be dead. Idempotent."""
 
     @extend_schema(request=None, responses=CountSerializer, operation_id="batch_job_lock_release")
@@ -110,13 +105,13 @@ class LeaseReleaseApi(StaffView):
         return Response({"released": int(lease_force_release(job=job))})
 
 
-class ExpiredLeasesApi(StaffView):
+class ExpiredLeasesApi(StaffAPIView):
     @extend_schema(responses=LeaseSerializer(many=True), operation_id="batch_locks_expired")
     def get(self, request: Request) -> Response:
         return Response(LeaseSerializer(leases_expired(), many=True).data)
 
 
-class LeaseCleanupApi(StaffView):
+class LeaseCleanupApi(StaffAPIView):
     @extend_schema(request=None, responses=CountSerializer, operation_id="batch_locks_cleanup")
     def post(self, request: Request) -> Response:
         return Response({"released": leases_expired_cleanup()})

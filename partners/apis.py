@@ -9,15 +9,20 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from common.api.serializers import StrictInputSerializer
+from common.api.serializers import (
+    StrictCharField,
+    StrictDecimalField,
+    StrictEmailField,
+    StrictInputSerializer,
+)
 from partners.api_base import PartnerAPIView
 from partners.models import Partner, Role
 from partners.services import partner_update
 
 
-def percent_input() -> serializers.DecimalField:
+def percent_input() -> StrictDecimalField:
     """An optional threshold in percent: 0.01 to 100, two decimal places."""
-    return serializers.DecimalField(
+    return StrictDecimalField(
         max_digits=5,
         decimal_places=2,
         min_value=Decimal("0.01"),
@@ -49,8 +54,8 @@ class PartnerOutputSerializer(serializers.ModelSerializer):  # type: ignore[type
 
 
 class PartnerUpdateInputSerializer(StrictInputSerializer):
-    name = serializers.CharField(max_length=120, required=False)
-    contact_email = serializers.EmailField(required=False, allow_blank=True)
+    name = StrictCharField(max_length=120, required=False)
+    contact_email = StrictEmailField(required=False, allow_blank=True)
     warning_threshold = percent_input()
     critical_threshold = percent_input()
     emergency_threshold = percent_input()

@@ -11,7 +11,6 @@ import hmac
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import QuerySet
 from django.http import Http404
 
 from partners.models import APIKey, Customer, Membership, Partner, Role
@@ -110,10 +109,6 @@ def partner_get_for_caller(*, caller: Caller, partner_id: int) -> Partner:
 def partner_get_by_id(*, partner_id: int) -> Partner | None:
     """Any partner by id: for operators' tools only, never behind a partner's credentials."""
     return Partner.objects.filter(pk=partner_id).first()
-
-
-def api_key_list(*, partner: Partner) -> QuerySet[APIKey]:
-    return APIKey.objects.filter(partner=partner).order_by("-created_at")
 
 
 def customer_get_for_user(*, user: AbstractBaseUser | AnonymousUser) -> Customer | None:

@@ -8,7 +8,8 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -104,10 +105,28 @@ def partner_staff_create(
 
 @transaction.atomic
 def customer_create(
-    *, partner: Partner, external_ref: str, username: str, password: str | None = None
+    *,
+    partner: Partner,
+    external_ref: str,
+    username: str | None = None,
+    password: str | None = None,
 ) -> Customer:
-    """An end user of `partner` with a login for the withdrawal pages."""
+    """An end user of `partner` with a login for the withdrawal pages (username
+    `<partner slug>.<external_ref>` unless given).
+
+    Raises `ValidationError` on `external_ref` when the partner already has that customer
+    (or the login name is taken): the unique constraints decide, so two concurrent
+    requests for one reference make one customer, never a 500.
+    """
     user_model = get_user_model()
-    # Without a password the login is unusable until the customer sets one.
-    user = user_model.objects.create_user(username=username, password=password)
-    return Customer.objects.create(partner=partner, user=user, external_ref=external_ref)
+    try:
+        with transaction.atomic():
+            # Without a password the login is unusable until the customer sets one.
+            user = user_model.objects.create_user(
+                username=username or f"{partner.slug}.{external_ref}"[:150], password=password
+            )
+            return Customer.objects.create(partner=partner, user=user, external_ref=external_ref)
+    except IntegrityError:
+        raise ValidationError(
+            {"external_ref": ["A customer with this reference exists."]}, code="exists"
+        ) from None

@@ -6,49 +6,21 @@ trip per request; refused requests are not counted, as in DRF. DRF's own
 `SimpleRateThrottle` keeps every request time of the window in one pickled list, read and
 rewritten on every request: at 1,200 a minute that list is 1,200 floats on the intake path.
 
-When Redis does not answer, requests are let through (and logged): the limit protects the
-platform from floods, and the API's own work does not need Redis, so a Redis outage must
-not turn every call into an error.
+When Redis does not answer, requests are let through (and logged; `common/api/throttling.py`).
 """
 
 from __future__ import annotations
 
-import logging
 import math
 from typing import Any
 
 from django.core.cache import caches
-from redis.exceptions import RedisError
 from rest_framework.request import Request
-from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle
+from rest_framework.throttling import SimpleRateThrottle
 
+from common.api.throttling import FailOpenMixin
 from common.cache import SharedRedisCache
 from partners.models import APIKey
-
-logger = logging.getLogger(__name__)
-
-
-class FailOpenMixin:
-    """Let a request through when the throttle's store (Redis) is unavailable. Throttles
-    override `take` (the check itself), not `allow_request`."""
-
-    scope: str | None
-
-    def allow_request(self, request: Request, view: Any) -> bool:
-        try:
-            return self.take(request, view)
-        except RedisError as exc:
-            logger.warning("throttle %s: Redis unavailable, let through: %s", self.scope, exc)
-            return True
-
-    def take(self, request: Request, view: Any) -> bool:
-        allowed: bool = super().allow_request(request, view)  # type: ignore[misc]
-        return allowed
-
-
-class ResilientAnonRateThrottle(FailOpenMixin, AnonRateThrottle):
-    """DRF's per-address limit for anonymous callers, letting requests through when Redis
-    is unavailable."""
 
 
 class CallerRateThrottle(FailOpenMixin, SimpleRateThrottle):

@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from common.admin import ReadOnlyAdmin, ServiceAddAdmin, audit_trail_register
 from common.forms import ServiceModelForm
+from common.idempotency import IdempotencyError
 from common.tron import SUN_PER_TRX
 from pools.models import (
     AVAILABLE_ENERGY,
@@ -384,6 +385,8 @@ class StakingOperationForm(ServiceModelForm):
             for field, errors in exc.message_dict.items():
                 target = {"amount": "amount_trx"}.get(field, field)
                 self.add_error(target if target in self.fields else None, errors)
+        except IdempotencyError as exc:  # a twin submit in flight, or the key reused
+            self.add_error(None, exc.message)
         return data
 
 

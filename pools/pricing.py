@@ -31,6 +31,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
+from common.tron import SUN_PER_TRX
 from pools.chain import chain_client
 
 
@@ -83,7 +84,6 @@ class RentalProviderError(Exception):
     """A market could not be reached, refused the request, or answered something unreadable."""
 
 
-SUN_PER_TRX = Decimal(1_000_000)
 SECONDS_PER_DAY = 86_400
 PRICE_PLACES = Decimal("0.000001")
 USER_AGENT = "energy-platform/1.0"

@@ -17,6 +17,7 @@ from django.http import HttpRequest
 from common.admin import ReadOnlyAdmin, ServiceAddAdmin, audit_trail_register
 from common.errors import DependencyUnavailable
 from common.forms import ServiceModelForm
+from common.idempotency import IdempotencyError
 from pools.chain.errors import ChainError
 from withdrawals.models import (
     Attempt,
@@ -224,6 +225,8 @@ class CreditForm(ServiceModelForm):
         except ValidationError as exc:
             for field, errors in exc.message_dict.items():
                 self.add_error(field if field in self.fields else None, errors)
+        except IdempotencyError as exc:  # a twin submit in flight, or the key reused
+            self.add_error(None, exc.message)
         return data
 
 

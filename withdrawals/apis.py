@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import RegexValidator
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -13,13 +12,20 @@ from drf_spectacular.utils import (
     extend_schema_field,
 )
 from rest_framework import serializers, status
-from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from common.api.pagination import DefaultPagination
-from common.api.serializers import StrictInputSerializer
-from common.tron import USDT_DECIMALS, validate_tron_address
+from common.api.schema import idempotency_key_header, idempotent_responses
+from common.api.serializers import (
+    StrictCharField,
+    StrictDecimalField,
+    StrictInputSerializer,
+    StrictIntegerField,
+)
+from common.idempotency import parse_key
+from common.tron import SUN_PER_TRX, USDT_DECIMALS, validate_tron_address
 from partners.api_base import PartnerAPIView
 from partners.models import Customer
 from partners.services import customer_create
@@ -35,54 +41,19 @@ from withdrawals.selectors import (
 )
 from withdrawals.services.balances import balance_credit
 from withdrawals.services.emergency import emergency_confirm, emergency_quote
-from withdrawals.services.idempotency import (
-    PLATFORM_KEY_PREFIX,
-    IdempotencyInFlight,
-    IdempotencyMismatch,
-)
 from withdrawals.services.requests import withdrawal_cancel, withdrawal_request
 
-
-class KeyInFlight(APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_detail = "A request with this Idempotency-Key is still being processed."
-    default_code = "idempotency_key_in_flight"
-
-
-class KeyReused(APIException):
-    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
-    default_detail = "This Idempotency-Key was used for a request with a different body."
-    default_code = "idempotency_key_reused"
-
-
-def idempotency_key(request: Request, *, required: bool) -> str | None:
-    key = request.headers.get("Idempotency-Key") or None
-    if key is None and required:
-        raise ValidationError({"idempotency_key": ["The Idempotency-Key header is required."]})
-    if key is not None and len(key) > 255:
-        raise ValidationError({"idempotency_key": ["At most 255 characters."]})
-    if key is not None and key.startswith(PLATFORM_KEY_PREFIX):
-        raise ValidationError(
-            {"idempotency_key": [f"Keys starting with {PLATFORM_KEY_PREFIX!r} are reserved."]}
-        )
-    return key
-
-
-KEY_HEADER = OpenApiParameter(
-    "Idempotency-Key",
-    str,
-    OpenApiParameter.HEADER,
-    required=False,
-    description="Same key and body: the stored result. Same key, other body: 422. "
-    "Same key while the first is processed: 409.",
+KEY_HEADER = idempotency_key_header(
+    required=False, description="Optional: a withdrawal is requested once per key."
 )
-CREDIT_KEY_HEADER = OpenApiParameter(
-    "Idempotency-Key",
-    str,
-    OpenApiParameter.HEADER,
-    required=True,
-    description="Required: a credit is applied once per key. The same key with another "
-    f"amount or currency: 422. Keys starting {PLATFORM_KEY_PREFIX!r} are the platform's.",
+CREDIT_KEY_HEADER = idempotency_key_header(
+    required=True, description="Required: a credit is applied once per key."
+)
+EMERGENCY_KEY_HEADER = idempotency_key_header(
+    required=False,
+    description="Optional, for `quote`: one quote per key (keys shared with withdrawals). "
+    "A `confirm` is idempotent by its withdrawal: the same payment again is the stored "
+    "answer, another payment for a paid withdrawal 422, a twin confirm in flight 409.",
 )
 
 
@@ -90,8 +61,8 @@ CREDIT_KEY_HEADER = OpenApiParameter(
 MAX_AMOUNT = Decimal(10**15)
 
 
-def usdt_amount() -> serializers.DecimalField:
-    return serializers.DecimalField(
+def usdt_amount() -> StrictDecimalField:
+    return StrictDecimalField(
         max_digits=24,
         decimal_places=USDT_DECIMALS,
         min_value=Decimal("0.000001"),
@@ -103,7 +74,7 @@ def usdt_amount() -> serializers.DecimalField:
 
 
 class CustomerCreateInputSerializer(StrictInputSerializer):
-    external_ref = serializers.CharField(
+    external_ref = StrictCharField(
         max_length=100,
         validators=[RegexValidator(r"^[A-Za-z0-9_.-]+$", "Letters, digits, _ . - only.")],
     )
@@ -151,12 +122,8 @@ class CustomerListApi(PartnerAPIView):
     def post(self, request: Request) -> Response:
         serializer = CustomerCreateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        partner = self.caller.partner
-        ref = serializer.validated_data["external_ref"]
-        if Customer.objects.filter(partner=partner, external_ref=ref).exists():
-            raise ValidationError({"external_ref": ["A customer with this reference exists."]})
         customer = customer_create(
-            partner=partner, external_ref=ref, username=f"{partner.slug}.{ref}"[:150]
+            partner=self.caller.partner, external_ref=serializer.validated_data["external_ref"]
         )
         return Response(CustomerDetailSerializer(customer).data, status=status.HTTP_201_CREATED)
 
@@ -171,7 +138,7 @@ class CustomerDetailApi(PartnerAPIView):
 class CreditInputSerializer(StrictInputSerializer):
     currency = serializers.ChoiceField(choices=Currency.choices)
     amount = usdt_amount()
-    reference = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    reference = StrictCharField(max_length=255, required=False, allow_blank=True)
 
 
 class CreditApi(PartnerAPIView):
@@ -180,28 +147,25 @@ class CreditApi(PartnerAPIView):
     @extend_schema(
         request=CreditInputSerializer,
         parameters=[CREDIT_KEY_HEADER],
-        responses={201: CustomerDetailSerializer, 200: CustomerDetailSerializer},
+        responses=idempotent_responses(
+            {201: CustomerDetailSerializer, 200: CustomerDetailSerializer}, key_required=True
+        ),
         operation_id="customers_credit",
     )
     def post(self, request: Request, customer_id: int) -> Response:
         customer = customer_get_for_partner(caller=self.caller, customer_id=customer_id)
         serializer = CreditInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        key = idempotency_key(request, required=True)
+        key = parse_key(request.headers, required=True)
         assert key is not None
         data = serializer.validated_data
-        try:
-            _, applied = balance_credit(
-                customer=customer,
-                currency=data["currency"],
-                amount=data["amount"],
-                idempotency_key=key,
-                reference=data.get("reference", ""),
-            )
-        except DjangoValidationError as exc:
-            if "idempotency_key" in getattr(exc, "error_dict", {}):
-                raise KeyReused from exc
-            raise
+        _, applied = balance_credit(
+            customer=customer,
+            currency=data["currency"],
+            amount=data["amount"],
+            idempotency_key=key,
+            reference=data.get("reference", ""),
+        )
         code = status.HTTP_201_CREATED if applied else status.HTTP_200_OK
         return Response(CustomerDetailSerializer(customer).data, status=code)
 
@@ -210,8 +174,8 @@ class CreditApi(PartnerAPIView):
 
 
 class WithdrawalCreateInputSerializer(StrictInputSerializer):
-    customer_id = serializers.IntegerField(min_value=1)
-    to_address = serializers.CharField(max_length=64, validators=[validate_tron_address])
+    customer_id = StrictIntegerField(min_value=1)
+    to_address = StrictCharField(max_length=64, validators=[validate_tron_address])
     amount = usdt_amount()
 
 
@@ -298,26 +262,23 @@ class WithdrawalListApi(PartnerAPIView):
     @extend_schema(
         request=WithdrawalCreateInputSerializer,
         parameters=[KEY_HEADER],
-        responses={201: WithdrawalSerializer, 200: WithdrawalSerializer},
+        responses=idempotent_responses(
+            {201: WithdrawalSerializer, 200: WithdrawalSerializer}, key_required=False
+        ),
         operation_id="withdrawals_create",
     )
     def post(self, request: Request) -> Response:
         serializer = WithdrawalCreateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        key = idempotency_key(request, required=False)
+        key = parse_key(request.headers, required=False)
         customer = customer_get_for_partner(caller=self.caller, customer_id=data["customer_id"])
-        try:
-            withdrawal, created = withdrawal_request(
-                customer=customer,
-                to_address=data["to_address"],
-                amount=data["amount"],
-                idempotency_key=key,
-            )
-        except IdempotencyInFlight:
-            raise KeyInFlight from None
-        except IdempotencyMismatch:
-            raise KeyReused from None
+        withdrawal, created = withdrawal_request(
+            customer=customer,
+            to_address=data["to_address"],
+            amount=data["amount"],
+            idempotency_key=key,
+        )
         code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
         return Response(WithdrawalSerializer(withdrawal).data, status=code)
 
@@ -375,16 +336,18 @@ class EnergyStatusApi(PartnerAPIView):
 
 class EmergencyQuoteInputSerializer(StrictInputSerializer):
     action = serializers.ChoiceField(choices=["quote"])
-    customer_id = serializers.IntegerField(min_value=1)
-    to_address = serializers.CharField(max_length=64, validators=[validate_tron_address])
+    customer_id = StrictIntegerField(min_value=1)
+    to_address = StrictCharField(max_length=64, validators=[validate_tron_address])
     amount = usdt_amount()
 
 
 class EmergencyConfirmInputSerializer(StrictInputSerializer):
     action = serializers.ChoiceField(choices=["confirm"])
-    withdrawal_id = serializers.IntegerField(min_value=1)
+    withdrawal_id = StrictIntegerField(min_value=1)
     paid_with = serializers.ChoiceField(choices=EmergencyFee.PaidWith.choices)
-    payment_txid = serializers.RegexField(r"^[0-9a-f]{64}$", required=False)
+    payment_txid = StrictCharField(
+        required=False, validators=[RegexValidator(r"^[0-9a-f]{64}$", "64 hex digits.")]
+    )
 
 
 class EmergencyFeeSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
@@ -411,7 +374,7 @@ class EmergencyFeeSerializer(serializers.ModelSerializer):  # type: ignore[type-
         ]
 
     def get_quoted_fee_trx(self, fee: EmergencyFee) -> str:
-        return f"{Decimal(fee.quoted_fee_sun) / 1_000_000:.6f}"
+        return f"{Decimal(fee.quoted_fee_sun) / SUN_PER_TRX:.6f}"
 
 
 class EmergencyWithdrawalApi(PartnerAPIView):
@@ -428,10 +391,14 @@ class EmergencyWithdrawalApi(PartnerAPIView):
             },
             resource_type_field_name="action",
         ),
-        responses={201: EmergencyFeeSerializer, 200: EmergencyFeeSerializer},
+        parameters=[EMERGENCY_KEY_HEADER],
+        responses=idempotent_responses(
+            {201: EmergencyFeeSerializer, 200: EmergencyFeeSerializer}, key_required=False
+        ),
         operation_id="energy_emergency_withdrawal",
     )
     def post(self, request: Request) -> Response:
+        key = parse_key(request.headers, required=False)
         action = request.data.get("action") if isinstance(request.data, dict) else None
         if action == "confirm":
             confirm = EmergencyConfirmInputSerializer(data=request.data)
@@ -454,6 +421,9 @@ class EmergencyWithdrawalApi(PartnerAPIView):
         data = quote.validated_data
         customer = customer_get_for_partner(caller=self.caller, customer_id=data["customer_id"])
         fee = emergency_quote(
-            customer=customer, to_address=data["to_address"], amount=data["amount"]
+            customer=customer,
+            to_address=data["to_address"],
+            amount=data["amount"],
+            idempotency_key=key,
         )
         return Response(EmergencyFeeSerializer(fee).data, status=status.HTTP_201_CREATED)

@@ -21,6 +21,13 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 from common.errors import DependencyUnavailable
+from common.idempotency import (
+    IdempotencyError,
+    IdempotencyInFlight,
+    IdempotencyKeyInvalid,
+    IdempotencyKeyMissing,
+    IdempotencyMismatch,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -42,8 +49,32 @@ def _flatten(detail: Any) -> Any:
     return str(detail)
 
 
+class IdempotencyKeyInFlightError(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = IdempotencyInFlight.default_message
+    default_code = "idempotency_key_in_flight"
+
+
+class IdempotencyKeyReusedError(exceptions.APIException):
+    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
+    default_detail = IdempotencyMismatch.default_message
+    default_code = "idempotency_key_reused"
+
+
+def _idempotency_exception(exc: IdempotencyError) -> exceptions.APIException:
+    """The one place an idempotency refusal becomes an HTTP answer (`common/idempotency.py`)."""
+    if isinstance(exc, IdempotencyInFlight):
+        return IdempotencyKeyInFlightError(exc.message)
+    if isinstance(exc, IdempotencyMismatch):
+        return IdempotencyKeyReusedError(exc.message)
+    assert isinstance(exc, IdempotencyKeyMissing | IdempotencyKeyInvalid)
+    return exceptions.ValidationError({"idempotency_key": [exc.message]})
+
+
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's handler, reshaped; anything DRF does not handle stays a 500."""
+    if isinstance(exc, IdempotencyError):
+        exc = _idempotency_exception(exc)
     if isinstance(exc, OperationalError):
         # The database is unreachable, the pool is exhausted, or a deadlock or timeout
         # ended the transaction: nothing was committed, and a retry may well succeed.
@@ -69,6 +100,8 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
     response = exception_handler(exc, context)
+    if response is not None and isinstance(exc, IdempotencyKeyInFlightError):
+        response["Retry-After"] = "1"
     if response is None or not isinstance(exc, exceptions.APIException):
         return response
     if isinstance(exc, exceptions.ValidationError):
@@ -101,4 +134,16 @@ def json_not_found(request: HttpRequest, exception: Exception | None = None) -> 
     return JsonResponse(
         error_body(status_code=status.HTTP_404_NOT_FOUND, code="not_found", message="Not found."),
         status=status.HTTP_404_NOT_FOUND,
+    )
+
+
+def json_bad_request(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    """Django's 400 (a body it could not parse) for `/api/` paths, in the API's error shape."""
+    return JsonResponse(
+        error_body(
+            status_code=status.HTTP_400_BAD_REQUEST,
+            code="parse_error",
+            message="The request could not be parsed.",
+        ),
+        status=status.HTTP_400_BAD_REQUEST,
     )

@@ -1,12 +1,11 @@
 import contextlib
-from decimal import Decimal
 
 import pytest
 from django.core.exceptions import ValidationError
 from hypothesis import given
 from hypothesis import strategies as st
 
-from common.tron import hex_to_tron_address, parse_token_amount, tron_address_to_hex
+from common.tron import hex_to_tron_address, tron_address_to_hex
 
 USDT_CONTRACT = "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t"
 
@@ -41,16 +40,3 @@ def test_bad_addresses_raise_validation_error(bad):
 def test_any_input_gives_an_address_or_a_validation_error(value):
     with contextlib.suppress(ValidationError):
         tron_address_to_hex(value)
-
-
-@pytest.mark.parametrize(
-    ("raw", "expected"), [("1", Decimal(1)), ("0.000001", Decimal("0.000001")), (25, Decimal(25))]
-)
-def test_amounts_parse(raw, expected):
-    assert parse_token_amount(raw) == expected
-
-
-@pytest.mark.parametrize("raw", ["0", "-1", "0.0000001", "abc", "NaN", "Infinity", None, ""])
-def test_bad_amounts_are_rejected(raw):
-    with pytest.raises(ValidationError):
-        parse_token_amount(raw)

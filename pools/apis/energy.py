@@ -13,10 +13,11 @@ from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
+from common.api.filters import IdFilter, UtcDateTimeFilter
 from common.api.pagination import DefaultPagination
-from common.api.permissions import IsVerifiedStaff
+from common.api.serializers import StrictIntegerField
+from common.api.views import StaffAPIView
 from partners.api_base import PartnerAPIView
 from partners.selectors import partner_get_by_id, partner_get_for_caller
 from pools.apis.pools import PoolCreateInputSerializer, PoolOutputSerializer, onboard
@@ -113,10 +114,10 @@ class EnergyMonitorApi(PartnerAPIView):
 
 
 class UsageLogFilter(filters.FilterSet):  # type: ignore[misc]  # django-filter is untyped
-    pool = filters.NumberFilter(field_name="pool_id")
+    pool = IdFilter(field_name="pool_id")
     kind = filters.MultipleChoiceFilter(choices=EnergyUsageLog.Kind.choices)
-    since = filters.IsoDateTimeFilter(field_name="at", lookup_expr="gte")
-    until = filters.IsoDateTimeFilter(field_name="at", lookup_expr="lt")
+    since = UtcDateTimeFilter(field_name="at", lookup_expr="gte")
+    until = UtcDateTimeFilter(field_name="at", lookup_expr="lt")
 
     class Meta:
         model = EnergyUsageLog
@@ -144,6 +145,11 @@ class UsageLogSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
 
 class UsageLogListApi(PartnerAPIView):
     """Every energy movement of the partner's pools, newest first (external usage included)."""
+
+    # Declared so the schema documents the filters; `get` applies the filterset itself.
+    filter_backends = [filters.DjangoFilterBackend]
+    filterset_class = UsageLogFilter
+    queryset = EnergyUsageLog.objects.none()  # the schema's model; never queried
 
     @extend_schema(
         responses=UsageLogSerializer(many=True), operation_id="energy_usage_logs", filters=True
@@ -189,10 +195,6 @@ class AdminPoolSerializer(PoolOutputSerializer):
         read_only_fields = fields
 
 
-class StaffAPIView(APIView):
-    permission_classes = [IsVerifiedStaff]
-
-
 class AdminEnergyStatusApi(StaffAPIView):
     """Every pool of every partner, with its live energy (operators only)."""
 
@@ -230,7 +232,7 @@ class EnergyOverviewApi(StaffAPIView):
 
 
 class AdminCreatePoolInputSerializer(PoolCreateInputSerializer):
-    partner_id = serializers.IntegerField()
+    partner_id = StrictIntegerField()
 
 
 class AdminCreatePoolApi(StaffAPIView):

@@ -13,7 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from common.api.pagination import DefaultPagination
-from common.api.serializers import StrictInputSerializer
+from common.api.serializers import StrictCharField, StrictDecimalField, StrictInputSerializer
 from partners.api_base import PartnerAPIView
 from partners.models import Partner, Role
 from pools.models import EnergyPool
@@ -22,9 +22,9 @@ from pools.services import pool_update_settings
 from pools.services.onboarding import pool_onboard, pool_onboard_check, pool_set_status
 
 
-def threshold_input() -> serializers.DecimalField:
+def threshold_input() -> StrictDecimalField:
     """An optional threshold override in percent; null clears the override."""
-    return serializers.DecimalField(
+    return StrictDecimalField(
         max_digits=5,
         decimal_places=2,
         min_value=Decimal("0.01"),
@@ -78,12 +78,12 @@ class PoolFilter(filters.FilterSet):  # type: ignore[misc]  # django-filter is u
 
 
 class PoolCreateInputSerializer(StrictInputSerializer):
-    address = serializers.CharField(required=False, allow_blank=True, max_length=64)
+    address = StrictCharField(required=False, allow_blank=True, max_length=64)
     # "label" shadows DRF's Field.label, which the stubs type as str.
-    label = serializers.CharField(  # type: ignore[assignment]
+    label = StrictCharField(  # type: ignore[assignment]
         required=False, allow_blank=True, max_length=100
     )
-    private_key = serializers.CharField(
+    private_key = StrictCharField(
         required=False,
         allow_blank=True,
         write_only=True,
@@ -120,6 +120,10 @@ class PoolListApi(PartnerAPIView):
     """The calling partner's pools, oldest first, paginated; owners add pools."""
 
     write_roles = frozenset({Role.OWNER})
+    # Declared so the schema documents the filters; `get` applies the filterset itself.
+    filter_backends = [filters.DjangoFilterBackend]
+    filterset_class = PoolFilter
+    queryset = EnergyPool.objects.none()  # the schema's model; never queried
 
     @extend_schema(
         responses=PoolOutputSerializer(many=True), operation_id="pools_list", filters=True
@@ -151,7 +155,7 @@ class PoolListApi(PartnerAPIView):
 
 class PoolUpdateInputSerializer(StrictInputSerializer):
     # The input field "label" shadows DRF's Field.label attribute, which stubs type as str.
-    label = serializers.CharField(  # type: ignore[assignment]
+    label = StrictCharField(  # type: ignore[assignment]
         max_length=100, required=False, allow_blank=True
     )
     warning_threshold = threshold_input()

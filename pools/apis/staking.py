@@ -4,14 +4,20 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from common.api.pagination import DefaultPagination
-from common.api.serializers import StrictInputSerializer
+from common.api.schema import idempotency_key_header, idempotent_responses
+from common.api.serializers import (
+    StrictCharField,
+    StrictDecimalField,
+    StrictInputSerializer,
+    StrictIntegerField,
+)
+from common.idempotency import parse_key
 from common.tron import SUN_PER_TRX
 from partners.api_base import PartnerAPIView
 from partners.models import Role
@@ -20,8 +26,8 @@ from pools.selectors import pool_get_for_partner, staking_operations_for_pool
 from pools.services.staking import staking_quote, staking_submit
 
 
-def trx_amount(*, required: bool = True) -> serializers.DecimalField:
-    return serializers.DecimalField(
+def trx_amount(*, required: bool = True) -> StrictDecimalField:
+    return StrictDecimalField(
         max_digits=18, decimal_places=6, min_value=Decimal("0.000001"), required=required
     )
 
@@ -66,8 +72,8 @@ class StakeQuoteApi(PartnerAPIView):
 class OperationInputSerializer(StrictInputSerializer):
     kind = serializers.ChoiceField(choices=StakingOperation.Kind.choices)
     amount_trx = trx_amount(required=False)
-    receiver = serializers.CharField(required=False, allow_blank=True, max_length=64)
-    lock_period_blocks = serializers.IntegerField(required=False, min_value=0, max_value=864_000)
+    receiver = StrictCharField(required=False, allow_blank=True, max_length=64)
+    lock_period_blocks = StrictIntegerField(required=False, min_value=0, max_value=864_000)
 
 
 class OperationOutputSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
@@ -92,13 +98,10 @@ class OperationOutputSerializer(serializers.ModelSerializer):  # type: ignore[ty
         read_only_fields = fields
 
 
-IDEMPOTENCY_HEADER = OpenApiParameter(
-    "Idempotency-Key",
-    str,
-    OpenApiParameter.HEADER,
+IDEMPOTENCY_HEADER = idempotency_key_header(
     required=True,
-    description="Required. Repeat a request safely: the same key returns the recorded "
-    "operation; the same key with other parameters is refused.",
+    description="Required (a retry without one could move TRX twice): an operation is "
+    "submitted once per key and pool.",
 )
 
 
@@ -117,7 +120,7 @@ class OperationListApi(PartnerAPIView):
     @extend_schema(
         request=OperationInputSerializer,
         parameters=[IDEMPOTENCY_HEADER],
-        responses={201: OperationOutputSerializer},
+        responses=idempotent_responses({201: OperationOutputSerializer}, key_required=True),
         operation_id="pools_ops_create",
     )
     def post(self, request: Request, pool_id: int) -> Response:
@@ -125,11 +128,7 @@ class OperationListApi(PartnerAPIView):
         serializer = OperationInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        key = request.headers.get("Idempotency-Key") or None
-        if key is None:  # a retry without one would move TRX twice
-            raise ValidationError({"idempotency_key": ["The Idempotency-Key header is required."]})
-        if len(key) > 255:
-            raise ValidationError({"idempotency_key": ["At most 255 characters."]})
+        key = parse_key(request.headers, required=True)
         operation = staking_submit(
             pool=pool,
             kind=data["kind"],

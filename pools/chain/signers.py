@@ -55,6 +55,11 @@ def address_of(private_key: bytes) -> str:
     return str(PrivateKey(private_key).public_key.to_base58check_address())
 
 
+def generate_private_key() -> bytes:
+    """A new random secp256k1 private key (32 bytes)."""
+    return bytes(PrivateKey.random().to_bytes())
+
+
 class LocalSigner:
     """Signs with a key decrypted from its ciphertext at the moment of signing."""
 

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from tronpy.keys import PrivateKey
 
-from pools.chain.signers import address_of, encrypt_private_key, rotate_ciphertext
+from pools.chain.signers import (
+    address_of,
+    encrypt_private_key,
+    generate_private_key,
+    rotate_ciphertext,
+)
 from pools.models import SigningKey
 
 
@@ -30,7 +34,7 @@ def signing_key_import(*, private_key_hex: str) -> SigningKey:
 
 def signing_key_generate() -> SigningKey:
     """A new random key, stored encrypted."""
-    raw = PrivateKey.random().to_bytes()
+    raw = generate_private_key()
     return SigningKey.objects.create(address=address_of(raw), ciphertext=encrypt_private_key(raw))
 
 

@@ -37,15 +37,6 @@ from django.utils import timezone
 from pools.models import EnergyPool, Reservation
 
 PENDING = Reservation.State.PENDING
-RESERVATION_FIELDS = [
-    "pool",
-    "withdrawal",
-    "estimated_energy",
-    "state",
-    "expires_at",
-    "created_at",
-    "updated_at",
-]
 
 
 def _pool_covers(energy: int) -> dict[str, object]:

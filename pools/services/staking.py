@@ -19,7 +19,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from common.db import in_callers_transaction
-from common.tron import tron_address_to_hex
+from common.idempotency import claim, ensure_same_request, request_hash
+from common.tron import SUN_PER_TRX, tron_address_to_hex
 from pools.chain import chain_client
 from pools.chain.errors import ChainError, ChainRejected
 from pools.chain.types import TxReceipt, UnsignedTransaction
@@ -31,7 +32,7 @@ logger = logging.getLogger(__name__)
 
 Kind = StakingOperation.Kind
 State = StakingOperation.State
-MIN_STAKE_SUN = 1_000_000  # java-tron: at least 1 TRX
+MIN_STAKE_SUN = SUN_PER_TRX  # java-tron: at least 1 TRX
 
 
 @dataclass(frozen=True)
@@ -58,8 +59,8 @@ def staking_quote(*, pool: EnergyPool, amount_sun: int) -> StakeQuote:
     state = chain_client().account_state(pool.address)
     own_trx = (
         state.staked_energy_sun + state.acquired_energy_sun - state.delegated_out_energy_sun
-    ) // 1_000_000
-    added_trx = amount_sun // 1_000_000
+    ) // SUN_PER_TRX
+    added_trx = amount_sun // SUN_PER_TRX
     weight = state.total_energy_weight + added_trx
     after = (own_trx + added_trx) * state.total_energy_limit // weight if weight else 0
     return StakeQuote(
@@ -115,6 +116,41 @@ def _build(
     return client.build_undelegate(owner=owner, receiver=receiver, amount_sun=amount_sun)
 
 
+CLAIM_SCOPE = "staking"
+
+
+def _operation_hash(
+    *, kind: str, amount_sun: int | None, receiver: str, lock_period_blocks: int
+) -> str:
+    return request_hash(
+        {
+            "kind": str(kind),
+            "amount_sun": amount_sun,
+            "receiver": receiver,
+            "lock_period_blocks": lock_period_blocks,
+        }
+    )
+
+
+def _operation_for_key(*, pool: EnergyPool, key: str, body_hash: str) -> StakingOperation | None:
+    """The operation `key` already recorded on `pool` for the same request, or None; the key
+    used for other parameters raises `IdempotencyMismatch`."""
+    existing = StakingOperation.objects.filter(pool=pool, idempotency_key=key).first()
+    if existing is None:
+        return None
+    ensure_same_request(
+        stored_hash=_operation_hash(
+            kind=existing.kind,
+            amount_sun=existing.amount_sun,
+            receiver=existing.receiver,
+            lock_period_blocks=existing.lock_period_blocks,
+        ),
+        body_hash=body_hash,
+        message="This Idempotency-Key was used for a different operation.",
+    )
+    return existing
+
+
 def staking_submit(
     *,
     pool: EnergyPool,
@@ -127,32 +163,25 @@ def staking_submit(
 ) -> StakingOperation:
     """Build, sign, record and broadcast one operation; returns it.
 
-    Idempotent per (pool, idempotency_key): a repeat returns the recorded operation, and a
-    repeat with other parameters is a `ValidationError`. The node's verdict on the
-    transaction itself (e.g. not enough balance) is recorded as a failed operation.
-    Raises `ChainUnavailable` if no node answers while building; nothing is recorded then.
-    Must be called outside any transaction: the signed operation is committed before it is
-    broadcast, so a crash between the two leaves a record the drive job rebroadcasts, never
-    TRX moved with no record.
+    Idempotent per (pool, idempotency_key) (`common/idempotency.py`): a repeat returns the
+    recorded operation; a repeat with other parameters raises `IdempotencyMismatch`; a twin
+    being recorded at that moment, `IdempotencyInFlight`. A twin that built and signed
+    while the first was recorded broadcasts nothing and returns the first's operation. The
+    node's verdict on the transaction itself (e.g. not enough balance) is recorded as a
+    failed operation. Raises `ChainUnavailable` if no node answers while building; nothing
+    is recorded then. Must be called outside any transaction: the signed operation is
+    committed before it is broadcast, so a crash between the two leaves a record the drive
+    job rebroadcasts, never TRX moved with no record.
     """
     if in_callers_transaction():
         raise RuntimeError("staking_submit must run outside a transaction (it broadcasts)")
-    if idempotency_key:
-        existing = StakingOperation.objects.filter(
-            pool=pool, idempotency_key=idempotency_key
-        ).first()
-        if existing is not None:
-            same = (
-                existing.kind,
-                existing.amount_sun,
-                existing.receiver,
-                existing.lock_period_blocks,
-            ) == (kind, amount_sun, receiver, lock_period_blocks)
-            if not same:
-                raise ValidationError(
-                    {"idempotency_key": ["Already used for a different operation."]}
-                )
-            return existing
+    body_hash = _operation_hash(
+        kind=kind, amount_sun=amount_sun, receiver=receiver, lock_period_blocks=lock_period_blocks
+    )
+    if idempotency_key and (
+        existing := _operation_for_key(pool=pool, key=idempotency_key, body_hash=body_hash)
+    ):
+        return existing
     _check(pool=pool, kind=kind, amount_sun=amount_sun, receiver=receiver)
     signer = signer_for_address(address=pool.address)
     if signer is None:
@@ -174,22 +203,32 @@ def staking_submit(
         raise ValidationError({"non_field_errors": [exc.message]}) from None
     signed = chain_client().sign(unsigned, signer)
     try:
-        operation = StakingOperation.objects.create(
-            pool=pool,
-            kind=kind,
-            amount_sun=amount_sun,
-            receiver=receiver,
-            lock_period_blocks=lock_period_blocks,
-            energy_quote=quote,
-            txid=unsigned.txid,
-            signed_transaction=signed,
-            expiration=datetime.fromtimestamp(unsigned.expiration_ms / 1000, tz=UTC),
-            idempotency_key=idempotency_key or None,
-            requested_by_id=requested_by_id,
-        )
+        with transaction.atomic():
+            if idempotency_key:
+                claim(scope=CLAIM_SCOPE, owner_id=pool.pk, key=idempotency_key)
+                existing = _operation_for_key(pool=pool, key=idempotency_key, body_hash=body_hash)
+                if existing is not None:  # a twin recorded it while this one built
+                    return existing
+            operation = StakingOperation.objects.create(
+                pool=pool,
+                kind=kind,
+                amount_sun=amount_sun,
+                receiver=receiver,
+                lock_period_blocks=lock_period_blocks,
+                energy_quote=quote,
+                txid=unsigned.txid,
+                signed_transaction=signed,
+                expiration=datetime.fromtimestamp(unsigned.expiration_ms / 1000, tz=UTC),
+                idempotency_key=idempotency_key or None,
+                requested_by_id=requested_by_id,
+            )
     except IntegrityError:
-        # The same key raced us; the other request recorded it.
-        return StakingOperation.objects.get(pool=pool, idempotency_key=idempotency_key)
+        # Without the advisory lock (SQLite) the unique key is the referee.
+        if idempotency_key and (
+            existing := _operation_for_key(pool=pool, key=idempotency_key, body_hash=body_hash)
+        ):
+            return existing
+        raise
     _broadcast(operation)
     return operation
 

@@ -16,12 +16,12 @@ import asyncio
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 
 from common.db import bulk_insert_columns, bulk_update_columns
 from pools.chain.batch import BatchReader
@@ -371,11 +371,3 @@ def _fail_batch(pools: list[EnergyPool], error: ChainError, report: SyncReport) 
 _load = sync_to_async(_load_batch)
 _write = sync_to_async(_write_batch)
 _fail = sync_to_async(_fail_batch)
-
-
-def pools_stale(*, now: datetime | None = None) -> QuerySet[EnergyPool]:
-    """Pools that should be synced and whose last good sync is older than the limit."""
-    cutoff = (now or datetime.now(tz=UTC)) - timedelta(seconds=settings.POOL_STALE_AFTER_SECONDS)
-    return EnergyPool.objects.filter(status__in=SYNCED_STATUSES).filter(
-        Q(last_synced_at__isnull=True) | Q(last_synced_at__lt=cutoff)
-    )

@@ -4,6 +4,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from tronpy.keys import PrivateKey
 
+from common.idempotency import IdempotencyMismatch
 from pools.chain import chain_client
 from pools.models import EnergyPool, EnergyUsageLog, StakingOperation
 from pools.services.keys import signing_key_import
@@ -151,7 +152,6 @@ def test_bad_operations_are_refused(devnet, pool, partner):
         ({"kind": "delegate", "amount_sun": TRX, "receiver": pool.address}, "receiver"),
         ({"kind": "stake", "amount_sun": TRX, "receiver": pool.address}, "receiver"),
     ]
-    from django.core.exceptions import ValidationError
 
     for kwargs, field in cases:
         with pytest.raises(ValidationError) as info:
@@ -175,7 +175,8 @@ def test_api_submit_is_idempotent(devnet, pool, key_client):
         format="json",
         HTTP_IDEMPOTENCY_KEY="k1",
     )
-    assert other.status_code == 400
+    assert other.status_code == 422
+    assert other.json()["error"]["code"] == "idempotency_key_reused"
     assert StakingOperation.objects.count() == 1
     # Without a key a retry would move TRX twice: refused, nothing sent.
     keyless = key_client.post(ops_url(pool), body, format="json")
@@ -237,7 +238,7 @@ def test_a_key_reused_with_another_lock_period_is_refused(devnet, pool):
         lock_period_blocks=100,
         idempotency_key="d1",
     )
-    with pytest.raises(ValidationError):
+    with pytest.raises(IdempotencyMismatch):
         staking_submit(
             pool=pool,
             kind="delegate",

@@ -1,7 +1,5 @@
 """Chain sync against the devnet: numbers, snapshots, external usage, failover, staleness."""
 
-from datetime import timedelta
-
 import pytest
 from django.utils import timezone
 from tronpy.keys import PrivateKey
@@ -14,7 +12,6 @@ from pools.services.sync import (
     UsageBaseline,
     chain_time,
     expected_usage,
-    pools_stale,
     pools_sync,
 )
 from pools.tests.factories import EnergyPoolFactory, ReservationFactory
@@ -158,15 +155,6 @@ def test_batches_cover_every_pool(devnet, settings):
     report = pools_sync()
     assert (report.pools, report.synced, report.snapshots) == (7, 7, 7)
     assert set(EnergyPool.objects.values_list("trx_balance_sun", flat=True)) == {5 * TRX}
-
-
-def test_stale_pools(devnet):
-    fresh = EnergyPoolFactory(last_synced_at=timezone.now())
-    old = EnergyPoolFactory(last_synced_at=timezone.now() - timedelta(hours=1))
-    never = EnergyPoolFactory(last_synced_at=None)
-    EnergyPoolFactory(last_synced_at=None, status=EnergyPool.Status.ARCHIVED)
-    assert set(pools_stale()) == {old, never}
-    assert fresh not in pools_stale()
 
 
 def test_expected_usage_replays_recovery_and_window_merging():

@@ -17,6 +17,7 @@ from django.db.models.functions import Now
 from django.utils import timezone
 
 from common.db import db_value
+from common.idempotency import claim, ensure_same_request, request_hash
 from partners.models import Customer
 from withdrawals.models import Balance, Credit, Currency, Hold, Withdrawal
 
@@ -24,6 +25,13 @@ from withdrawals.models import Balance, Credit, Currency, Hold, Withdrawal
 def balance_for(*, customer: Customer, currency: str) -> Balance:
     balance, _ = Balance.objects.get_or_create(customer=customer, currency=currency)
     return balance
+
+
+CREDIT_CLAIM_SCOPE = "credit"
+
+
+def _credit_hash(*, currency: str, amount: Decimal) -> str:
+    return request_hash({"currency": str(currency), "amount": str(amount.normalize())})
 
 
 @transaction.atomic
@@ -35,11 +43,15 @@ def balance_credit(
     idempotency_key: str,
     reference: str = "",
 ) -> tuple[Credit, bool]:
-    """Add funds once per `idempotency_key`: returns (credit, applied now).
+    """Add funds once per (customer, `idempotency_key`): returns (credit, applied now).
 
-    A repeat with the same key and amount returns the first credit and changes nothing; the
-    same key with another amount or currency is a `ValidationError`.
+    A repeat with the same key, currency and amount returns the first credit and changes
+    nothing; the same key with another amount or currency raises `IdempotencyMismatch`, and
+    while a twin is being recorded `IdempotencyInFlight` (`common/idempotency.py`). A balance
+    that cannot hold the sum is a `ValidationError`, and nothing changes.
     """
+    claim(scope=CREDIT_CLAIM_SCOPE, owner_id=customer.pk, key=idempotency_key)
+    body_hash = _credit_hash(currency=currency, amount=amount)
     existing = Credit.objects.filter(customer=customer, idempotency_key=idempotency_key).first()
     if existing is None:
         try:
@@ -51,7 +63,7 @@ def balance_credit(
                     idempotency_key=idempotency_key,
                     reference=reference,
                 )
-        except IntegrityError:
+        except IntegrityError:  # without the advisory lock (SQLite) the unique key referees
             existing = Credit.objects.get(customer=customer, idempotency_key=idempotency_key)
         else:
             balance = balance_for(customer=customer, currency=currency)
@@ -66,10 +78,11 @@ def balance_credit(
                     code="balance_limit",
                 ) from None
             return credit, True
-    if (existing.currency, existing.amount) != (currency, amount):
-        raise ValidationError(
-            {"idempotency_key": ["Already used for a different credit."]}, code="conflict"
-        )
+    ensure_same_request(
+        stored_hash=_credit_hash(currency=existing.currency, amount=existing.amount),
+        body_hash=body_hash,
+        message="This Idempotency-Key was used for a different credit.",
+    )
     return existing, False
 
 

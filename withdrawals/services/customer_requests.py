@@ -18,10 +18,10 @@ from typing import Literal
 from django.core.exceptions import ValidationError
 
 from common.errors import DependencyUnavailable
+from common.idempotency import IdempotencyInFlight, IdempotencyMismatch
 from partners.models import Customer
 from withdrawals.models import EmergencyFee, Withdrawal
 from withdrawals.services.emergency import emergency_confirm, emergency_quote
-from withdrawals.services.idempotency import IdempotencyInFlight, IdempotencyMismatch
 from withdrawals.services.requests import withdrawal_request
 
 RefusalCode = Literal["invalid", "mismatch", "in_flight", "unavailable"]
@@ -50,7 +50,9 @@ class Refused(Exception):
 
 
 @contextmanager
-def _refusals() -> Iterator[None]:
+def _refusals(
+    mismatch: str = "This request was already sent with other details.",
+) -> Iterator[None]:
     try:
         yield
     except IdempotencyInFlight:
@@ -58,8 +60,7 @@ def _refusals() -> Iterator[None]:
     except DependencyUnavailable:
         raise Refused("unavailable", {NON_FIELD: ["The network is not answering."]}) from None
     except IdempotencyMismatch:
-        message = "This request was already sent with other details."
-        raise Refused("mismatch", {NON_FIELD: [message]}) from None
+        raise Refused("mismatch", {NON_FIELD: [mismatch]}) from None
     except ValidationError as exc:
         errors = exc.message_dict if hasattr(exc, "error_dict") else {NON_FIELD: exc.messages}
         by_field = {field: list(messages) for field, messages in errors.items()}
@@ -113,7 +114,7 @@ def emergency_pay(
     """
     if withdrawal.mode != Withdrawal.Mode.EMERGENCY:
         raise Refused("invalid", {NON_FIELD: ["Not an emergency withdrawal."]})
-    with _refusals():
+    with _refusals(mismatch="This withdrawal is already paid."):
         return emergency_confirm(
             withdrawal=withdrawal, paid_with=paid_with, payment_txid=payment_txid
         )

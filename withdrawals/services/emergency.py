@@ -20,6 +20,13 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from common.idempotency import (
+    PLATFORM_KEY_PREFIX,
+    IdempotencyError,
+    IdempotencyMismatch,
+    claim,
+    request_hash,
+)
 from common.tron import SUN_PER_TRX
 from partners.models import Customer
 from pools.chain import chain_client
@@ -28,15 +35,13 @@ from withdrawals.events import withdrawal_changed
 from withdrawals.models import Currency, EmergencyFee, Withdrawal
 from withdrawals.selectors import USDT_TRANSFER_BANDWIDTH, emergency_wallet_for
 from withdrawals.services.balances import balance_credit, hold_place
-from withdrawals.services.idempotency import (
-    PLATFORM_KEY_PREFIX,
-    request_hash,
-    withdrawal_for_key,
-)
+from withdrawals.services.idempotency import CLAIM_SCOPE, withdrawal_for_key
 
 logger = logging.getLogger(__name__)
 
 Status = Withdrawal.Status
+# A confirm's natural key is its withdrawal: one payment each.
+CONFIRM_CLAIM_SCOPE = "emergency-confirm"
 
 
 def _quote_for_key(*, partner_id: int, key: str, body_hash: str) -> EmergencyFee | None:
@@ -55,9 +60,9 @@ def emergency_quote(
     """Quote the TRX fee of sending now, and record the withdrawal awaiting payment.
 
     With `idempotency_key`, a repeat of the same request (customer, address, amount)
-    returns the first quote, even when sent twice at once; the key used for anything else
-    raises `IdempotencyMismatch`. Raises `ValidationError` when the partner has no
-    emergency wallet, and `ChainUnavailable` when no node answers.
+    returns the first quote; the key used for anything else raises `IdempotencyMismatch`,
+    and a twin still being recorded `IdempotencyInFlight`. Raises `ValidationError` when
+    the partner has no emergency wallet, and `ChainUnavailable` when no node answers.
     """
     body_hash = request_hash(
         {
@@ -85,6 +90,13 @@ def emergency_quote(
     fee_sun = energy * params.energy_fee + USDT_TRANSFER_BANDWIDTH * params.transaction_fee
     try:
         with transaction.atomic():
+            if idempotency_key:
+                claim(scope=CLAIM_SCOPE, owner_id=customer.partner_id, key=idempotency_key)
+                existing = _quote_for_key(
+                    partner_id=customer.partner_id, key=idempotency_key, body_hash=body_hash
+                )
+                if existing is not None:
+                    return existing
             withdrawal = Withdrawal.objects.create(
                 customer=customer,
                 partner_id=customer.partner_id,
@@ -107,7 +119,7 @@ def emergency_quote(
                 expires_at=timezone.now() + timedelta(seconds=settings.EMERGENCY_QUOTE_SECONDS),
             )
     except IntegrityError:
-        # A twin request with the same key committed first: its quote is the answer.
+        # Without the advisory lock (SQLite) the unique key is the referee.
         if idempotency_key and (
             existing := _quote_for_key(
                 partner_id=customer.partner_id, key=idempotency_key, body_hash=body_hash
@@ -144,11 +156,13 @@ def emergency_confirm(
 ) -> Withdrawal:
     """Take the payment and release the withdrawal to be sent now.
 
-    Idempotent for a withdrawal already paid the same way. Raises `ValidationError` (and
-    changes nothing) for an expired quote, missing funds, or a payment that does not verify
-    or was used before. An on-chain payment made within the quote for a withdrawal that was
-    cancelled meanwhile is recorded and credited to the TRX balance, and still answered with
-    a `ValidationError` saying so (every time it is sent).
+    Idempotent by the withdrawal: for one already paid the same way it returns the
+    withdrawal; paid another way, `IdempotencyMismatch`; while a twin confirm is paying it,
+    `IdempotencyInFlight`. Raises `ValidationError` (and changes nothing) for an expired
+    quote, missing funds, or a payment that does not verify or was used before. An
+    on-chain payment made within the quote for a withdrawal that was cancelled meanwhile
+    is recorded and credited to the TRX balance, and still answered with a
+    `ValidationError` saying so (every time it is sent).
     """
     fee = EmergencyFee.objects.select_related("withdrawal__pool").get(withdrawal=withdrawal)
     if fee.paid_at is not None:
@@ -168,6 +182,7 @@ def emergency_confirm(
         raise ValidationError({"payment_txid": ["Only on-chain payments have a txid."]})
     try:
         with transaction.atomic():
+            claim(scope=CONFIRM_CLAIM_SCOPE, owner_id=withdrawal.pk, key="")
             locked = Withdrawal.objects.select_for_update().get(pk=withdrawal.pk)
             paid = EmergencyFee.objects.select_related("withdrawal__pool").get(pk=fee.pk)
             if paid.paid_at is not None:  # a twin confirm paid it while this one verified
@@ -227,7 +242,7 @@ def _cancelled_but_credited() -> ValidationError:
 
 def _already_paid(fee: EmergencyFee, *, paid_with: str, payment_txid: str | None) -> Withdrawal:
     if (fee.paid_with, fee.payment_txid) != (paid_with, payment_txid or None):
-        raise ValidationError({"non_field_errors": ["This withdrawal is already paid."]})
+        raise IdempotencyMismatch("This withdrawal is already paid another way.")
     withdrawal = Withdrawal.objects.get(pk=fee.withdrawal_id)
     if withdrawal.status == Status.CANCELLED and paid_with == EmergencyFee.PaidWith.ONCHAIN:
         raise _cancelled_but_credited()
@@ -275,7 +290,7 @@ def emergency_fee_refund(*, withdrawal: Withdrawal) -> bool:
             idempotency_key=f"{PLATFORM_KEY_PREFIX}emergency-refund:{withdrawal.pk}",
             reference=f"fee of withdrawal {withdrawal.pk} (payment {fee.payment_txid})",
         )
-    except ValidationError:  # the balance cannot hold it: a person must look
+    except (ValidationError, IdempotencyError):  # the balance cannot hold it: a person must look
         logger.exception("emergency fee refund for withdrawal %s not credited", withdrawal.pk)
         return False
     return applied

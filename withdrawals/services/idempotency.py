@@ -1,29 +1,14 @@
-"""What every idempotent withdrawal request shares: the digest of its body and the two ways
-a key can be refused (docs/protocols.md, Idempotency keys)."""
+"""Looking up the withdrawal an Idempotency-Key already made (`common/idempotency.py` has
+the mechanism itself: key parsing, digests, claims and refusals)."""
 
 from __future__ import annotations
 
-import hashlib
-import json
-
+from common.idempotency import ensure_same_request
 from withdrawals.models import Withdrawal
 
-# Credit keys the platform itself uses (refunds); a partner's Idempotency-Key may not start
-# with it, so a partner's credit can never take the place of a refund.
-PLATFORM_KEY_PREFIX = "platform:"
-
-
-class IdempotencyInFlight(Exception):
-    """A request with this key is being processed right now."""
-
-
-class IdempotencyMismatch(Exception):
-    """This key was used for a request with a different body."""
-
-
-def request_hash(payload: dict[str, object]) -> str:
-    """A stable digest of the request body (keys sorted, amounts normalised by the caller)."""
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+# Withdrawals and emergency quotes share one key space per partner (the unique
+# (partner, idempotency_key) of `Withdrawal`), so they claim keys under one scope.
+CLAIM_SCOPE = "withdrawal"
 
 
 def withdrawal_for_key(*, partner_id: int, key: str, body_hash: str) -> int | None:
@@ -36,6 +21,5 @@ def withdrawal_for_key(*, partner_id: int, key: str, body_hash: str) -> int | No
     )
     if found is None:
         return None
-    if found[1] != body_hash:
-        raise IdempotencyMismatch(key)
+    ensure_same_request(stored_hash=found[1], body_hash=body_hash)
     return int(found[0])

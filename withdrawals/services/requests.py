@@ -20,16 +20,16 @@ jumps ahead; otherwise it reserves on the pool with the most energy free, or que
 from __future__ import annotations
 
 import logging
-import zlib
 from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, Subquery
 from django.utils import timezone
 
+from common.idempotency import claim, request_hash
 from partners.models import Customer, Partner
 from pools.chain import chain_client
 from pools.chain.client import USDT_TRANSFER_ENERGY_COLD, USDT_TRANSFER_ENERGY_WARM
@@ -49,33 +49,12 @@ from withdrawals.models import Currency, QueueEntry, Withdrawal
 from withdrawals.selectors import pool_for_next_withdrawal, queue_blocking, sending_room
 from withdrawals.services.balances import hold_place, withdrawal_holds_release
 from withdrawals.services.emergency import emergency_fee_refund
-from withdrawals.services.idempotency import (
-    IdempotencyInFlight,
-    request_hash,
-    withdrawal_for_key,
-)
+from withdrawals.services.idempotency import CLAIM_SCOPE, withdrawal_for_key
 
 logger = logging.getLogger(__name__)
 
 USDT_UNIT = Decimal(1_000_000)
 Status = Withdrawal.Status
-
-
-def _claim_key(*, partner_id: int, key: str) -> None:
-    """Take the (partner, key) advisory lock for the rest of this transaction, or fail fast
-    with `IdempotencyInFlight` when a twin request holds it. Transaction-scoped, so it is
-    released by commit or rollback even behind a transaction-mode connection pooler. (On
-    SQLite the unique constraint alone stops duplicates.)"""
-    if connection.vendor != "postgresql":
-        return
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_try_advisory_xact_lock(%s, %s)",
-            (partner_id, zlib.crc32(key.encode()) - 2**31),
-        )
-        row = cursor.fetchone()
-    if not row or not row[0]:
-        raise IdempotencyInFlight(key)
 
 
 def _replay(*, partner: Partner, key: str, body_hash: str) -> Withdrawal | None:
@@ -149,7 +128,7 @@ def withdrawal_request(
     try:
         with transaction.atomic():
             if idempotency_key:
-                _claim_key(partner_id=partner.pk, key=idempotency_key)
+                claim(scope=CLAIM_SCOPE, owner_id=partner.pk, key=idempotency_key)
                 found = _replay(partner=partner, key=idempotency_key, body_hash=body_hash)
                 if found is not None:
                     return found, False

@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from alerts.models import EnergyAlert, Level
 from alerts.services import alert_raise
+from common.tron import USDT_UNIT
 from pools.chain import chain_client
 from pools.chain.client import USDT_TRANSFER_ENERGY_COLD, fee_limit_for
 from pools.chain.errors import ChainError, ChainRejected
@@ -44,7 +45,6 @@ logger = logging.getLogger(__name__)
 
 Status = Withdrawal.Status
 AttemptState = Attempt.State
-USDT_UNIT = 1_000_000
 REBROADCAST_MAX_SECONDS = 60
 
 

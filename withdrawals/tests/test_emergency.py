@@ -12,6 +12,7 @@ from django.utils import timezone
 from tronpy.keys import PrivateKey
 
 from alerts.models import EnergyAlert
+from common.idempotency import IdempotencyInFlight, IdempotencyMismatch
 from partners.tests.factories import CustomerFactory
 from pools.chain import chain_client
 from pools.chain.client import USDT_TRANSFER_ENERGY_COLD, USDT_TRANSFER_ENERGY_WARM
@@ -26,7 +27,6 @@ from withdrawals.services.emergency import (
     emergency_quote,
     emergency_quotes_expire,
 )
-from withdrawals.services.idempotency import IdempotencyMismatch
 from withdrawals.services.requests import withdrawal_request
 from withdrawals.services.sending import withdrawals_drive
 from withdrawals.tests.test_sending import drive_until_final
@@ -297,18 +297,21 @@ def test_twin_quotes_sent_at_once_make_one(devnet, wallet, customer):
     try:
         with ThreadPoolExecutor(max_workers=2) as pool:
 
-            def twin(_: int) -> int:
+            def twin(_: int) -> int | None:
                 try:
                     return emergency_quote(
                         customer=customer, to_address=to, amount=Decimal("5"), idempotency_key="t"
                     ).pk
+                except IdempotencyInFlight:  # its twin was recording at that instant
+                    return None
                 finally:
                     connection.close()
 
             fees = list(pool.map(twin, range(2)))
     finally:
         devnet.clear_faults()
-    assert fees[0] == fees[1]
+    made = {fee for fee in fees if fee is not None}
+    assert len(made) == 1
     assert Withdrawal.objects.filter(idempotency_key="t").count() == 1
 
 

@@ -245,9 +245,10 @@ def test_a_request_still_in_flight_keeps_its_token(shop):
     """A double click's twin finds the first still being processed: the page that comes
     back keeps the token, so sending it again finds the first request, not a second one."""
     import threading
-    import zlib
 
     from django.db import connection, transaction
+
+    from common.idempotency import claim
 
     client, customer, _ = shop
     token = form_token(client)
@@ -256,9 +257,8 @@ def test_a_request_still_in_flight_keeps_its_token(shop):
 
     def first_request_in_flight() -> None:  # holds the key's lock as the first POST would
         try:
-            with transaction.atomic(), connection.cursor() as cursor:
-                lock = zlib.crc32(f"web-{token}".encode()) - 2**31
-                cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [customer.partner_id, lock])
+            with transaction.atomic():
+                claim(scope="withdrawal", owner_id=customer.partner_id, key=f"web-{token}")
                 held.set()
                 done.wait(10)
         finally:
