@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "alerts",
     "withdrawals",
     "operations",
+    "dashboard",
 ]
 
 MIDDLEWARE = [

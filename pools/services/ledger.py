@@ -27,6 +27,7 @@ from django.db.models import F, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce, Now
 from django.utils import timezone
 
+from pools.events import pools_changed
 from pools.models import EnergyPool, Reservation
 
 PENDING = Reservation.State.PENDING
@@ -61,6 +62,7 @@ def reservation_reserve(
         ).update(reserved_energy=F("reserved_energy") + energy)
         if not taken:
             return None
+        pools_changed(pool_ids=[pool_id], reason="reserve")
         return Reservation.objects.create(
             pool_id=pool_id,
             withdrawal_id=withdrawal_id,
@@ -155,6 +157,7 @@ def reservations_allocate(
             if EnergyPool.objects.filter(
                 pk=pool_id, status=EnergyPool.Status.ACTIVE, **_pool_covers(total)
             ).update(reserved_energy=F("reserved_energy") + total):
+                pools_changed(pool_ids=[pool_id], reason="reserve")
                 return [
                     Allocation(reservation_id=rid, withdrawal_id=w, energy=e)
                     for rid, (w, e) in zip(ids, fitting, strict=True)
@@ -207,6 +210,9 @@ def _resolve(reservation_id: int, *, posted_energy: int | None) -> bool:
             # overwrites energy_used with the chain's own number.
             pool_update["energy_used"] = F("energy_used") + posted_energy
         EnergyPool.objects.filter(pk=reservation.pool_id).update(**pool_update)
+        pools_changed(
+            pool_ids=[reservation.pool_id], reason="void" if posted_energy is None else "post"
+        )
     return True
 
 
@@ -248,6 +254,7 @@ def reservations_expire(*, limit: int = 1000) -> int:
             EnergyPool.objects.filter(pk=pool_id).update(
                 reserved_energy=F("reserved_energy") - released[pool_id]
             )
+        pools_changed(pool_ids=released.keys(), reason="expire")
     return len(expired)
 
 

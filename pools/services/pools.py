@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 
+from pools.events import pool_changed
 from pools.models import EnergyPool
 
 
@@ -34,4 +35,5 @@ def pool_update_settings(
         )
     if fields:
         pool.save(update_fields=[*fields, "updated_at"])
+        pool_changed(pool=pool, reason="settings")
     return pool

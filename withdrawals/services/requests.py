@@ -22,6 +22,7 @@ from partners.models import Customer, Partner
 from pools.chain import chain_client
 from pools.chain.client import USDT_TRANSFER_ENERGY_COLD, USDT_TRANSFER_ENERGY_WARM
 from pools.chain.errors import ChainRejected
+from pools.events import pool_changed, pools_changed, remember_partner
 from pools.models import EnergyPool, Reservation
 from pools.services.ledger import reservation_reserve, reservation_void, reservations_allocate
 from withdrawals.events import withdrawal_changed
@@ -124,6 +125,7 @@ def withdrawal_request(
     # gives a pooled database connection back while it waits).
     pool = pool_for_withdrawal(partner=partner)
     energy = transfer_energy_estimate(pool=pool, to_address=to_address, amount=amount)
+    remember_partner(pool_id=pool.pk, partner_id=pool.partner_id)  # the ledger's hint needs it
     try:
         with transaction.atomic():
             if idempotency_key:
@@ -167,6 +169,7 @@ def withdrawal_request(
                 )
                 withdrawal.status = Status.QUEUED
                 withdrawal.save(update_fields=["status", "updated_at"])
+                pool_changed(pool=pool, reason="queue")
             _publish(withdrawal, "withdrawal.requested", new=True)
     except IntegrityError:
         # Without the advisory lock (SQLite) the unique key is the referee.
@@ -195,7 +198,8 @@ def withdrawal_cancel(*, withdrawal: Withdrawal) -> Withdrawal:
         # Lock order: the balance (holds) before the pool (reservation).
         withdrawal_holds_release(withdrawal_id=locked.pk)
         emergency_fee_refund(withdrawal=locked)  # a fee paid on chain comes back too
-        QueueEntry.objects.filter(withdrawal=locked).delete()
+        if QueueEntry.objects.filter(withdrawal=locked).delete()[0] and locked.pool_id:
+            pools_changed(pool_ids=[locked.pool_id], reason="queue")
         for reservation_id in Reservation.objects.filter(
             withdrawal=locked, state=Reservation.State.PENDING
         ).values_list("pk", flat=True):
@@ -289,6 +293,7 @@ def withdrawals_requeue_unreserved() -> int:
                     "enqueued_at": withdrawal.created_at,
                 },
             )
+            pools_changed(pool_ids=[withdrawal.pool_id], reason="queue")
             moved += 1
     return moved
 
