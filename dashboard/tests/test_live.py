@@ -85,7 +85,10 @@ def test_status_and_queue_moves_are_hinted():
     assert listener.receive()["payload"]["reason"] == "status"
     time.sleep(1.1)  # the next window
     entry = QueueEntryFactory(
-        pool=pool, withdrawal__partner=pool.partner, withdrawal__status=Withdrawal.Status.QUEUED
+        pool=pool,
+        withdrawal__partner=pool.partner,
+        withdrawal__pool=pool,
+        withdrawal__status=Withdrawal.Status.QUEUED,
     )
     withdrawal_cancel(withdrawal=entry.withdrawal)
     assert listener.receive_pools_changed()["payload"] == {"pool_ids": [pool.pk], "reason": "queue"}

@@ -6,7 +6,7 @@
   var config = JSON.parse(document.getElementById("dashboard-config").textContent);
   var initial = JSON.parse(document.getElementById("dashboard-initial").textContent);
   var S = config.strings;
-  var state = { socket: null, fetches: 0, hints: 0, inFlight: false, again: false,
+  var state = { socket: null, fetches: 0, hints: 0, messages: [], inFlight: false, again: false,
                 analytics: null, analyticsAt: 0, charts: {}, backoff: 500 };
   window.epDashboard = state;
 
@@ -121,7 +121,8 @@
     socket.onmessage = function (message) {
       var data = JSON.parse(message.data);
       state.hints += 1;
-      state.lastHint = data;
+      state.messages.push(data);
+      if (state.messages.length > 200) state.messages.shift();
       if (data.event !== "hello") refresh();
     };
     socket.onclose = function () {
