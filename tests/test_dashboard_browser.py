@@ -60,13 +60,13 @@ def _number(text: str) -> int:
     return int(text.replace(",", "").strip())
 
 
-def _wait_live(browser, wait) -> None:
+def _wait_live(driver, wait) -> None:
     wait.until(lambda b: b.find_element(By.ID, "live-state").get_attribute("data-state") == "live")
 
 
-def _charts_drawn(browser) -> bool:
+def _charts_drawn(driver) -> bool:
     return bool(
-        browser.execute_script(
+        driver.execute_script(
             "var c = window.epDashboard && window.epDashboard.charts;"
             "return !!(c && c['chart-24h'] && c['chart-30d'] && c['chart-savings'])"
             " && document.querySelectorAll('#heatmap tr').length === 8;"
@@ -74,7 +74,7 @@ def _charts_drawn(browser) -> bool:
     )
 
 
-def _reserve_and_time(browser, pool: EnergyPool, energy: int) -> float:
+def _reserve_and_time(driver, pool: EnergyPool, energy: int) -> float:
     """Commit a reservation on `pool`; seconds until its card shows the new available."""
     time.sleep(1.1)  # a fresh coalescing window: the hint leaves at once
     before = pool.available_energy
@@ -84,7 +84,7 @@ def _reserve_and_time(browser, pool: EnergyPool, energy: int) -> float:
     )
     committed = time.monotonic()
     selector = f'[data-pool="{pool.pk}"] [data-field="available_energy"]'
-    WebDriverWait(browser, 5, poll_frequency=0.02).until(
+    WebDriverWait(driver, 5, poll_frequency=0.02).until(
         lambda b: _number(b.find_element(By.CSS_SELECTOR, selector).text) == before - energy
     )
     return time.monotonic() - committed
