@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from datetime import timedelta
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -37,8 +38,8 @@ class Listener:
         for group in groups:
             async_to_sync(self.layer.group_add)(group, self.channel)
 
-    def receive(self, timeout: float = 3.0) -> dict | None:
-        async def one() -> dict | None:
+    def receive(self, timeout: float = 3.0) -> dict[str, Any] | None:
+        async def one() -> dict[str, Any] | None:
             import asyncio
 
             try:
@@ -48,7 +49,7 @@ class Listener:
 
         return async_to_sync(one)()
 
-    def receive_pools_changed(self) -> dict | None:
+    def receive_pools_changed(self) -> dict[str, Any] | None:
         """The next pools hint, skipping the withdrawals' own hints to the same group."""
         while (message := self.receive()) is not None:
             if message["event"] == POOLS_CHANGED:
