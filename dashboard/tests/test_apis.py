@@ -279,3 +279,18 @@ def test_days_are_utc_calendar_days(owner_client, partner):
     EnergyUsageLogFactory(pool=pool, energy_used=2, at=midnight)
     body = owner_client.get(analytics_url(partner.pk, "?days=2")).json()
     assert [d["energy_used"] for d in body["daily"]] == [1, 2]
+
+
+def test_the_hand_written_card_equals_the_declared_fields(partner):
+    from rest_framework import serializers
+
+    from dashboard.apis import PoolCardSerializer
+    from dashboard.selectors import pool_cards
+
+    _busy_pool(partner, last_synced_at=timezone.now(), warning_threshold=Decimal("70.5"))
+    EnergyPoolFactory(partner=partner, energy_limit=0, energy_used=5)  # never synced, 100 %
+    pools = list(EnergyPool.objects.select_related("partner").filter(partner=partner))
+    for card in pool_cards(pools=pools):
+        serializer = PoolCardSerializer()
+        generic = serializers.Serializer.to_representation(serializer, card)
+        assert serializer.to_representation(card) == dict(generic)

@@ -79,7 +79,7 @@ class Command(BaseCommand):
                     "",
                     "Demo logins (DEVELOPMENT ONLY)",
                     f"  admin console   /admin/   admin / {ADMIN_PASSWORD}"
-                "  (operations: /admin/console/)",
+                    "  (operations: /admin/console/)",
                     f"    second factor: backup code {admin.backup_codes[0]} "
                     f"(others: {' '.join(admin.backup_codes[1:])})",
                     f"    or add to an authenticator: {admin.provisioning_uri}",
