@@ -222,6 +222,9 @@ class AdminPoolSerializer(PoolOutputSerializer):
         fields = [*PoolOutputSerializer.Meta.fields, "partner"]
         read_only_fields = fields
 
+    def to_representation(self, instance: EnergyPool) -> dict[str, Any]:
+        return {**super().to_representation(instance), "partner": instance.partner_id}
+
 
 class StaffAPIView(APIView):
     permission_classes = [IsVerifiedStaff]

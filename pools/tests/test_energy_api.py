@@ -216,3 +216,24 @@ def test_the_hand_written_monitor_entry_equals_the_declared_fields():
         serializer = PoolEnergySerializer()
         generic = serializers.Serializer.to_representation(serializer, entry)
         assert serializer.to_representation(entry) == dict(generic)
+
+
+@pytest.mark.django_db
+def test_the_hand_written_pool_equals_the_declared_fields():
+    from decimal import Decimal
+
+    from rest_framework import serializers
+
+    from pools.apis.energy import AdminPoolSerializer
+    from pools.apis.pools import PoolOutputSerializer
+
+    for pool in (
+        EnergyPoolFactory(
+            last_synced_at=timezone.now(), last_sync_block=7, warning_threshold=Decimal("55.5")
+        ),
+        EnergyPoolFactory(energy_limit=0, energy_used=3),
+    ):
+        for serializer_class in (PoolOutputSerializer, AdminPoolSerializer):
+            serializer = serializer_class()
+            generic = serializers.ModelSerializer.to_representation(serializer, pool)
+            assert serializer.to_representation(pool) == dict(generic)
