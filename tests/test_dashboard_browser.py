@@ -7,13 +7,8 @@ from __future__ import annotations
 
 import time
 from datetime import timedelta
-from functools import partial
 
 import pytest
-from channels.testing.live import make_application
-from daphne.testing import DaphneProcess
-from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
-from django.db import connections
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -23,6 +18,7 @@ from pools.events import pools_changed
 from pools.models import EnergyPool
 from pools.services.ledger import reservation_reserve
 from pools.tests.factories import EnergyPoolFactory, EnergyUsageLogFactory, PoolSnapshotFactory
+from tests.live_server import daphne_server
 from tests.test_admin import current_token
 from tests.test_browser import browser  # noqa: F401  # the Chromium fixture
 from withdrawals.tests.factories import WithdrawalFactory
@@ -32,17 +28,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 @pytest.fixture
 def daphne_url(settings):
-    """daphne in a forked process on the test database (channels' live server, for pytest)."""
     settings.ALLOWED_HOSTS = ["localhost", "127.0.0.1"]
-    connections.close_all()  # the child must not share the parent's sockets
-    server = DaphneProcess(
-        "127.0.0.1", partial(make_application, static_wrapper=ASGIStaticFilesHandler)
-    )
-    server.start()
-    assert server.ready.wait(timeout=30)
-    yield f"http://127.0.0.1:{server.port.value}"
-    server.terminate()
-    server.join()
+    with daphne_server() as url:
+        yield url
 
 
 def _pool(partner, **kwargs) -> EnergyPool:

@@ -98,6 +98,13 @@ class AdminPoolEnergySerializer(PoolEnergySerializer):
     partner_id = serializers.IntegerField(source="pool.partner_id")
     partner_name = serializers.CharField(source="pool.partner.name")
 
+    def to_representation(self, instance: PoolEnergy) -> dict[str, Any]:
+        return {
+            **super().to_representation(instance),
+            "partner_id": instance.pool.partner_id,
+            "partner_name": instance.pool.partner.name,
+        }
+
 
 class TotalsSerializer(serializers.Serializer):  # type: ignore[type-arg]
     pools = serializers.IntegerField()

@@ -204,7 +204,7 @@ def test_the_hand_written_monitor_entry_equals_the_declared_fields():
     from django.utils import timezone
     from rest_framework import serializers
 
-    from pools.apis.energy import PoolEnergySerializer
+    from pools.apis.energy import AdminPoolEnergySerializer, PoolEnergySerializer
     from pools.selectors import pool_energy
 
     pools = [
@@ -213,9 +213,10 @@ def test_the_hand_written_monitor_entry_equals_the_declared_fields():
     ]
     EnergyUsageLogFactory(pool=pools[0], energy_used=10**7)  # days left becomes a number
     for entry in pool_energy(pools=pools):
-        serializer = PoolEnergySerializer()
-        generic = serializers.Serializer.to_representation(serializer, entry)
-        assert serializer.to_representation(entry) == dict(generic)
+        for serializer_class in (PoolEnergySerializer, AdminPoolEnergySerializer):
+            serializer = serializer_class()
+            generic = serializers.Serializer.to_representation(serializer, entry)
+            assert serializer.to_representation(entry) == dict(generic)
 
 
 @pytest.mark.django_db
