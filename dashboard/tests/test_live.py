@@ -141,3 +141,21 @@ async def test_a_partners_socket_never_gets_another_partners_pool_hints():
         "payload": {"pool_ids": [my_pool.pk], "reason": "status"},
     }
     await comm.disconnect()
+
+
+def test_a_sync_tells_each_partner_about_its_own_pools(devnet):
+    """The sync job's batch write hints each partner once, with its synced pools."""
+    from tronpy.keys import PrivateKey
+
+    from pools.services.sync import pools_sync
+
+    first, second = (PrivateKey.random().public_key.to_base58check_address() for _ in range(2))
+    for address in (first, second):
+        devnet.fund(address, 10)
+    mine = EnergyPoolFactory(address=first)
+    theirs = EnergyPoolFactory(address=second)
+    listener = Listener(partner_group(mine.partner_id))
+    pools_sync()
+    message = listener.receive_pools_changed()
+    assert message["payload"] == {"pool_ids": [mine.pk], "reason": "sync"}
+    assert theirs.pk not in message["payload"]["pool_ids"]
