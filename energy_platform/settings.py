@@ -81,6 +81,7 @@ INSTALLED_APPS = [
     "alerts",
     "withdrawals",
     "operations",
+    "dashboard",
 ]
 
 MIDDLEWARE = [

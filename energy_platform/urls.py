@@ -6,6 +6,7 @@ from django_otp.admin import OTPAdminSite
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from common.views import metrics
+from dashboard.views import console_page, partner_dashboard_page
 from operations.urls import api_urlpatterns as health_api
 from operations.urls import batch_urlpatterns as batch_api
 from operations.urls import probe_urlpatterns as probes
@@ -20,6 +21,7 @@ api_v1: list[URLPattern | URLResolver] = [
     path("partners/", include("partners.urls")),
     path("pools/", include("pools.urls")),
     path("", include("pools.energy_urls")),
+    path("", include("dashboard.urls")),
     path("", include("withdrawals.api_urls")),
     path("", include("alerts.urls")),
     path("", include((health_api, "health"))),
@@ -27,12 +29,15 @@ api_v1: list[URLPattern | URLResolver] = [
 ]
 
 urlpatterns = [
+    # The operators' console: admin_view admits verified staff only (OTPAdminSite).
+    path("admin/console/", admin.site.admin_view(console_page), name="console"),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
     path("health/", include((probes, "probes"))),
     path("metrics", metrics, name="metrics"),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("dashboard/", partner_dashboard_page, name="partner-dashboard"),
     path("", include("withdrawals.urls")),
 ]
 

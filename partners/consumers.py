@@ -7,6 +7,8 @@ can be revoked while the socket stays open.
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -16,7 +18,7 @@ from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.models import Device
 
 from common.events import ADMIN_GROUP, LiveMessage, partner_group
-from partners.selectors import membership_partner_id
+from partners.selectors import membership_partner_id, membership_partner_ids
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
@@ -36,6 +38,66 @@ def _verified_staff(user_id: int, device_id: str) -> bool:
         return False
     device = Device.from_persistent_id(device_id, for_verify=False)
     return bool(device is not None and device.confirmed and device.user_id == user_id)
+
+
+def _recheck(function: Any) -> Any:
+    """Run a per-message rights check on the thread pool, not the one shared sync thread,
+    where the checks of many sockets would queue behind each other."""
+    return database_sync_to_async(function, thread_sensitive=False)
+
+
+class _MembershipChecks:
+    """Answers the sockets of one event loop asking "which partner is user U in now?" for the
+    same hint with one query.
+
+    A hint to a partner's group reaches each of its sockets at about the same moment, and
+    each must re-check its rights before forwarding it. One read per socket cost a second
+    per hint with 500 sockets (bench/live.py); here the questions asked within `GATHER`
+    seconds are answered together by a single fresh read, so every forwarded hint is still
+    checked against the database as it stands after the hint was sent.
+    """
+
+    GATHER = 0.002
+
+    def __init__(self) -> None:
+        self._pending: dict[int, list[asyncio.Future[int | None]]] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    async def partner_of(self, user_id: int) -> int | None:
+        future: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
+        self._pending.setdefault(user_id, []).append(future)
+        if self._task is None:
+            self._task = asyncio.ensure_future(self._answer())
+        return await future
+
+    async def _answer(self) -> None:
+        await asyncio.sleep(self.GATHER)
+        pending, self._pending, self._task = self._pending, {}, None
+        try:
+            found = await _recheck(membership_partner_ids)(user_ids=list(pending))
+        except Exception as error:  # every socket asking hears it, none is left waiting
+            for futures in pending.values():
+                for future in futures:
+                    if not future.done():
+                        future.set_exception(error)
+            return
+        for user_id, futures in pending.items():
+            for future in futures:
+                if not future.done():
+                    future.set_result(found.get(user_id))
+
+
+_checks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _MembershipChecks] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _membership_checks() -> _MembershipChecks:
+    loop = asyncio.get_running_loop()
+    checks = _checks.get(loop)
+    if checks is None:
+        checks = _checks[loop] = _MembershipChecks()
+    return checks
 
 
 class LiveConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]  # channels is untyped
@@ -77,12 +139,10 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]  # channel
             return False
         if self.is_admin:
             # Staff rights can be withdrawn (or the device removed) while the socket is open.
-            return bool(await database_sync_to_async(_verified_staff)(self.user_id, self.device_id))
+            return bool(await _recheck(_verified_staff)(self.user_id, self.device_id))
         if partner_id is None:
             return False
-        current: int | None = await database_sync_to_async(membership_partner_id)(
-            user_id=self.user_id
-        )
+        current = await _membership_checks().partner_of(self.user_id)
         return current == partner_id
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:

@@ -99,6 +99,16 @@ def membership_partner_id(*, user_id: int) -> int | None:
     )
 
 
+def membership_partner_ids(*, user_ids: list[int]) -> dict[int, int]:
+    """`membership_partner_id` for many users in one query: user id -> partner id, for those
+    who belong to an active partner now (a user has one membership at most)."""
+    return dict(
+        Membership.objects.filter(
+            user_id__in=user_ids, user__is_active=True, partner__status=Partner.Status.ACTIVE
+        ).values_list("user_id", "partner_id")
+    )
+
+
 def partner_get_for_caller(*, caller: Caller, partner_id: int) -> Partner:
     """The partner `partner_id` if the caller belongs to it; 404 otherwise (never 403)."""
     if caller.partner.pk != partner_id:

@@ -123,6 +123,20 @@ class StrictIntegerField(serializers.IntegerField):
         super().__init__(**kwargs)
 
 
+class QueryIntegerField(StrictIntegerField):
+    """A whole number in a query string: ASCII digits only (no sign, space, point, exponent
+    or another script's digits, which Python's int() would take), within 64 bits."""
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, str) and not _QUERY_DIGITS.fullmatch(data):
+            self.fail("invalid")
+        value: int = super().to_internal_value(data)
+        return value
+
+
+_QUERY_DIGITS = re.compile(r"[0-9]{1,19}", re.ASCII)
+
+
 class StrictDecimalField(serializers.DecimalField):
     """A non-negative amount as a JSON string matching `pattern`, which the schema states
     (`common/api/schema.py`)."""

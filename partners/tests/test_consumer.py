@@ -158,3 +158,24 @@ async def test_admin_socket_stops_when_staff_rights_go():
     await sync_to_async(publish)("alert.opened", 1, ["admin"])
     assert await comm.receive_nothing(timeout=0.5)
     await comm.disconnect()
+
+
+async def test_sockets_of_one_hint_are_rechecked_together_each_on_its_own_rights():
+    """One query answers the re-checks of every socket a hint reaches, and still refuses the
+    one whose membership went meanwhile."""
+    first = await sync_to_async(MembershipFactory)()
+    second = await sync_to_async(MembershipFactory)(partner=first.partner)
+    revoked = await sync_to_async(MembershipFactory)(partner=first.partner)
+    comms = [communicator(m.user) for m in (first, second, revoked)]
+    for comm in comms:
+        assert (await comm.connect())[0]
+        await comm.receive_json_from()
+    await sync_to_async(revoked.delete)()
+    await sync_to_async(publish)(
+        "pool.updated", first.partner_id, [partner_group(first.partner_id)]
+    )
+    for comm in comms[:2]:
+        assert (await comm.receive_json_from(timeout=3))["event"] == "pool.updated"
+    assert await comms[2].receive_nothing(timeout=0.5)
+    for comm in comms:
+        await comm.disconnect()

@@ -34,6 +34,7 @@ from django.db.models import F, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce, Now
 from django.utils import timezone
 
+from pools.events import pools_changed
 from pools.models import EnergyPool, Reservation
 
 PENDING = Reservation.State.PENDING
@@ -59,6 +60,7 @@ def reservation_reserve(
         ).update(reserved_energy=F("reserved_energy") + energy)
         if not taken:
             return None
+        pools_changed(pool_ids=[pool_id], reason="reserve")
         return Reservation.objects.create(
             pool_id=pool_id,
             withdrawal_id=withdrawal_id,
@@ -188,6 +190,7 @@ def reservations_place(*, placements: Sequence[Placement], ttl: timedelta) -> li
             pk=pool_id, status=EnergyPool.Status.ACTIVE, **_pool_covers(totals[pool_id])
         ).update(reserved_energy=F("reserved_energy") + totals[pool_id]):
             raise PoolChanged(pool_id)
+    pools_changed(pool_ids=sorted(totals), reason="reserve")  # sent only if it commits
     return [
         Allocation(
             reservation_id=rid, withdrawal_id=p.withdrawal_id, energy=p.energy, pool_id=p.pool_id
@@ -275,6 +278,9 @@ def _resolve(reservation_id: int, *, posted_energy: int | None) -> bool:
             # overwrites energy_used with the chain's own number.
             pool_update["energy_used"] = F("energy_used") + posted_energy
         EnergyPool.objects.filter(pk=reservation.pool_id).update(**pool_update)
+        pools_changed(
+            pool_ids=[reservation.pool_id], reason="void" if posted_energy is None else "post"
+        )
     return True
 
 
@@ -316,6 +322,7 @@ def reservations_expire(*, limit: int = 1000) -> int:
             EnergyPool.objects.filter(pk=pool_id).update(
                 reserved_energy=F("reserved_energy") - released[pool_id]
             )
+        pools_changed(pool_ids=released.keys(), reason="expire")
     return len(expired)
 
 

@@ -11,6 +11,7 @@ from common.tron import tron_address_to_hex
 from partners.models import Partner
 from pools.chain import chain_client
 from pools.chain.signers import address_of
+from pools.events import pool_changed
 from pools.models import EnergyPool, Reservation, SigningKey
 from pools.services.keys import signing_key_generate, signing_key_import
 from pools.services.sync import pools_sync
@@ -133,4 +134,5 @@ def pool_set_status(*, pool: EnergyPool, status: str) -> EnergyPool:
             )
         locked.status = status
         locked.save(update_fields=["status", "updated_at"])
+        pool_changed(pool=locked, reason="status")
     return locked

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 
+from pools.events import pool_changed
 from pools.models import EnergyPool
 
 THRESHOLD_FIELDS = ("warning_threshold", "critical_threshold", "emergency_threshold")
@@ -55,4 +56,5 @@ def pool_update_settings(
         fields.append(name)
     if fields:
         pool.save(update_fields=[*fields, "updated_at"])
+        pool_changed(pool=pool, reason="settings")
     return pool

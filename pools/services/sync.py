@@ -27,6 +27,7 @@ from common.db import bulk_insert_columns, bulk_update_columns
 from pools.chain.batch import BatchReader
 from pools.chain.errors import ChainError, ChainUnavailable
 from pools.chain.types import DEFAULT_WINDOW_MS, AccountState, BlockRef
+from pools.events import pools_changed, remember_partner
 from pools.models import EnergyPool, EnergyUsageLog, PoolSnapshot, Reservation
 
 logger = logging.getLogger(__name__)
@@ -283,6 +284,9 @@ def _write_batch(
             EnergyPool.objects.filter(pk__in=pks).update(last_sync_error=message)
         bulk_insert_columns(snapshots, SNAPSHOT_FIELDS)
         EnergyUsageLog.objects.bulk_create(logs)
+        for pool in pools:
+            remember_partner(pool_id=pool.pk, partner_id=pool.partner_id)
+        pools_changed(pool_ids=[p.pk for p in pools], reason="sync")
     report.snapshots += len(snapshots)
     report.external_logs += len(logs)
 
@@ -355,7 +359,7 @@ def _load_batch(pks: list[int]) -> list[EnergyPool]:
     # Only what sync reads; every chain column it writes is set before the write.
     return list(
         EnergyPool.objects.filter(pk__in=pks)
-        .only("pk", "address", "energy_limit", "last_sync_block", "usage_baseline")
+        .only("pk", "partner_id", "address", "energy_limit", "last_sync_block", "usage_baseline")
         .order_by("pk")
     )
 

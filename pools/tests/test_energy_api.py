@@ -197,3 +197,44 @@ def test_overview_and_prices_query_counts_are_constant(
         counts.append((len(overview.captured_queries), len(prices.captured_queries)))
         EnergyPoolFactory.create_batch(5, partner=other_partner)
     assert counts[0] == counts[1]
+
+
+@pytest.mark.django_db
+def test_the_hand_written_monitor_entry_equals_the_declared_fields():
+    from django.utils import timezone
+    from rest_framework import serializers
+
+    from pools.apis.energy import AdminPoolEnergySerializer, PoolEnergySerializer
+    from pools.selectors import pool_energy
+
+    pools = [
+        EnergyPoolFactory(last_synced_at=timezone.now(), reserved_energy=7),
+        EnergyPoolFactory(energy_limit=0, energy_used=3),
+    ]
+    EnergyUsageLogFactory(pool=pools[0], energy_used=10**7)  # days left becomes a number
+    for entry in pool_energy(pools=pools):
+        for serializer_class in (PoolEnergySerializer, AdminPoolEnergySerializer):
+            serializer = serializer_class()
+            generic = serializers.Serializer.to_representation(serializer, entry)
+            assert serializer.to_representation(entry) == dict(generic)
+
+
+@pytest.mark.django_db
+def test_the_hand_written_pool_equals_the_declared_fields():
+    from decimal import Decimal
+
+    from rest_framework import serializers
+
+    from pools.apis.energy import AdminPoolSerializer
+    from pools.apis.pools import PoolOutputSerializer
+
+    for pool in (
+        EnergyPoolFactory(
+            last_synced_at=timezone.now(), last_sync_block=7, warning_threshold=Decimal("55.5")
+        ),
+        EnergyPoolFactory(energy_limit=0, energy_used=3),
+    ):
+        for serializer_class in (PoolOutputSerializer, AdminPoolSerializer):
+            serializer = serializer_class()
+            generic = serializers.ModelSerializer.to_representation(serializer, pool)
+            assert serializer.to_representation(pool) == dict(generic)

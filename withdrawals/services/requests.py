@@ -34,6 +34,7 @@ from partners.models import Customer, Partner
 from pools.chain import chain_client
 from pools.chain.client import USDT_TRANSFER_ENERGY_COLD, USDT_TRANSFER_ENERGY_WARM
 from pools.chain.errors import ChainRejected
+from pools.events import partner_queue_changed, remember_partner
 from pools.models import EnergyPool, Reservation
 from pools.services.ledger import (
     Allocation,
@@ -125,6 +126,7 @@ def withdrawal_request(
     # gives a pooled database connection back while it waits).
     pool = pool_for_withdrawal(partner=partner)
     energy = transfer_energy_estimate(pool=pool, to_address=to_address, amount=amount)
+    remember_partner(pool_id=pool.pk, partner_id=pool.partner_id)  # the ledger's hint needs it
     try:
         with transaction.atomic():
             if idempotency_key:
@@ -170,6 +172,7 @@ def withdrawal_request(
                 withdrawal.status = Status.QUEUED
                 withdrawal.pool = None
                 withdrawal.save(update_fields=["status", "pool", "updated_at"])
+                partner_queue_changed(partner_id=partner.pk)
             _publish(withdrawal, "withdrawal.requested", new=True)
     except IntegrityError:
         # Without the advisory lock (SQLite) the unique key is the referee.
@@ -198,7 +201,8 @@ def withdrawal_cancel(*, withdrawal: Withdrawal) -> Withdrawal:
         # Lock order: the balance (holds) before the pool (reservation).
         withdrawal_holds_release(withdrawal_id=locked.pk)
         emergency_fee_refund(withdrawal=locked)  # a fee paid on chain comes back too
-        QueueEntry.objects.filter(withdrawal=locked).delete()
+        if QueueEntry.objects.filter(withdrawal=locked).delete()[0]:
+            partner_queue_changed(partner_id=locked.partner_id)
         for reservation_id in Reservation.objects.filter(
             withdrawal=locked, state=Reservation.State.PENDING
         ).values_list("pk", flat=True):
@@ -357,7 +361,7 @@ def withdrawals_requeue_unreserved() -> int:
         status=Status.RESERVED, mode=Withdrawal.Mode.STANDARD
     ).exclude(Exists(pending))
     moved = 0
-    for withdrawal in stranded.only("pk", "partner_id", "energy_estimate", "created_at"):
+    for withdrawal in stranded.only("pk", "partner_id", "pool_id", "energy_estimate", "created_at"):
         with transaction.atomic():
             if (
                 not Withdrawal.objects.filter(pk=withdrawal.pk, status=Status.RESERVED)
@@ -374,6 +378,7 @@ def withdrawals_requeue_unreserved() -> int:
                     "enqueued_at": withdrawal.created_at,
                 },
             )
+            partner_queue_changed(partner_id=withdrawal.partner_id)
             moved += 1
     return moved
 

@@ -78,7 +78,8 @@ class Command(BaseCommand):
                 [
                     "",
                     "Demo logins (DEVELOPMENT ONLY)",
-                    f"  admin console   /admin/   admin / {ADMIN_PASSWORD}",
+                    f"  admin console   /admin/   admin / {ADMIN_PASSWORD}"
+                    "  (operations: /admin/console/)",
                     f"    second factor: backup code {admin.backup_codes[0]} "
                     f"(others: {' '.join(admin.backup_codes[1:])})",
                     f"    or add to an authenticator: {admin.provisioning_uri}",
@@ -138,7 +139,8 @@ class Command(BaseCommand):
             )
             lines += [
                 f"  partner {name} (id {partner.pk}):",
-                f"    staff          {slug}-owner / {DEMO_PASSWORD}  ({slug}-viewer is read-only)",
+                f"    staff          {slug}-owner / {DEMO_PASSWORD}  ({slug}-viewer is read-only)"
+                "  dashboard: /login/?next=/dashboard/",
                 f"    end user       /login/  {customer_name} / {DEMO_PASSWORD}",
                 f"    API key        Authorization: Api-Key {issued.raw_key}",
             ]

@@ -1,0 +1,287 @@
+"""Dashboard and analytics reads (seed document 000's names): the partner's cards in one call,
+the partner's analytics, and the operators' same across partners."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from common.api.permissions import IsVerifiedStaff
+from common.api.serializers import QueryIntegerField
+from common.api.views import StaffAPIView
+from dashboard.selectors import MAX_DAYS, PoolCard, analytics, global_dashboard, partner_dashboard
+from operations.batch_apis import JobRunSerializer, JobStatsSerializer
+from partners.api_base import PartnerAPIView
+from partners.selectors import partner_get_for_caller
+from pools.apis.energy import (
+    PartnerTotalsSerializer,
+    PoolEnergySerializer,
+    PriceSerializer,
+    SavingsSerializer,
+    TotalsSerializer,
+)
+from pools.models import EnergyPool
+from pools.selectors import PoolEnergy
+
+
+class PoolCardSerializer(PoolEnergySerializer):
+    partner_id = serializers.IntegerField(source="pool.partner_id")
+    partner_name = serializers.CharField(source="pool.partner.name")
+    level = serializers.ChoiceField(choices=["ok", "warning", "critical", "emergency"])
+    warning_threshold = serializers.DecimalField(source="warning", max_digits=5, decimal_places=2)
+    critical_threshold = serializers.DecimalField(source="critical", max_digits=5, decimal_places=2)
+    emergency_threshold = serializers.DecimalField(
+        source="emergency", max_digits=5, decimal_places=2
+    )
+    queue_length = serializers.IntegerField()
+    oldest_wait_seconds = serializers.IntegerField(allow_null=True)
+    # A card wraps a PoolEnergy: its own numbers are one step further.
+    available_energy = serializers.IntegerField(source="energy.available")
+    daily_usage = serializers.FloatField(source="energy.daily_usage")
+    days_left = serializers.FloatField(
+        source="energy.days_left",
+        allow_null=True,
+        help_text="Null when the recent rate is sustainable.",
+    )
+    stale = serializers.BooleanField(source="energy.stale")
+
+    def to_representation(self, instance: PoolEnergy | PoolCard) -> dict[str, Any]:
+        """By hand, as its parent's (the hot path of the dashboards); held equal to the
+        declared fields by dashboard/tests/test_apis.py."""
+        if not isinstance(instance, PoolCard):
+            raise TypeError("a pool card serializes a PoolCard")
+        pool = instance.pool
+        return {
+            **PoolEnergySerializer.to_representation(self, instance.energy),
+            "partner_id": pool.partner_id,
+            "partner_name": pool.partner.name,
+            "level": instance.level,
+            "warning_threshold": _THRESHOLD.to_representation(instance.warning),
+            "critical_threshold": _THRESHOLD.to_representation(instance.critical),
+            "emergency_threshold": _THRESHOLD.to_representation(instance.emergency),
+            "queue_length": instance.queue_length,
+            "oldest_wait_seconds": instance.oldest_wait_seconds,
+        }
+
+
+_THRESHOLD = serializers.DecimalField(max_digits=5, decimal_places=2)
+
+
+class QueueSummarySerializer(serializers.Serializer):  # type: ignore[type-arg]
+    length = serializers.IntegerField()
+    oldest_wait_seconds = serializers.IntegerField(allow_null=True)
+
+
+class RecentWithdrawalSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    id = serializers.IntegerField()
+    status = serializers.CharField()
+    mode = serializers.CharField()
+    amount = serializers.DecimalField(max_digits=30, decimal_places=6)
+    pool_id = serializers.IntegerField(allow_null=True)
+    created_at = serializers.DateTimeField()
+
+
+class AlertSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    id = serializers.IntegerField()
+    partner_id = serializers.IntegerField()
+    pool_id = serializers.IntegerField(allow_null=True)
+    kind = serializers.CharField()
+    level = serializers.CharField()
+    message = serializers.CharField()
+    opened_at = serializers.DateTimeField()
+    acknowledged_at = serializers.DateTimeField(allow_null=True)
+
+
+class ChannelSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    kind = serializers.CharField()
+    min_level = serializers.CharField()
+    is_active = serializers.BooleanField()
+
+
+class DashboardOutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    partner_id = serializers.IntegerField()
+    generated_at = serializers.DateTimeField()
+    totals = TotalsSerializer()
+    savings = SavingsSerializer()
+    pools = PoolCardSerializer(many=True)
+    queue = QueueSummarySerializer()
+    withdrawals_by_status = serializers.DictField(child=serializers.IntegerField())
+    recent_withdrawals = RecentWithdrawalSerializer(many=True)
+    alerts = AlertSerializer(many=True)
+    channels = ChannelSerializer(many=True)
+    prices = PriceSerializer(many=True)
+
+
+class EnergyDashboardApi(PartnerAPIView):
+    """The partner dashboard's cards in one call: every pool (archived left out) with its
+    usage against its thresholds, frozen TRX, days left, queue and staleness; totals, the
+    queue, recent withdrawals, open alerts, alert channels and prices."""
+
+    @extend_schema(responses=DashboardOutputSerializer, operation_id="energy_dashboard")
+    def get(self, request: Request, partner_id: int) -> Response:
+        partner = partner_get_for_caller(caller=self.caller, partner_id=partner_id)
+        return Response(DashboardOutputSerializer(partner_dashboard(partner_id=partner.pk)).data)
+
+
+class AnalyticsQuerySerializer(serializers.Serializer):  # type: ignore[type-arg]
+    days = QueryIntegerField(min_value=1, max_value=MAX_DAYS, default=30)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        unknown = set(self.initial_data) - set(self.fields)
+        if unknown:
+            raise serializers.ValidationError({name: ["Unknown parameter."] for name in unknown})
+        if self.initial_data.get("days") == "":  # DRF would read "?days=" as absent
+            raise serializers.ValidationError({"days": ["A valid integer is required."]})
+        return attrs
+
+
+class DailySerializer(serializers.Serializer):  # type: ignore[type-arg]
+    date = serializers.DateField()
+    energy_used = serializers.IntegerField()
+    pooled_energy = serializers.IntegerField(help_text="Energy our withdrawals took from pools.")
+    external_energy = serializers.IntegerField(help_text="Pool energy used outside the platform.")
+    trx_burned_sun = serializers.IntegerField()
+    trx_saved_sun = serializers.IntegerField(
+        help_text="Pooled energy priced at the chain's energy fee then: TRX not burned."
+    )
+    withdrawals = serializers.IntegerField()
+    confirmed = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    emergency = serializers.IntegerField()
+
+
+class AnalyticsTotalsSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    energy_used = serializers.IntegerField()
+    pooled_energy = serializers.IntegerField()
+    trx_burned_sun = serializers.IntegerField()
+    trx_saved_sun = serializers.IntegerField()
+    withdrawals = serializers.IntegerField()
+
+
+class PeakHourSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    hour = serializers.IntegerField(help_text="Hour of day, UTC.")
+    energy_used = serializers.IntegerField()
+
+
+class EnergyPointSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    t = serializers.DateTimeField()
+    used = serializers.IntegerField()
+    available = serializers.IntegerField()
+
+
+class PoolSeriesSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    pool_id = serializers.IntegerField()
+    points = EnergyPointSerializer(many=True)
+
+
+class ForecastPointSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    t = serializers.DateTimeField()
+    predicted = serializers.IntegerField()
+    lower = serializers.IntegerField()
+    upper = serializers.IntegerField()
+
+
+class ForecastSeriesSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    pool_id = serializers.IntegerField()
+    points = ForecastPointSerializer(many=True)
+
+
+class AnalyticsOutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    partner_id = serializers.IntegerField(allow_null=True)
+    days = serializers.IntegerField()
+    since = serializers.DateTimeField()
+    totals = AnalyticsTotalsSerializer()
+    daily = DailySerializer(many=True)
+    heatmap = serializers.ListField(
+        child=serializers.ListField(child=serializers.IntegerField()),
+        help_text="Energy used by ISO weekday (row 0 = Monday) × hour of day (UTC).",
+    )
+    peak_hours = PeakHourSerializer(many=True)
+    energy_24h = PoolSeriesSerializer(many=True)
+    energy_daily = PoolSeriesSerializer(many=True)
+    forecast = ForecastSeriesSerializer(many=True)
+
+
+def _days(request: Request) -> int:
+    query = AnalyticsQuerySerializer(data=request.query_params)
+    query.is_valid(raise_exception=True)
+    return int(query.validated_data["days"])
+
+
+class EnergyAnalyticsApi(PartnerAPIView):
+    """The partner's analytics over `days` (default 30): daily energy used, withdrawals,
+    pooled vs burned, TRX saved; usage by hour × weekday and peak hours; each pool's energy
+    over 24 h and per day; the newest forecast once predictions exist."""
+
+    @extend_schema(
+        parameters=[AnalyticsQuerySerializer],
+        responses=AnalyticsOutputSerializer,
+        operation_id="energy_analytics",
+    )
+    def get(self, request: Request, partner_id: int) -> Response:
+        partner = partner_get_for_caller(caller=self.caller, partner_id=partner_id)
+        data = analytics(partner_id=partner.pk, days=_days(request))
+        return Response(AnalyticsOutputSerializer(data).data)
+
+
+class GlobalAnalyticsApi(StaffAPIView):
+    """The same analytics across every partner (operators only)."""
+
+    @extend_schema(
+        parameters=[AnalyticsQuerySerializer],
+        responses=AnalyticsOutputSerializer,
+        operation_id="energy_global_analytics",
+    )
+    def get(self, request: Request) -> Response:
+        data = analytics(partner_id=None, days=_days(request))
+        return Response(AnalyticsOutputSerializer(data).data)
+
+
+class GlobalDashboardQuerySerializer(serializers.Serializer):  # type: ignore[type-arg]
+    partner = QueryIntegerField(min_value=1, required=False)
+    status = serializers.ChoiceField(choices=EnergyPool.Status.choices, required=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        unknown = set(self.initial_data) - set(self.fields)
+        if unknown:
+            raise serializers.ValidationError({name: ["Unknown parameter."] for name in unknown})
+        return attrs
+
+
+class GlobalDashboardOutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    generated_at = serializers.DateTimeField()
+    totals = TotalsSerializer()
+    partners = PartnerTotalsSerializer(many=True)
+    savings = SavingsSerializer()
+    pools = PoolCardSerializer(many=True)
+    alerts = AlertSerializer(many=True)
+    jobs = JobStatsSerializer(many=True)
+    recent_jobs = JobRunSerializer(many=True)
+    prices = PriceSerializer(many=True)
+
+
+class GlobalDashboardApi(StaffAPIView):
+    """The operators' console in one call: every pool as a card (`partner`, `status`
+    filters), totals across and per partner, open alerts, jobs and prices."""
+
+    permission_classes = [IsVerifiedStaff]
+
+    @extend_schema(
+        parameters=[GlobalDashboardQuerySerializer],
+        responses=GlobalDashboardOutputSerializer,
+        operation_id="energy_global_dashboard",
+    )
+    def get(self, request: Request) -> Response:
+        query = GlobalDashboardQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        data = global_dashboard(
+            partner_id=query.validated_data.get("partner"),
+            status=query.validated_data.get("status"),
+        )
+        return Response(GlobalDashboardOutputSerializer(data).data)
