@@ -25,6 +25,7 @@ from alerts.models import EnergyAlert
 from alerts.services.rules import alerts_check
 from partners.models import Customer, Partner
 from partners.tests.factories import CustomerFactory
+from pools import events as pools_events
 from pools.chain import chain_client
 from pools.chain.client import USDT_TRANSFER_ENERGY_COLD, USDT_TRANSFER_ENERGY_WARM
 from pools.models import EnergyPool, EnergyUsageLog, Reservation
@@ -381,6 +382,7 @@ def test_allocation_statements_grow_with_pools_not_withdrawals(devnet, partner, 
             request(customer)
         for pool in pools[:pools_used]:
             free(pool, per_pool * COLD)  # each pool exactly full after its share
+        pools_events._partner_of.clear()  # the hint's pool → partner cache, cold each time
         with CaptureQueriesContext(connection) as queries:
             assert queue_allocate() == per_pool * pools_used
         assert not QueueEntry.objects.exists()
