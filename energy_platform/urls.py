@@ -19,6 +19,7 @@ api_v1: list[URLPattern | URLResolver] = [
     path("schema/", SpectacularAPIView.as_view(api_version="v1"), name="schema"),
     path("partners/", include("partners.urls")),
     path("pools/", include("pools.urls")),
+    path("wallets/", include("pools.wallet_api_urls")),
     path("", include("pools.energy_urls")),
     path("", include("withdrawals.api_urls")),
     path("", include((health_api, "health"))),
@@ -32,6 +33,7 @@ urlpatterns = [
     path("health/", include((probes, "probes"))),
     path("metrics", metrics, name="metrics"),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("partner/wallets/", include("pools.wallet_urls")),
     path("", include("withdrawals.urls")),
 ]
 
