@@ -50,9 +50,7 @@ def test_tronpy_message_signatures_recover_the_signer(message):
         KNOWN_ADDRESS
     )
     assert message_signer(message=message, signature_hex=signature.hex()) == KNOWN_ADDRESS
-    assert message_signer(message=message, signature_hex=signature.hex().upper()) == (
-        KNOWN_ADDRESS
-    )
+    assert message_signer(message=message, signature_hex=signature.hex().upper()) == (KNOWN_ADDRESS)
 
 
 def test_a_signature_over_another_message_recovers_another_address():
