@@ -21,7 +21,6 @@ from django.views.decorators.http import require_GET, require_POST
 from partners.models import WalletChallenge
 from partners.selectors import Caller, caller_for_user
 from pools.selectors import wallet_get_for_partner, wallet_list_for_partner
-from pools.services.onboarding import CANNOT_ADD
 from pools.services.wallets import (
     CHALLENGE_EXPIRED,
     CHALLENGE_USED,
@@ -41,9 +40,10 @@ SERVICE_MESSAGES = (
     gettext_noop("Not a signature: expected 65 bytes as 130 hex digits."),
     gettext_noop("The signature was not made by this address over this challenge's message."),
     gettext_noop("Verify the wallet before adding it as a pool."),
-    gettext_noop(CANNOT_ADD),
-    gettext_noop("Enter a valid TRON address."),
-    gettext_noop("The TRON address checksum is wrong."),
+    gettext_noop(
+        "This address cannot be added: it must be an activated TRON account (one that has "
+        "received TRX) and not already a pool."
+    ),
 )
 
 
