@@ -6,11 +6,13 @@ import re
 import pytest
 from django.test import Client
 from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from partners.models import PartnerWallet, WalletChallenge
-from partners.tests.factories import CustomerFactory, PartnerWalletFactory
+from partners.tests.factories import CustomerFactory, PartnerWalletFactory, UserFactory
 from pools.models import EnergyPool
 from pools.tests.test_wallet_signatures import KNOWN_ADDRESS, KNOWN_KEY
+from tests.test_admin import verified_client
 
 pytestmark = pytest.mark.django_db
 
@@ -174,3 +176,26 @@ def test_the_owner_adds_a_verified_wallet_as_a_pool_from_the_page(devnet, partne
     client.post(f"{PAGE}{wallet.pk}/pool")
     assert "이 주소는 추가할 수 없습니다" in client.get(PAGE).content.decode()
     assert EnergyPool.objects.count() == 1
+
+
+def test_the_admin_cannot_mark_a_wallet_verified_by_hand(partner):
+    user = UserFactory(is_staff=True, is_superuser=True)
+    device = TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
+    client = verified_client(user, device)
+    wallet = PartnerWalletFactory(partner=partner)
+    url = f"/admin/partners/partnerwallet/{wallet.pk}/change/"
+    response = client.post(
+        url,
+        {
+            "partner": partner.pk,
+            "address": wallet.address,
+            "label": "edited",
+            "verified_at_0": "2026-01-01",
+            "verified_at_1": "00:00:00",
+            "signature": "ab" * 65,
+        },
+    )
+    assert response.status_code == 302, response.content
+    wallet.refresh_from_db()
+    assert wallet.label == "edited"
+    assert (wallet.verified_at, wallet.signature) == (None, "")
