@@ -1,6 +1,7 @@
 """URL routes: admin (with a second factor), partner API, health probes, user pages."""
 
 from django.contrib import admin
+from django.contrib.staticfiles.urls import staticfiles_urlpatterns
 from django.urls import URLPattern, URLResolver, include, path
 from django_otp.admin import OTPAdminSite
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
@@ -36,5 +37,10 @@ urlpatterns = [
     path("partner/wallets/", include("pools.wallet_urls")),
     path("", include("withdrawals.urls")),
 ]
+
+# Pages' scripts and styles are static files (no inline script). daphne does not serve them;
+# in development (DEBUG) Django does, and this adds nothing otherwise (serve them from the
+# web server or a CDN after `manage.py collectstatic`).
+urlpatterns += staticfiles_urlpatterns()
 
 handler404 = "common.views.not_found"
