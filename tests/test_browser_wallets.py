@@ -7,16 +7,17 @@ watch-only pool."""
 import json
 
 import pytest
+from django.utils import timezone
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 from tronpy.keys import PrivateKey
 
 from partners.models import PartnerWallet, Role, WalletChallenge
-from partners.tests.factories import TEST_PASSWORD, MembershipFactory
+from partners.tests.factories import TEST_PASSWORD, MembershipFactory, PartnerWalletFactory
 from pools.models import EnergyPool
 from pools.tests.test_wallet_signatures import KNOWN_ADDRESS, KNOWN_KEY
-from tests.test_browser import SCREENSHOTS
+from tests.test_browser import PHONE, SCREENSHOTS, fits_the_phone
 from tests.test_browser import browser as chromium
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -155,9 +156,12 @@ def test_the_owner_links_a_tronlink_wallet_and_adds_it_as_a_pool(
         browser.save_screenshot(f"{SCREENSHOTS}/wallets.png")
 
 
-def test_without_tronlink_the_page_says_so(partner, live_server, browser):
+def test_without_tronlink_the_page_says_so_at_a_phones_width(partner, live_server, browser):
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", PHONE)
     MembershipFactory(partner=partner, role=Role.OWNER, user__username="omar")
+    PartnerWalletFactory(partner=partner, label="cold storage", verified_at=timezone.now())
     log_in_as_staff(browser, live_server, "omar")
+    fits_the_phone(browser)
     browser.find_element(By.ID, "connect").click()
     error = WebDriverWait(browser, 10).until(
         ec.visibility_of_element_located((By.ID, "tronlink-error"))
