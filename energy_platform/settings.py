@@ -320,6 +320,8 @@ EMERGENCY_QUOTE_SECONDS: int = env.int("EMERGENCY_QUOTE_SECONDS", default=300)
 # An unpaid quote's withdrawal is cancelled only this long after the quote expired: an
 # on-chain payment made just in time must solidify before it can be confirmed.
 EMERGENCY_PAYMENT_GRACE_SECONDS: int = env.int("EMERGENCY_PAYMENT_GRACE_SECONDS", default=600)
+# A wallet-linking challenge (pools/services/wallets.py) must be signed within this long.
+WALLET_CHALLENGE_SECONDS: int = env.int("WALLET_CHALLENGE_SECONDS", default=300)
 # An unsigned reservation is voided after this long (its withdrawal then re-queues). It must
 # outlast the longest stall the platform can cause itself: a hung signing run killed at
 # CELERY_TASK_TIME_LIMIT, its lease expiring, the next run's interval (check pools.E004).

@@ -20,6 +20,7 @@ api_v1: list[URLPattern | URLResolver] = [
     path("schema/", SpectacularAPIView.as_view(api_version="v1"), name="schema"),
     path("partners/", include("partners.urls")),
     path("pools/", include("pools.urls")),
+    path("wallets/", include("pools.wallet_api_urls")),
     path("", include("pools.energy_urls")),
     path("", include("dashboard.urls")),
     path("", include("withdrawals.api_urls")),
@@ -38,6 +39,7 @@ urlpatterns = [
     path("metrics", metrics, name="metrics"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("dashboard/", partner_dashboard_page, name="partner-dashboard"),
+    path("partner/wallets/", include("pools.wallet_urls")),
     path("", include("withdrawals.urls")),
 ]
 

@@ -96,6 +96,8 @@ class PartnerWalletAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_filter = [("verified_at", admin.EmptyFieldListFilter)]
     search_fields = ["address", "label", "partner__name"]
     autocomplete_fields = ["partner"]
+    # Only a verified signature sets these (pools/services/wallets.py), never a form.
+    readonly_fields = ["verified_at", "verification_message", "signature"]
 
 
 @admin.register(Customer)

@@ -152,6 +152,36 @@ class PartnerWallet(BaseModel):
         return str(self.address)
 
 
+class WalletChallenge(BaseModel):
+    """A one-time message a partner's owner signs with a wallet to prove control of it.
+
+    Issued for one partner and one address, it expires at `expires_at` and is consumed once
+    (`used_at`, set by a compare-and-set in `pools.services.wallets.wallet_verify`).
+    """
+
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="challenges")
+    address = TronAddressField()
+    # 128 random bits, hex: also the challenge's public identifier.
+    nonce = models.CharField(max_length=32, unique=True)
+    message = models.TextField()
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                name="wallet_challenge_nonce_is_hex", condition=Q(nonce__regex=r"^[0-9a-f]{32}$")
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"challenge {self.nonce[:8]}… for {self.address}"
+
+
 class Customer(BaseModel):
     """An end user of one partner; withdrawals belong to customers."""
 

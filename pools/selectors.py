@@ -9,12 +9,13 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, F, QuerySet, Sum, Value
+from django.db.models import Count, F, OuterRef, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, Greatest
 from django.http import Http404
 from django.utils import timezone
 
 from common.metrics import GaugeSample
+from partners.models import PartnerWallet
 from partners.selectors import Caller
 from pools.chain.signers import LocalSigner
 from pools.models import (
@@ -43,6 +44,29 @@ def pool_get_for_partner(*, caller: Caller, pool_id: int) -> EnergyPool:
     if pool is None or pool.partner_id != caller.partner.pk:
         raise Http404
     return pool
+
+
+def _wallets_with_pool(partner_id: int) -> QuerySet[PartnerWallet]:
+    # `pool_id`: the partner's pool on the wallet's address, if it was added as one.
+    pool = EnergyPool.objects.filter(partner_id=partner_id, address=OuterRef("address"))
+    return PartnerWallet.objects.filter(partner_id=partner_id).annotate(
+        pool_id=Subquery(pool.values("pk")[:1])
+    )
+
+
+def wallet_list_for_partner(*, caller: Caller) -> QuerySet[PartnerWallet]:
+    """The caller's partner's wallets, newest first, each with `pool_id` (or None)."""
+    return _wallets_with_pool(caller.partner.pk).order_by("-created_at", "-id")
+
+
+def wallet_get_for_partner(*, caller: Caller, wallet_id: int) -> PartnerWallet:
+    """The wallet `wallet_id` (with `pool_id`) if it is the caller's partner's; 404 otherwise."""
+    wallet = (
+        _wallets_with_pool(caller.partner.pk).select_related("partner").filter(pk=wallet_id).first()
+    )
+    if wallet is None or wallet.partner_id != caller.partner.pk:
+        raise Http404
+    return wallet
 
 
 def pool_status_summary() -> dict[str, object]:

@@ -20,7 +20,7 @@ from rest_framework.test import APIClient
 
 from alerts.models import AlertChannel
 from alerts.tests.factories import EnergyAlertFactory
-from partners.models import Partner, Role
+from partners.models import Partner, PartnerWallet, Role
 from partners.tests.factories import (
     APIKeyFactory,
     CustomerFactory,
@@ -37,6 +37,7 @@ from withdrawals.tests.factories import WithdrawalFactory
 pytestmark = pytest.mark.django_db
 
 VICTIM_ADDRESS = "TJRabPrwbZy45sbavfcjinPJC18kjpRTv8"
+VICTIM_WALLET = "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t"
 
 
 @dataclass
@@ -47,6 +48,7 @@ class Victim:
     withdrawal: Withdrawal
     alert: Any
     channel: Any
+    wallet: Any
 
     def marks(self) -> list[str]:
         """Strings that must never appear in an answer to someone else."""
@@ -58,6 +60,7 @@ class Victim:
             self.customer.external_ref,
             self.withdrawal.to_address,
             self.channel.name,
+            self.wallet.address,
             self.channel.target,
         ]
 
@@ -99,7 +102,8 @@ def victim() -> Victim:
     channel = AlertChannel.objects.create(
         partner=partner, name="victim-channel", kind="email", target="victim-ops@example.com"
     )
-    return Victim(partner, pool, customer, withdrawal, alert, channel)
+    wallet = PartnerWallet.objects.create(partner=partner, address=VICTIM_WALLET, label="vw")
+    return Victim(partner, pool, customer, withdrawal, alert, channel, wallet)
 
 
 # How to fill each path parameter with the victim's object.
@@ -110,6 +114,7 @@ PATH_PARAMS: dict[str, Callable[[Victim], object]] = {
     "withdrawal_id": lambda v: v.withdrawal.pk,
     "alert_id": lambda v: v.alert.pk,
     "channel_id": lambda v: v.channel.pk,
+    "wallet_id": lambda v: v.wallet.pk,
     "job": lambda v: "sync_pools",
 }
 

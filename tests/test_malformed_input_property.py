@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from alerts.models import AlertChannel
 from alerts.tests.factories import EnergyAlertFactory
 from conftest import verified_staff_client
-from partners.models import Role
+from partners.models import PartnerWallet, Role
 from partners.tests.factories import CustomerFactory, MembershipFactory
 from pools.tests.factories import EnergyPoolFactory
 from tests.db_state import database_state
@@ -164,7 +164,9 @@ def world(partner, devnet):
     channel = AlertChannel.objects.create(
         partner=partner, name="ops", kind="email", target="ops@example.com"
     )
+    wallet = PartnerWallet.objects.create(partner=partner, address=pool.address)
     ids = {
+        "wallet_id": wallet.pk,
         "alert_id": alert.pk,
         "channel_id": channel.pk,
         "pool_id": pool.pk,
