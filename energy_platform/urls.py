@@ -19,6 +19,7 @@ api_v1: list[URLPattern | URLResolver] = [
     path("partners/", include("partners.urls")),
     path("pools/", include("pools.urls")),
     path("", include("pools.energy_urls")),
+    path("", include("predictions.urls")),
     path("", include("withdrawals.api_urls")),
     path("", include((health_api, "health"))),
     path("batch/", include((batch_api, "batch"))),

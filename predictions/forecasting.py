@@ -1,0 +1,387 @@
+"""Hourly energy forecasts with prediction intervals: a pure function, no database.
+
+`forecast_hourly(history, start, horizon, level=0.8)` forecasts the energy a pool will use in
+each of the next `horizon` hours from its hourly history (`history[i]` is the energy used in the
+hour beginning `start + i` hours, UTC).
+
+How (README "Forecasts"):
+
+1. The history is cleaned (non-finite and negative hours count as zero), capped to the last
+   `MAX_HISTORY_HOURS`, and taken to the square root: Poisson-like counts have a variance that
+   grows with their level, their square roots one that does not, so errors and intervals are
+   comparable across quiet and busy hours.
+2. Isolated spikes are clipped for fitting (against a robust same-hour profile, `_clip_spikes`),
+   so one burst does not become "the pattern" or move the level.
+3. Candidates, each a seasonal shape plus a level:
+   - `snaive`: the same hour one season ago (a week when two weeks are known, else a day);
+   - `stl`: statsmodels' STL decomposition (season of a week, or a day for short histories)
+     gives the shape; the deseasonalised series' level is tracked by statsmodels'
+     simple exponential smoothing, with the smoothing weight chosen by backtest;
+   - `profile`: the shape as the trimmed mean of the last few seasons (robust to a holiday or
+     a burst in one of them), the level again by exponential smoothing.
+4. Rolling-origin backtest on the history itself: from daily origins over the last week before
+   the end, each candidate forecasts what followed; candidates are combined with weights
+   ∝ 1/MAE² (a candidate far worse than the best gets no weight).
+5. Intervals are conformal: the backtest's residuals of the combined forecast (square-root
+   scale, split into the first day and the rest) give the central `level` interval; the total
+   over the horizon gets its own interval from the backtest's errors of totals.
+6. Back on the energy scale the mean adds the residual variance (the square root's bias);
+   everything is clipped at zero and ordered lower ≤ mean ≤ upper.
+
+Short histories fall back: under `MIN_DAILY_HOURS` the recent mean level with an empirical
+interval; under `MIN_WEEKLY_HOURS` daily seasonality only. A history of zeros forecasts zeros.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import stats
+from statsmodels.tsa.holtwinters import SimpleExpSmoothing
+from statsmodels.tsa.seasonal import STL
+
+DAY = 24
+WEEK = 168
+# Eight weeks: enough seasons for a robust weekly shape; more only costs time.
+MAX_HISTORY_HOURS = 8 * WEEK
+MAX_HORIZON_HOURS = 31 * DAY
+MIN_DAILY_HOURS = 3 * DAY
+MIN_WEEKLY_HOURS = 3 * WEEK
+BACKTEST_ORIGINS = 7
+SMOOTHING_LEVELS = (0.005, 0.02, 0.06, 0.15)
+LEVEL_CLIP = 3.0
+PROFILE_SEASONS = {DAY: 7, WEEK: 4}
+
+Array = NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class HourlyForecast:
+    """`mean[i]`, `lower[i]`, `upper[i]`: energy in the hour beginning `start + len(history) + i`
+    hours; `[lower, upper]` is the central `level` prediction interval. `total_*` are the same
+    for the sum over the whole horizon (not the sum of the hourly bounds)."""
+
+    mean: tuple[float, ...]
+    lower: tuple[float, ...]
+    upper: tuple[float, ...]
+    model: str
+    level: float
+    total_mean: float
+    total_lower: float
+    total_upper: float
+    # The same for the first day (the first min(24, horizon) hours).
+    day_total_mean: float
+    day_total_lower: float
+    day_total_upper: float
+
+
+def forecast_hourly(
+    history: Sequence[float], start: datetime, horizon: int, *, level: float = 0.8
+) -> HourlyForecast:
+    """Forecast the next `horizon` hours after `history` (see the module docstring).
+
+    Raises ValueError for a naive `start`, a horizon outside 1..MAX_HORIZON_HOURS or a level
+    outside (0, 1). Never raises for the history's content: empty, all zeros, gaps (zeros),
+    NaNs and negatives are all accepted.
+    """
+    if start.tzinfo is None or start.utcoffset() is None:
+        raise ValueError("start must be timezone-aware")
+    if isinstance(horizon, bool) or not isinstance(horizon, int):
+        raise ValueError("horizon must be an integer")
+    if not 1 <= horizon <= MAX_HORIZON_HOURS:
+        raise ValueError(f"horizon must be between 1 and {MAX_HORIZON_HOURS}")
+    if not 0 < level < 1:
+        raise ValueError("level must be between 0 and 1")
+
+    y = np.asarray(history, dtype=np.float64).ravel()
+    y = np.where(np.isfinite(y) & (y > 0), y, 0.0)[-MAX_HISTORY_HOURS:]
+    if y.size == 0 or not y.any():
+        zeros = (0.0,) * horizon
+        return HourlyForecast(zeros, zeros, zeros, "zero", level, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+    z = np.sqrt(y)
+    if z.size < MIN_DAILY_HOURS:
+        return _recent_mean(z, horizon, level)
+    period = WEEK if z.size >= MIN_WEEKLY_HOURS else DAY
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _seasonal(z, period, horizon, level)
+
+
+def _recent_mean(z: Array, horizon: int, level: float) -> HourlyForecast:
+    """Too short for a season: the last day's mean level; the interval from its spread."""
+    recent = z[-DAY:]
+    centre = float(recent.mean())
+    residuals = z - centre
+    lo_q, hi_q = _quantiles(residuals, level)
+    # Few points: widen by the spread a single new hour adds to the sample's, and never claim
+    # less than ±half the level's square root (a new pool's first hours say little).
+    widen = math.sqrt(1 + 1 / recent.size)
+    floor = 0.5 * centre * math.sqrt(DAY / z.size)
+    lo_q, hi_q = min(lo_q, -floor), max(hi_q, floor)
+    zhat = np.full(horizon, centre)
+    variance = float(np.mean(residuals**2))
+    return _finish(
+        zhat,
+        np.full(horizon, lo_q * widen),
+        np.full(horizon, hi_q * widen),
+        variance,
+        "recent_mean",
+        level,
+        total_errors=None,
+        day_errors=None,
+    )
+
+
+def _seasonal(z: Array, period: int, horizon: int, level: float) -> HourlyForecast:
+    n = z.size
+    clean = _clip_spikes(z, period)
+    # The level is tracked on a tighter clip: one odd day (a holiday) must not move it much.
+    tight = _clip_spikes(z, period, LEVEL_CLIP)
+    lead = min(horizon, WEEK)
+    # Origins: daily over the last week of history, each far enough from the end to be scored
+    # on `lead` hours and late enough to leave two seasons for fitting before it.
+    origins = [n - lead - DAY * j for j in range(BACKTEST_ORIGINS)]
+    origins = [o for o in origins if o >= 2 * period]
+    if not origins:
+        lead = max(1, min(lead, n - 2 * period))
+        origins = [n - lead]
+    first = min(origins)
+
+    # Backtest shapes are fitted on what was known at the earliest origin only.
+    shapes_bt = {
+        "stl": _stl_shape(clean[:first], period),
+        "profile": _profile_shape(clean[:first], period),
+    }
+    shapes_now = {"stl": _stl_shape(clean, period), "profile": _profile_shape(clean, period)}
+
+    actual = np.stack([z[o : o + lead] for o in origins])
+    predictions: dict[str, Array] = {}
+    finals: dict[str, Array] = {}
+    steps = np.arange(lead)
+    errors: dict[str, float] = {}
+    for name in ("stl", "profile"):
+        for alpha in SMOOTHING_LEVELS:
+            key = f"{name}@{alpha}"
+            predictions[key] = _level_forecasts(
+                tight, shapes_bt[name], first, origins, steps, alpha
+            )
+            finals[key] = _level_forecast_end(tight, shapes_now[name], horizon, alpha)
+    predictions["snaive"] = np.stack([_snaive(z[:o], period, lead) for o in origins])
+    finals["snaive"] = _snaive(z, period, horizon)
+    for key, p in predictions.items():
+        errors[key] = _block_error(p, actual)
+    best_error = min(errors.values())
+    weights = {
+        key: (1 / max(err, 1e-9) ** 2 if err <= 1.3 * best_error + 1e-12 else 0.0)
+        for key, err in errors.items()
+    }
+    total_weight = sum(weights.values())
+    weights = {name: w / total_weight for name, w in weights.items()}
+    combined_bt = sum(w * predictions[name] for name, w in weights.items())
+    zhat = sum(w * finals[name] for name, w in weights.items())
+    assert isinstance(combined_bt, np.ndarray)
+    assert isinstance(zhat, np.ndarray)
+
+    residuals = actual - combined_bt
+    # The square root's bias, measured: what the backtest's squared forecasts missed on average.
+    variance = float(np.mean(actual**2 - np.maximum(combined_bt, 0) ** 2))
+    variance = min(max(variance, 0.0), float(np.mean(residuals**2)))
+    lo = np.empty(horizon)
+    hi = np.empty(horizon)
+    day_lo, day_hi = _quantiles(residuals[:, :DAY], level)
+    lo[:DAY], hi[:DAY] = day_lo, day_hi
+    if horizon > DAY:
+        rest = residuals[:, DAY:] if lead > DAY else residuals
+        rest_lo, rest_hi = _quantiles(rest, level)
+        lo[DAY:], hi[DAY:] = rest_lo, rest_hi
+    # Totals: the backtest's relative errors of each origin's sum over its `lead` hours.
+    bias = variance
+    predicted_totals = np.sum(np.maximum(combined_bt, 0) ** 2 + bias, axis=1)
+    actual_totals = np.sum(actual**2, axis=1)
+    total_errors = np.log1p(actual_totals) - np.log1p(predicted_totals)
+    day = min(DAY, lead)
+    day_errors = np.log1p(np.sum(actual[:, :day] ** 2, axis=1)) - np.log1p(
+        np.sum(np.maximum(combined_bt[:, :day], 0) ** 2 + bias, axis=1)
+    )
+    used = sorted({name.split("@")[0] for name, w in weights.items() if w > 0})
+    name = "+".join(sorted(used)) + f"/{'weekly' if period == WEEK else 'daily'}"
+    return _finish(
+        zhat, lo, hi, variance, name, level, total_errors=total_errors, day_errors=day_errors
+    )
+
+
+def _block_error(predicted: Array, actual: Array) -> float:
+    """Mean absolute error of daily sums (energy scale): a level's error shows in sums, where
+    an hour's own noise mostly averages out."""
+    days = predicted.shape[1] // DAY
+    if days == 0:
+        return float(np.mean(np.abs(predicted.sum(axis=1) ** 1 - actual.sum(axis=1))))
+    cut = days * DAY
+    p = (np.maximum(predicted[:, :cut], 0) ** 2).reshape(predicted.shape[0], days, DAY).sum(axis=2)
+    a = (actual[:, :cut] ** 2).reshape(actual.shape[0], days, DAY).sum(axis=2)
+    return float(np.mean(np.abs(p - a)))
+
+
+def _finish(
+    zhat: Array,
+    lo: Array,
+    hi: Array,
+    variance: float,
+    model: str,
+    level: float,
+    *,
+    total_errors: Array | None,
+    day_errors: Array | None,
+) -> HourlyForecast:
+    """Back to the energy scale: mean = ẑ² + bias, bounds (ẑ + q)² clipped at 0 and ordered."""
+    zhat = np.maximum(zhat, 0.0)
+    mean = zhat**2 + variance
+    lower = np.minimum(np.maximum(zhat + lo, 0.0) ** 2, mean)
+    upper = np.maximum(np.maximum(zhat + hi, 0.0) ** 2, mean)
+    day = min(DAY, zhat.size)
+    total = _total_interval(mean, zhat, lo, hi, total_errors, level)
+    day_total = _total_interval(mean[:day], zhat[:day], lo[:day], hi[:day], day_errors, level)
+    return HourlyForecast(
+        mean=tuple(float(v) for v in mean),
+        lower=tuple(float(v) for v in lower),
+        upper=tuple(float(v) for v in upper),
+        model=model,
+        level=level,
+        total_mean=total[0],
+        total_lower=total[1],
+        total_upper=total[2],
+        day_total_mean=day_total[0],
+        day_total_lower=day_total[1],
+        day_total_upper=day_total[2],
+    )
+
+
+def _total_interval(
+    mean: Array, zhat: Array, lo: Array, hi: Array, errors: Array | None, level: float
+) -> tuple[float, float, float]:
+    """The sum's mean and central interval: from the backtest's log errors of sums (Student's
+    t over their root mean square), or, without a backtest, the hours' spreads as if
+    independent."""
+    total = float(mean.sum())
+    if errors is not None and errors.size >= 2:
+        spread = float(np.sqrt(np.mean(errors**2)))
+        t = float(stats.t.ppf((1 + level) / 2, df=errors.size - 1))
+        lower = max(0.0, math.expm1(math.log1p(total) - t * spread))
+        upper = math.expm1(math.log1p(total) + t * spread)
+    else:
+        half = (hi - lo) / 2  # on the square-root scale, about z_level standard deviations
+        z_level = float(stats.norm.ppf((1 + level) / 2))
+        sd_z = half / z_level
+        # Var(y) for y = z², z ~ N(ẑ, s²): 4ẑ²s² + 2s⁴.
+        sd = float(np.sqrt(np.sum(4 * zhat**2 * sd_z**2 + 2 * sd_z**4)))
+        lower = max(0.0, total - z_level * sd)
+        upper = total + z_level * sd
+    return total, min(lower, total), max(upper, total)
+
+
+def _quantiles(residuals: Array, level: float) -> tuple[float, float]:
+    flat = residuals.ravel()
+    lo = float(np.quantile(flat, (1 - level) / 2))
+    hi = float(np.quantile(flat, (1 + level) / 2))
+    return min(lo, 0.0), max(hi, 0.0)
+
+
+def _phase_profile(z: Array, period: int, seasons: int) -> Array:
+    """Per phase of the season (aligned to the end of `z`), the trimmed mean of the last
+    `seasons` seasons: the lowest and highest dropped when there are four or more."""
+    k = min(seasons, z.size // period)
+    block = z[z.size - k * period :].reshape(k, period)
+    if k >= 4:
+        block = np.sort(block, axis=0)[1:-1]
+    return np.asarray(block.mean(axis=0), dtype=np.float64)
+
+
+def _clip_spikes(z: Array, period: int, width: float = 5.0) -> Array:
+    """Clip hours far above or below the same phase's robust profile (median of the recent
+    seasons), so a burst or an outage does not shape the fitted pattern or level."""
+    k = min(PROFILE_SEASONS[period], z.size // period)
+    if k < 2:
+        return z
+    n = z.size
+    block = z[n - k * period :].reshape(k, period)
+    median = np.median(block, axis=0)
+    reference = np.resize(median, n) if n % period == 0 else _tile_to_end(median, n)
+    residual = z - reference
+    mad = float(np.median(np.abs(residual - np.median(residual))))
+    scale = max(1.4826 * mad, 0.5)
+    return np.clip(z, reference - width * scale, reference + width * scale)
+
+
+def _tile_to_end(cycle: Array, n: int) -> Array:
+    """`cycle` (one season, its last element the last hour) repeated backwards over n hours."""
+    period = cycle.size
+    phases = (np.arange(n) - n) % period
+    return cycle[phases]
+
+
+def _stl_shape(z: Array, period: int) -> Array:
+    """One season of statsmodels' STL seasonal component, aligned to end at `z`'s end."""
+    if z.size < 2 * period:
+        return _profile_shape(z, period)
+    window = period + 1 if period % 2 == 0 else period
+    fit = STL(
+        z,
+        period=period,
+        seasonal=7,
+        trend=int(1.5 * window) | 1,
+        robust=False,
+        seasonal_jump=1,
+        trend_jump=max(1, period // 6),
+        low_pass_jump=max(1, period // 6),
+    ).fit(inner_iter=1)
+    seasonal = np.asarray(fit.seasonal, dtype=np.float64)
+    return seasonal[-period:]
+
+
+def _profile_shape(z: Array, period: int) -> Array:
+    """The trimmed mean of the recent seasons, centred (its mean is zero)."""
+    profile = _phase_profile(z, period, PROFILE_SEASONS[period])
+    return np.asarray(profile - profile.mean(), dtype=np.float64)
+
+
+def _smooth(deseason: Array, alpha: float) -> Array:
+    """statsmodels' simple exponential smoothing with the weight fixed (chosen by the caller's
+    backtest); element t is the level known before hour t (element n: after the last hour)."""
+    fit = SimpleExpSmoothing(
+        deseason, initialization_method="known", initial_level=float(deseason[:DAY].mean())
+    ).fit(smoothing_level=alpha, optimized=False)
+    level = np.asarray(fit.level, dtype=np.float64)
+    return np.concatenate([[float(deseason[:DAY].mean())], level])
+
+
+def _level_forecasts(
+    z: Array, shape: Array, shape_end: int, origins: list[int], steps: NDArray[Any], alpha: float
+) -> Array:
+    """Backtest forecasts from each origin: the level known at the origin plus the shape."""
+    period = shape.size
+    deseason = z - shape[(np.arange(z.size) - shape_end) % period]
+    levels = _smooth(deseason, alpha)
+    rows = [levels[o] + shape[(o + steps - shape_end) % period] for o in origins]
+    return np.asarray(np.stack(rows), dtype=np.float64)
+
+
+def _level_forecast_end(z: Array, shape: Array, horizon: int, alpha: float) -> Array:
+    period = shape.size
+    n = z.size
+    deseason = z - shape[(np.arange(n) - n) % period]
+    levels = _smooth(deseason, alpha)
+    steps = np.arange(horizon)
+    return np.asarray(levels[-1] + shape[steps % period], dtype=np.float64)
+
+
+def _snaive(z: Array, period: int, horizon: int) -> Array:
+    """The same phase one season before, repeated."""
+    last = z[-period:]
+    return np.asarray(last[np.arange(horizon) % period], dtype=np.float64)
