@@ -57,6 +57,7 @@ MIN_WEEKLY_HOURS = 3 * WEEK
 BACKTEST_ORIGINS = 7
 SMOOTHING_LEVELS = (0.005, 0.02, 0.06, 0.15)
 LEVEL_CLIP = 3.0
+LOCAL_LEVEL_HOURS = 48
 PROFILE_SEASONS = {DAY: 7, WEEK: 4}
 
 Array = NDArray[np.float64]
@@ -156,10 +157,10 @@ def _seasonal(z: Array, period: int, horizon: int, level: float) -> HourlyForeca
 
     # Backtest shapes are fitted on what was known at the earliest origin only.
     shapes_bt = {
-        "stl": _stl_shape(clean[:first], period),
+        "stl": _stl_shape(tight[:first], period),
         "profile": _profile_shape(clean[:first], period),
     }
-    shapes_now = {"stl": _stl_shape(clean, period), "profile": _profile_shape(clean, period)}
+    shapes_now = {"stl": _stl_shape(tight, period), "profile": _profile_shape(clean, period)}
 
     actual = np.stack([z[o : o + lead] for o in origins])
     predictions: dict[str, Array] = {}
@@ -173,8 +174,8 @@ def _seasonal(z: Array, period: int, horizon: int, level: float) -> HourlyForeca
                 tight, shapes_bt[name], first, origins, steps, alpha
             )
             finals[key] = _level_forecast_end(tight, shapes_now[name], horizon, alpha)
-    predictions["snaive"] = np.stack([_snaive(z[:o], period, lead) for o in origins])
-    finals["snaive"] = _snaive(z, period, horizon)
+    predictions["snaive"] = np.stack([_snaive(clean[:o], period, lead) for o in origins])
+    finals["snaive"] = _snaive(clean, period, horizon)
     for key, p in predictions.items():
         errors[key] = _block_error(p, actual)
     best_error = min(errors.values())
@@ -190,8 +191,10 @@ def _seasonal(z: Array, period: int, horizon: int, level: float) -> HourlyForeca
     assert isinstance(zhat, np.ndarray)
 
     residuals = actual - combined_bt
-    # The square root's bias, measured: what the backtest's squared forecasts missed on average.
-    variance = float(np.mean(actual**2 - np.maximum(combined_bt, 0) ** 2))
+    # The square root's bias, measured: what the backtest's squared forecasts missed on average
+    # of the clipped hours (a burst in the backtest's window must not raise every hour).
+    clean_actual = np.stack([clean[o : o + lead] for o in origins])
+    variance = float(np.mean(clean_actual**2 - np.maximum(combined_bt, 0) ** 2))
     variance = min(max(variance, 0.0), float(np.mean(residuals**2)))
     lo = np.empty(horizon)
     hi = np.empty(horizon)
@@ -205,10 +208,11 @@ def _seasonal(z: Array, period: int, horizon: int, level: float) -> HourlyForeca
     bias = variance
     predicted_totals = np.sum(np.maximum(combined_bt, 0) ** 2 + bias, axis=1)
     actual_totals = np.sum(actual**2, axis=1)
-    total_errors = np.log1p(actual_totals) - np.log1p(predicted_totals)
+    total_errors = _relative_errors(actual_totals, predicted_totals)
     day = min(DAY, lead)
-    day_errors = np.log1p(np.sum(actual[:, :day] ** 2, axis=1)) - np.log1p(
-        np.sum(np.maximum(combined_bt[:, :day], 0) ** 2 + bias, axis=1)
+    day_errors = _relative_errors(
+        np.sum(actual[:, :day] ** 2, axis=1),
+        np.sum(np.maximum(combined_bt[:, :day], 0) ** 2 + bias, axis=1),
     )
     used = sorted({name.split("@")[0] for name, w in weights.items() if w > 0})
     name = "+".join(sorted(used)) + f"/{'weekly' if period == WEEK else 'daily'}"
@@ -263,18 +267,25 @@ def _finish(
     )
 
 
+def _relative_errors(actual: Array, predicted: Array) -> Array:
+    """Errors of sums relative to the backtest's typical predicted sum (a common scale, so a
+    window with nothing used does not blow up)."""
+    scale = max(float(np.mean(predicted)), 1e-9)
+    return np.asarray((actual - predicted) / scale, dtype=np.float64)
+
+
 def _total_interval(
     mean: Array, zhat: Array, lo: Array, hi: Array, errors: Array | None, level: float
 ) -> tuple[float, float, float]:
-    """The sum's mean and central interval: from the backtest's log errors of sums (Student's
-    t over their root mean square), or, without a backtest, the hours' spreads as if
-    independent."""
+    """The sum's mean and central interval: the backtest's relative errors of sums (their
+    quantiles, widened to Student's t over their root mean square when there are few), or,
+    without a backtest, the hours' spreads as if independent."""
     total = float(mean.sum())
     if errors is not None and errors.size >= 2:
-        spread = float(np.sqrt(np.mean(errors**2)))
+        rms = float(np.sqrt(np.mean(errors**2)))
         t = float(stats.t.ppf((1 + level) / 2, df=errors.size - 1))
-        lower = max(0.0, math.expm1(math.log1p(total) - t * spread))
-        upper = math.expm1(math.log1p(total) + t * spread)
+        lower = max(0.0, total * (1 - t * rms))
+        upper = total * (1 + t * rms)
     else:
         half = (hi - lo) / 2  # on the square-root scale, about z_level standard deviations
         z_level = float(stats.norm.ppf((1 + level) / 2))
@@ -304,19 +315,30 @@ def _phase_profile(z: Array, period: int, seasons: int) -> Array:
 
 
 def _clip_spikes(z: Array, period: int, width: float = 5.0) -> Array:
-    """Clip hours far above or below the same phase's robust profile (median of the recent
-    seasons), so a burst or an outage does not shape the fitted pattern or level."""
+    """Clip hours far above or below the expected: the same phase's robust profile (median of
+    the recent seasons) moved by the local level (a 48-hour running median of the deviations
+    from it, so a lasting level shift is followed while a burst or a single odd day is not).
+    The result shapes the fitted pattern and level only; scores use the real hours."""
     k = min(PROFILE_SEASONS[period], z.size // period)
     if k < 2:
         return z
     n = z.size
     block = z[n - k * period :].reshape(k, period)
-    median = np.median(block, axis=0)
-    reference = np.resize(median, n) if n % period == 0 else _tile_to_end(median, n)
+    reference = _tile_to_end(np.median(block, axis=0), n)
     residual = z - reference
-    mad = float(np.median(np.abs(residual - np.median(residual))))
-    scale = max(1.4826 * mad, 0.5)
-    return np.clip(z, reference - width * scale, reference + width * scale)
+    window = min(LOCAL_LEVEL_HOURS, n)
+    padded = np.concatenate([np.full(window - 1, residual[0]), residual])
+    local = np.median(np.lib.stride_tricks.sliding_window_view(padded, window), axis=1)
+    expected = reference + local
+    deviation = z - expected
+    mad = float(np.median(np.abs(deviation - np.median(deviation))))
+    positive = z[z > 0]
+    # Never tighter than one unit's Poisson spread: half the square root of a small hour.
+    floor = 0.5 * float(np.quantile(positive, 0.01)) if positive.size else 0.5
+    scale = max(1.4826 * mad, floor)
+    return np.asarray(
+        np.clip(z, expected - width * scale, expected + width * scale), dtype=np.float64
+    )
 
 
 def _tile_to_end(cycle: Array, n: int) -> Array:
