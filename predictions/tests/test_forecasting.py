@@ -164,3 +164,19 @@ def test_start_only_needs_to_be_aware():
     a = forecast_hourly(list(history), START, 24)
     b = forecast_hourly(list(history), START + timedelta(hours=5), 24)
     assert a.mean == b.mean
+
+
+@pytest.mark.parametrize("alpha", [0.005, 0.06, 0.35])
+def test_level_smoothing_is_statsmodels_simple_exponential_smoothing(alpha):
+    from statsmodels.tsa.holtwinters import SimpleExpSmoothing
+
+    from predictions.forecasting import _smooth
+
+    series, _ = rhythm(3 * WEEK)
+    x = np.sqrt(series)
+    fit = SimpleExpSmoothing(
+        x, initialization_method="known", initial_level=float(x[:DAY].mean())
+    ).fit(smoothing_level=alpha, optimized=False)
+    levels = _smooth(x, alpha)
+    np.testing.assert_allclose(levels[1:], fit.level, rtol=1e-9)
+    np.testing.assert_allclose(levels[:-1], fit.fittedvalues, rtol=1e-9)
