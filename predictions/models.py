@@ -59,3 +59,12 @@ class EnergyPrediction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.pool_id} +{self.horizon_hours}h: {self.predicted_energy}"
+
+
+class PoolForecast(EnergyPool):
+    """The admin's per-pool view of forecasts and their accuracy (no table of its own)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "pool forecast and accuracy"
+        verbose_name_plural = "pool forecasts and accuracy"

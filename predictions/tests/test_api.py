@@ -211,3 +211,25 @@ def test_recommendations_are_priced_from_recorded_quotes_and_the_chain(
         reply = key_client.get(f"/api/v1/energy/recommendations/{partner.pk}?{bad}")
         assert reply.status_code == 400, bad
         assert bad.split("=")[0] in reply.json()["error"]["fields"]
+
+
+def test_the_monitor_shows_each_pools_forecast_accuracy(partner, key_client):
+    pool = EnergyPoolFactory(partner=partner)
+    fresh = EnergyPoolFactory(partner=partner)
+    made = hour_floor(timezone.now()) - timedelta(days=3)
+    for i, (error, covered) in enumerate([(100_000, True), (200_000, True), (600_000, False)]):
+        EnergyPredictionFactory(
+            pool=pool,
+            made_at=made - timedelta(hours=i),
+            actual_energy=1,
+            abs_error=error,
+            covered=covered,
+        )
+    EnergyPredictionFactory(pool=pool, made_at=made, horizon_hours=168)  # unscored
+    body = key_client.get(f"/api/v1/energy/monitor/{partner.pk}").json()
+    rows = {row["pool_id"]: row for row in body["pools"]}
+    assert rows[pool.pk]["forecast_scored"] == 3
+    assert rows[pool.pk]["forecast_mae"] == pytest.approx(300_000)
+    assert rows[pool.pk]["forecast_coverage"] == pytest.approx(2 / 3)
+    assert rows[fresh.pk]["forecast_scored"] == 0
+    assert rows[fresh.pk]["forecast_mae"] is None
