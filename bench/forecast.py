@@ -18,7 +18,11 @@ of eight weeks, one process.
     {"bench": "forecast", "horizon": "24h", "value": ..., "baseline": ..., "ratio": ...,
      "target": 0.85, "coverage_80": ..., "fit_seconds_1000_pools": ...}
 
-Usage: `python bench/forecast.py [--pools 50] [--fit-pools 1000]`. No database.
+With `--job`, `job_seconds_1000_pools` times `predictions_refresh` itself (queries, fits,
+upserts, scoring) on a fresh `<db>_bench` PostgreSQL database (DATABASE_URL) with the same
+number of pools and eight weeks of hourly usage logs.
+
+Usage: `python bench/forecast.py [--pools 50] [--fit-pools 1000] [--job]`.
 """
 
 from __future__ import annotations
@@ -121,16 +125,71 @@ def fit_seconds(pools: int) -> float:
     return time.perf_counter() - started
 
 
+def job_seconds(pools: int) -> float:
+    """`predictions_refresh` (the job's work) on a fresh `<db>_bench` database holding
+    `pools` pools with eight weeks of hourly usage logs (written with COPY)."""
+    import os
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    from sync import bench_database_url
+
+    os.environ["DATABASE_URL"] = bench_database_url()
+    os.environ.setdefault("DEBUG", "1")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "energy_platform.settings")
+    import django
+
+    django.setup()
+    from datetime import timedelta
+
+    from django.core.management import call_command
+    from django.db import connection
+    from django.utils import timezone
+
+    from partners.models import Partner
+    from pools.models import EnergyPool
+    from predictions.services import predictions_refresh
+
+    call_command("migrate", verbosity=0)
+    partner = Partner.objects.create(name="bench", slug="bench")
+    now = timezone.now().replace(minute=0, second=0, microsecond=0)
+    first = now - timedelta(hours=TRAIN_WEEKS * WEEK)
+    created = EnergyPool.objects.bulk_create(
+        EnergyPool(partner=partner, address=f"T{i:033d}", energy_limit=10**9) for i in range(pools)
+    )
+    EnergyPool.objects.update(created_at=first)
+    data = generate(pools, seed=7)
+    with connection.cursor() as cursor:
+        raw = cursor.cursor
+        with raw.copy(
+            "COPY pools_energyusagelog (pool_id, kind, energy_used, trx_burned_sun, "
+            "bandwidth_used, at) FROM STDIN"
+        ) as copy:
+            for pool, row in zip(created, data, strict=True):
+                for hour in range(TRAIN_WEEKS * WEEK):
+                    if row[hour] > 0:
+                        at = first + timedelta(hours=hour, minutes=30)
+                        copy.write_row((pool.pk, "withdrawal", int(row[hour]), 0, 0, at))
+    started = time.perf_counter()
+    predictions_refresh(now=now)
+    return time.perf_counter() - started
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--pools", type=int, default=50)
     parser.add_argument("--fit-pools", type=int, default=1000)
+    parser.add_argument(
+        "--job", action="store_true", help="also time refresh_predictions on PostgreSQL"
+    )
     args = parser.parse_args()
     day, week = evaluate(generate(args.pools))
     seconds = round(fit_seconds(args.fit_pools), 1)
+    job = round(job_seconds(args.fit_pools), 1) if args.job else None
     for horizon, figures in (("24h", day), ("7d_total", week)):
-        line = {"bench": "forecast", "horizon": horizon, **figures}
+        line: dict[str, object] = {"bench": "forecast", "horizon": horizon, **figures}
         line["fit_seconds_1000_pools"] = seconds
+        if job is not None:
+            line["job_seconds_1000_pools"] = job
         print(json.dumps(line))
 
 
