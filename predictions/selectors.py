@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from django.db import connection
 from django.db.models import Count, Q, Sum, Value
 from django.db.models.functions import Coalesce, TruncHour
 from django.utils import timezone
@@ -52,6 +53,28 @@ def hourly_usage(
     for pool_id, hour, total in rows:
         result[pool_id][hour.astimezone(UTC)] = float(total)
     return result
+
+
+def hourly_usage_series(
+    *, pool_ids: Sequence[int], since: datetime, until: datetime
+) -> dict[int, list[float]]:
+    """Per pool, the energy used in each UTC hour of [since, until) (both on the hour), zeros
+    included, as one list of floats from `since` (one query; hours as integers, so a
+    thousand pools' eight weeks load in about a second)."""
+    hours = int((until - since) / timedelta(hours=1))
+    base = int(since.timestamp()) // 3600
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pool_id, floor(extract(epoch FROM at) / 3600)::bigint, sum(energy_used)"
+            " FROM pools_energyusagelog"
+            " WHERE pool_id = ANY(%s) AND at >= %s AND at < %s GROUP BY 1, 2",
+            [list(pool_ids), since, until],
+        )
+        rows = cursor.fetchall()
+    series = {pool_id: [0.0] * hours for pool_id in pool_ids}
+    for pool_id, hour, total in rows:
+        series[pool_id][int(hour) - base] = float(total)
+    return series
 
 
 # ---------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from django.utils import timezone
 from pools.models import EnergyPool, EnergyUsageLog
 from predictions.forecasting import MAX_HISTORY_HOURS, WEEK, forecast_hourly
 from predictions.models import EnergyPrediction
-from predictions.selectors import hour_floor, hourly_usage
+from predictions.selectors import hour_floor, hourly_usage_series
 
 HORIZONS = (24, WEEK)
 LEVEL = 0.8
@@ -42,13 +42,12 @@ def predictions_refresh(*, now: datetime | None = None) -> RefreshReport:
         ).only("id", "created_at")
     )
     since = made_at - timedelta(hours=MAX_HISTORY_HOURS)
-    usage = hourly_usage(pool_ids=[p.pk for p in pools], since=since, until=made_at)
+    usage = hourly_usage_series(pool_ids=[p.pk for p in pools], since=since, until=made_at)
     rows: list[EnergyPrediction] = []
     for pool in pools:
         start = max(since, hour_floor(pool.created_at))
-        hours = int((made_at - start) / timedelta(hours=1))
-        series = usage.get(pool.pk, {})
-        history = [series.get(start + timedelta(hours=i), 0.0) for i in range(hours)]
+        skipped = int((start - since) / timedelta(hours=1))
+        history = usage[pool.pk][skipped:]
         result = forecast_hourly(history, start, WEEK, level=LEVEL)
         for horizon in HORIZONS:
             if horizon == WEEK:
