@@ -20,11 +20,13 @@ How (README "Forecasts"):
    - `profile`: the shape as the trimmed mean of the last few seasons (robust to a holiday or
      a burst in one of them), the level again by exponential smoothing.
 4. Rolling-origin backtest on the history itself: from daily origins over the last week before
-   the end, each candidate forecasts what followed; candidates are combined with weights
-   ∝ 1/MAE² (a candidate far worse than the best gets no weight).
+   the end, each candidate (each with each smoothing weight) forecasts what followed, scored
+   by the error of its daily sums; candidates are combined with weights ∝ 1/error² (one
+   more than 1.3× the best's error gets no weight).
 5. Intervals are conformal: the backtest's residuals of the combined forecast (square-root
    scale, split into the first day and the rest) give the central `level` interval; the total
-   over the horizon gets its own interval from the backtest's errors of totals.
+   over the horizon gets its own interval from the backtest's errors of totals and the
+   history's week-over-week changes of sums of the same length (`_weekly_changes`).
 6. Back on the energy scale the mean adds the residual variance (the square root's bias);
    everything is clipped at zero and ordered lower ≤ mean ≤ upper.
 
@@ -207,11 +209,18 @@ def _seasonal(z: Array, period: int, horizon: int, level: float) -> HourlyForeca
     bias = variance
     predicted_totals = np.sum(np.maximum(combined_bt, 0) ** 2 + bias, axis=1)
     actual_totals = np.sum(actual**2, axis=1)
-    total_errors = _relative_errors(actual_totals, predicted_totals)
+    total_errors = np.concatenate(
+        [_relative_errors(actual_totals, predicted_totals), _weekly_changes(z, lead)]
+    )
     day = min(DAY, lead)
-    day_errors = _relative_errors(
-        np.sum(actual[:, :day] ** 2, axis=1),
-        np.sum(np.maximum(combined_bt[:, :day], 0) ** 2 + bias, axis=1),
+    day_errors = np.concatenate(
+        [
+            _relative_errors(
+                np.sum(actual[:, :day] ** 2, axis=1),
+                np.sum(np.maximum(combined_bt[:, :day], 0) ** 2 + bias, axis=1),
+            ),
+            _weekly_changes(z, day),
+        ]
     )
     used = sorted({name.split("@")[0] for name, w in weights.items() if w > 0})
     name = "+".join(sorted(used)) + f"/{'weekly' if period == WEEK else 'daily'}"
@@ -264,6 +273,22 @@ def _finish(
         day_total_lower=day_total[1],
         day_total_upper=day_total[2],
     )
+
+
+def _weekly_changes(z: Array, length: int) -> Array:
+    """How sums of `length` hours changed from the same hours a week before, relative to their
+    typical size, over non-overlapping windows back from the end: the backtest's few origins
+    overlap and understate how far a sum can move (a holiday, a level shift), these do not."""
+    y = z**2
+    ends = range(y.size, WEEK + length - 1, -length)
+    changes = [
+        float(y[end - length : end].sum() - y[end - WEEK - length : end - WEEK].sum())
+        for end in ends
+    ]
+    if not changes:
+        return np.zeros(0)
+    scale = max(float(y[-WEEK:].mean()) * length, 1e-9)
+    return np.asarray(changes, dtype=np.float64) / scale
 
 
 def _relative_errors(actual: Array, predicted: Array) -> Array:

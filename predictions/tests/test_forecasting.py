@@ -79,11 +79,6 @@ def test_gaps_nans_and_negatives_count_as_zero():
     assert forecast_hourly(cleaned, START, WEEK).mean == f.mean
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known weakness: on very sparse use the backtest may pick seasonal-naive, whose "
-    "week total is last week's few transfers (README, Forecasts)",
-)
 def test_mostly_zero_sparse_use():
     rng = np.random.default_rng(3)
     history = (rng.random(6 * WEEK) < 0.05) * float(ENERGY)
