@@ -23,6 +23,7 @@ api_v1: list[URLPattern | URLResolver] = [
     path("wallets/", include("pools.wallet_api_urls")),
     path("", include("pools.energy_urls")),
     path("", include("dashboard.urls")),
+    path("", include("predictions.urls")),
     path("", include("withdrawals.api_urls")),
     path("", include("alerts.urls")),
     path("", include((health_api, "health"))),

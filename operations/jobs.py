@@ -71,6 +71,12 @@ JOBS: tuple[JobSpec, ...] = (
         description="Record the chain's energy and bandwidth fees and energy-rental quotes.",
     ),
     JobSpec(
+        name="refresh_predictions",
+        task="predictions.tasks.refresh_predictions",
+        every_seconds=3600,
+        description="Forecast every pool's energy use (24 h, 7 d) and score past forecasts.",
+    ),
+    JobSpec(
         name="cleanup",
         task="operations.tasks.cleanup",
         every_seconds=24 * 3600,

@@ -39,6 +39,8 @@ class Partner(BaseModel):
     emergency_threshold = _percent_field("98")
     # Shared secret for HMAC-signing webhook deliveries to the partner.
     webhook_secret = models.CharField(max_length=64, blank=True)
+    # IANA zone the partner's day and week are read in (usage patterns: predictions/selectors.py).
+    time_zone = models.CharField(max_length=64, default="UTC")
     # Alert rules (alerts/services/rules.py): depletion horizon, queue backlog limits.
     depletion_alert_hours = models.PositiveIntegerField(
         default=6, validators=[MinValueValidator(1), MaxValueValidator(24 * 30)]

@@ -1,8 +1,9 @@
 """When a pool's energy runs out: the one place the depletion rule reads a burn rate from.
 
-`energy_rates_per_hour` is the swap point for the forecast: today it is the recent hourly
-rate from the pools' usage logs; once the predictions app forecasts consumption, return its
-per-pool forecast (energy per hour) here and nothing else changes.
+The depletion rule (alerts/services/rules.py) uses the forecast's pessimistic side when a pool
+has a current forecast (`predictions.selectors.pool_depletion_estimates`); for a pool without
+one (new, or the job has not run) it falls back to `energy_rates_per_hour`, the recent hourly
+rate from the pools' usage logs.
 """
 
 from __future__ import annotations

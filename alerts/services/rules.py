@@ -7,7 +7,8 @@ Rules and their defaults (README "Alerts"):
   (90 / 95 / 98 %); an alert lowers or resolves only once the ratio is `ALERT_HYSTERESIS_POINTS`
   (3) below the threshold that raised it, so a ratio hovering at a threshold does not flap;
 - depletion: the energy left (less the queue's) runs out within the partner's
-  `depletion_alert_hours` (6) at the recent rate less regeneration (critical within a quarter);
+  `depletion_alert_hours` (6) at the forecast's pessimistic side (predictions) when a current
+  forecast exists, else at the recent rate less regeneration (critical within a quarter);
 - stale sync: not synced for `ALERT_STALE_SYNC_INTERVALS` (3) sync intervals (critical at 10);
 - external drain: energy used outside the platform within the last hour;
 - queue backlog: the oldest queued withdrawal older than the partner's `queue_backlog_minutes`
@@ -54,6 +55,7 @@ from alerts.services.sources import QueueFacts, emergency_burns, queues
 from operations.jobs import JOBS_BY_NAME
 from partners.models import Partner
 from pools.models import EnergyPool
+from predictions.selectors import DepletionEstimate, pool_depletion_estimates
 
 Kind = EnergyAlert.Kind
 POOL_RULE_KINDS = (
@@ -161,14 +163,23 @@ def _usage(row: dict[str, Any], current: Level | None, limits: Limits) -> Verdic
     )
 
 
-def _depletion(row: dict[str, Any], rate: float, is_open: bool) -> Verdict | None:
+def _depletion(
+    row: dict[str, Any], rate: float, forecast: DepletionEstimate | None, is_open: bool
+) -> Verdict | None:
+    """Runs out within the partner's horizon: at the forecast's pessimistic (upper) side
+    when a current forecast exists (predictions/selectors.py), else at the recent rate."""
     limit = row["energy_limit"]
     available = max(0, limit - row["energy_used"] - row["reserved_energy"])
     queued = row["queued_energy"]
     horizon = row["partner__depletion_alert_hours"]
-    hours = hours_until_depleted(
-        available=available, queued=queued, rate_per_hour=rate, regeneration_per_hour=limit / 24
-    )
+    if forecast is not None and forecast.forecast_until is not None:
+        hours = forecast.hours_left
+        basis = "the forecast's pessimistic rate"
+    else:
+        hours = hours_until_depleted(
+            available=available, queued=queued, rate_per_hour=rate, regeneration_per_hour=limit / 24
+        )
+        basis = f"{rate:.0f} energy/h"
     level: Level | None = None
     if hours is not None and hours < horizon:
         level = Level.CRITICAL if hours < horizon / 4 else Level.WARNING
@@ -179,7 +190,7 @@ def _depletion(row: dict[str, Any], rate: float, is_open: bool) -> Verdict | Non
         row["id"],
         Kind.DEPLETION_FORECAST,
         level,
-        f"Pool {row['address']} runs out of energy in {hours or 0:.1f} h at {rate:.0f} energy/h "
+        f"Pool {row['address']} runs out of energy in {hours or 0:.1f} h at {basis} "
         f"(regenerating {limit // 24}/h; {available} available, {queued} queued).",
         _dec(hours if hours is not None else 0),
         _dec(horizon),
@@ -353,6 +364,14 @@ def pool_verdicts(*, now: datetime, current: dict[tuple[int | None, str], Level]
         .values(*POOL_FIELDS, "sync_age", "never_synced")
     )
     rows = list(rows)
+    forecasts = pool_depletion_estimates(
+        pool_ids=[
+            r["id"]
+            for r in rows
+            if r["role"] != EnergyPool.Role.EMERGENCY and r["status"] in LIVE_STATUSES
+        ],
+        now=now,
+    )
     # The partner's one queue is served by all its pools: each live energy pool counts the
     # queue's energy in proportion to its limit.
     live_limits: dict[int, int] = {}
@@ -379,7 +398,12 @@ def pool_verdicts(*, now: datetime, current: dict[tuple[int | None, str], Level]
             )
             if row["energy_limit"] > 0 or (pk, Kind.DEPLETION_FORECAST) in current:
                 verdicts.append(
-                    _depletion(row, rates.get(pk, 0.0), (pk, Kind.DEPLETION_FORECAST) in current)
+                    _depletion(
+                        row,
+                        rates.get(pk, 0.0),
+                        forecasts.get(pk),
+                        (pk, Kind.DEPLETION_FORECAST) in current,
+                    )
                 )
     return [v for v in verdicts if v is not None]
 

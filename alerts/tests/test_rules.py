@@ -258,8 +258,9 @@ def test_check_alerts_costs_a_constant_number_of_queries(partner, django_assert_
     assert few == many
     # Pinned: open pool and partner alerts, usage rates, external usage, burns, pools, the
     # queue's facts (per partner; unservable entries and their heads), the partners with a
-    # queue, re-notification, lost deliveries (values that changed add one bulk update).
-    with django_assert_num_queries(15):
+    # queue, the forecasts' depletion (pools, newest forecasts), re-notification, lost
+    # deliveries (values that changed add one bulk update).
+    with django_assert_num_queries(17):
         alerts_check(check_node=False)
 
 
@@ -358,3 +359,26 @@ def test_every_transition_is_a_live_event(partner, django_capture_on_commit_call
         ("alert.resolved", "critical"),
     ]
     assert messages[-1]["payload"]["resolved"] is True
+
+
+def test_depletion_follows_the_forecasts_pessimistic_side_when_there_is_one(partner):
+    """A pool with a current forecast is judged by it (predictions), not the recent rate:
+    no usage logged lately, yet the forecast's upper side drains it within the horizon."""
+    from predictions.tests.factories import EnergyPredictionFactory
+
+    now = timezone.now()
+    made = now.replace(minute=0, second=0, microsecond=0)
+    pool = EnergyPoolFactory(
+        partner=partner, energy_limit=2_400_000, energy_used=1_900_000, last_synced_at=now
+    )
+    EnergyPredictionFactory(
+        pool=pool,
+        made_at=made,
+        horizon_hours=168,
+        series={"mean": [200_000] * 168, "lower": [150_000] * 168, "upper": [300_000] * 168},
+    )
+    alerts_check(now=now, check_node=False)
+    alert = open_alert("depletion_forecast", pool=pool)
+    assert alert is not None
+    assert "forecast's pessimistic rate" in alert.message
+    assert alert.value < 6  # hours left, within the partner's horizon

@@ -66,6 +66,8 @@ def json_type_errors(field: Field, value: Any) -> list[str]:
     """Why `value` is not what `field` declares in JSON (empty when it is)."""
     if value is None:
         return []  # the field's own allow_null decides
+    if isinstance(field, QueryIntegerField):
+        return []  # a query string's text: the field checks its digits itself
     if isinstance(field, serializers.BooleanField):
         return [] if isinstance(value, bool) else ["Must be true or false."]
     if isinstance(field, serializers.IntegerField):

@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from django.db.models import Avg, Count, FloatField, IntegerField, Q, QuerySet
+from django.db.models.functions import Cast
 from django.utils import timezone
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema
@@ -59,6 +61,21 @@ class PoolEnergySerializer(serializers.Serializer):  # type: ignore[type-arg]
     last_synced_at = serializers.DateTimeField(source="pool.last_synced_at", allow_null=True)
     last_sync_error = serializers.CharField(source="pool.last_sync_error")
     stale = serializers.BooleanField()
+    # Scored 24-hour forecasts of the pool (refresh_predictions, predictions/services.py);
+    # annotated by the monitor only (monitor_pools below), null elsewhere.
+    forecast_scored = serializers.IntegerField(source="pool.forecast_scored", default=None)
+    forecast_mae = serializers.FloatField(
+        source="pool.forecast_mae",
+        default=None,
+        allow_null=True,
+        help_text="Mean absolute error of the 24 h forecasts' totals (energy).",
+    )
+    forecast_coverage = serializers.FloatField(
+        source="pool.forecast_coverage",
+        default=None,
+        allow_null=True,
+        help_text="Share of 24 h forecasts whose 80 % interval held the actual use.",
+    )
 
     def to_representation(self, instance: PoolEnergy) -> dict[str, Any]:
         """The declared fields, written out by hand: this list is the hot path of the monitor
@@ -88,7 +105,15 @@ class PoolEnergySerializer(serializers.Serializer):  # type: ignore[type-arg]
             ),
             "last_sync_error": pool.last_sync_error,
             "stale": instance.stale,
+            # Annotated by the monitor's query (`with_forecast_accuracy`); absent elsewhere.
+            "forecast_scored": getattr(pool, "forecast_scored", None),
+            "forecast_mae": _float_or_none(getattr(pool, "forecast_mae", None)),
+            "forecast_coverage": _float_or_none(getattr(pool, "forecast_coverage", None)),
         }
+
+
+def _float_or_none(value: object) -> float | None:
+    return None if value is None else float(value)  # type: ignore[arg-type]
 
 
 _PERCENT = serializers.DecimalField(max_digits=7, decimal_places=2)
@@ -131,6 +156,21 @@ class MonitorOutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
     pools = PoolEnergySerializer(many=True)
 
 
+def with_forecast_accuracy(pools: QuerySet[EnergyPool]) -> QuerySet[EnergyPool]:
+    """Annotate the accuracy of each pool's scored 24 h forecasts, through the pool's reverse
+    relation (`predictions`), so pools never imports the predictions app."""
+    scored = Q(predictions__horizon_hours=24, predictions__abs_error__isnull=False)
+    return pools.annotate(
+        forecast_scored=Count("predictions", filter=scored),
+        forecast_mae=Avg("predictions__abs_error", filter=scored),
+        forecast_coverage=Avg(
+            Cast("predictions__covered", output_field=IntegerField()),
+            filter=scored,
+            output_field=FloatField(),
+        ),
+    )
+
+
 class EnergyMonitorApi(PartnerAPIView):
     """Live energy of the partner and each of its pools (archived pools left out)."""
 
@@ -138,7 +178,9 @@ class EnergyMonitorApi(PartnerAPIView):
     def get(self, request: Request, partner_id: int) -> Response:
         partner = partner_get_for_caller(caller=self.caller, partner_id=partner_id)
         pools = list(
-            pool_list_for_partner(caller=self.caller).exclude(status=EnergyPool.Status.ARCHIVED)
+            with_forecast_accuracy(
+                pool_list_for_partner(caller=self.caller).exclude(status=EnergyPool.Status.ARCHIVED)
+            )
         )
         entries = pool_energy(pools=pools)
         since = timezone.now() - SAVINGS_WINDOW

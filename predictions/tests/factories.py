@@ -23,3 +23,10 @@ class EnergyPredictionFactory(DjangoModelFactory[EnergyPrediction]):
     lower_energy = 400_000
     upper_energy = 600_000
     model = "seasonal_naive"
+    series = factory.LazyAttribute(
+        lambda p: {
+            "mean": [p.predicted_energy // p.horizon_hours] * p.horizon_hours,
+            "lower": [p.lower_energy // p.horizon_hours] * p.horizon_hours,
+            "upper": [p.upper_energy // p.horizon_hours] * p.horizon_hours,
+        }
+    )
