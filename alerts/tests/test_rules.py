@@ -313,12 +313,17 @@ def test_an_escalation_clears_the_acknowledgement_and_notifies(partner):
     assert (alert.acknowledged_at, alert.acknowledged_by_label, alert.sequence) == (None, "", 2)
 
 
-def test_every_transition_is_a_live_event(partner, django_capture_on_commit_callbacks):
+def test_every_transition_is_a_live_event(partner, django_capture_on_commit_callbacks, monkeypatch):
     from asgiref.sync import async_to_sync
     from channels.layers import get_channel_layer
 
     from alerts.services import alert_resolve
+    from common import events
     from common.events import flush_live_events, partner_group
+
+    # A hint late by its 2 s deadline is dropped by design; on a loaded test machine Redis
+    # can be that slow, and this test is about every transition being sent.
+    monkeypatch.setattr(events._Publisher, "DELIVERY_SECONDS", 30.0)
 
     layer = get_channel_layer()
     channel = async_to_sync(layer.new_channel)()
