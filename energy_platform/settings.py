@@ -249,6 +249,8 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "caller": env.str("API_RATE_LIMIT", default="1200/min"),
         "anon": env.str("ANON_RATE_LIMIT", default="120/min"),
+        # Invalid API keys per client address before it is refused for the window.
+        "api_key_failures": env.str("API_KEY_FAILURE_LIMIT", default="20/min"),
     },
     "DEFAULT_PARSER_CLASSES": ["common.api.parsers.StrictJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],

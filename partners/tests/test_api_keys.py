@@ -158,3 +158,63 @@ def test_keys_with_underscores_in_the_secret_work(partner):
     for _ in range(20):  # token_urlsafe often contains "_" and "-"
         issued = api_key_create(partner=partner, name="many")
         assert client_with(issued.raw_key).get(ME).status_code == 200
+
+
+@pytest.fixture
+def tight_limits():
+    """Anonymous callers 5 a minute, invalid keys 3 a minute."""
+    from rest_framework.throttling import SimpleRateThrottle
+
+    saved = SimpleRateThrottle.THROTTLE_RATES
+    SimpleRateThrottle.THROTTLE_RATES = {**saved, "anon": "5/min", "api_key_failures": "3/min"}
+    yield
+    SimpleRateThrottle.THROTTLE_RATES = saved
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_concurrent_anonymous_burst_gets_exactly_the_limit_through(tight_limits):
+    """The anonymous limit is one atomic Redis step: 20 requests at once, 5 through."""
+    import threading
+
+    from django.db import connection
+    from django.test import Client
+
+    barrier = threading.Barrier(20)
+    statuses: list[int] = []
+
+    def hit() -> None:
+        try:
+            client = Client(REMOTE_ADDR="203.0.113.7")
+            barrier.wait()
+            statuses.append(client.get("/api/v1/health").status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=hit) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert statuses.count(429) == 15, statuses
+    assert Client(REMOTE_ADDR="198.51.100.9").get("/api/v1/health").status_code != 429
+
+
+def test_guessing_api_keys_is_refused_after_the_limit_even_a_right_one(partner, tight_limits):
+    from rest_framework.test import APIClient
+
+    from partners.tests.factories import APIKeyFactory, raw_key_for
+
+    guesser = APIClient(REMOTE_ADDR="203.0.113.8")
+    for n in range(3):
+        guesser.credentials(HTTP_AUTHORIZATION=f"Api-Key ep_guess{n}_secret-nope")
+        assert guesser.get("/api/v1/partners/me/").status_code == 401
+    guesser.credentials(HTTP_AUTHORIZATION="Api-Key ep_guess9_secret-nope")
+    refused = guesser.get("/api/v1/partners/me/")
+    assert refused.status_code == 429
+    assert int(refused["Retry-After"]) >= 1
+    key = APIKeyFactory(partner=partner)
+    guesser.credentials(HTTP_AUTHORIZATION=f"Api-Key {raw_key_for(key.prefix)}")
+    assert guesser.get("/api/v1/partners/me/").status_code == 429  # a right guess too
+    elsewhere = APIClient(REMOTE_ADDR="198.51.100.10")
+    elsewhere.credentials(HTTP_AUTHORIZATION=f"Api-Key {raw_key_for(key.prefix)}")
+    assert elsewhere.get("/api/v1/partners/me/").status_code == 200
