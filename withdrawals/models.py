@@ -59,6 +59,9 @@ class Withdrawal(BaseModel):
     failure_reason = models.TextField(blank=True)
     confirmed_at = models.DateTimeField(null=True, blank=True)
     # A failed withdrawal retried by an operator: the new withdrawal points at the old one.
+    # The id of the request that asked for it (common/logs.py): the worker logs every step
+    # of it under the same id, so one search follows it from the API into the chain.
+    request_id = models.CharField(max_length=64, blank=True)
     retry_of = models.OneToOneField(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="retried_by"
     )

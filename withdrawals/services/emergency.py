@@ -27,6 +27,7 @@ from common.idempotency import (
     claim,
     request_hash,
 )
+from common.logs import request_id_current
 from common.tron import SUN_PER_TRX
 from partners.models import Customer
 from pools.chain import chain_client
@@ -107,6 +108,7 @@ def emergency_quote(
                 energy_estimate=energy,
                 idempotency_key=idempotency_key,
                 request_hash=body_hash,
+                request_id=request_id_current(),
             )
             return EmergencyFee.objects.create(
                 withdrawal=withdrawal,

@@ -30,6 +30,7 @@ from django.db.models import Exists, OuterRef, Subquery
 from django.utils import timezone
 
 from common.idempotency import claim, request_hash
+from common.logs import request_id_current
 from partners.models import Customer, Partner
 from pools.chain import chain_client
 from pools.chain.client import USDT_TRANSFER_ENERGY_COLD, USDT_TRANSFER_ENERGY_WARM
@@ -149,6 +150,7 @@ def withdrawal_request(
                 energy_estimate=energy,
                 retry_of=retry_of,
                 status=Status.RESERVED,
+                request_id=request_id_current(),
             )
             hold_place(withdrawal=withdrawal, currency=Currency.USDT, amount=amount)
             # Others of the partner already waiting go first: no jumping the queue.

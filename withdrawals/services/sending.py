@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from alerts.models import EnergyAlert, Level
 from alerts.services import alert_raise
+from common.logs import request_id_bound
 from common.tron import USDT_UNIT
 from pools.chain import chain_client
 from pools.chain.client import USDT_TRANSFER_ENERGY_COLD, fee_limit_for
@@ -348,10 +349,12 @@ def withdrawals_drive(*, limit: int = 200) -> int:
     )
     for withdrawal in reserved:
         try:
-            attempt = withdrawal_sign(withdrawal=withdrawal)
-            if attempt is not None:
-                done += 1
-                attempt_broadcast(attempt=attempt)
+            with request_id_bound(withdrawal.request_id):
+                attempt = withdrawal_sign(withdrawal=withdrawal)
+                if attempt is not None:
+                    logger.info("withdrawal %s: signed %s", withdrawal.pk, attempt.txid)
+                    done += 1
+                    attempt_broadcast(attempt=attempt)
         except ChainRejected as exc:
             if exc.code != "NO_KEY":
                 logger.warning("withdrawal %s: cannot sign now: %s", withdrawal.pk, exc)
@@ -370,11 +373,17 @@ def withdrawals_drive(*, limit: int = 200) -> int:
             logger.warning("withdrawal %s: cannot sign now: %s", withdrawal.pk, exc)
         except Exception:
             logger.exception("withdrawal %s: signing failed", withdrawal.pk)
-    for attempt in Attempt.objects.filter(state__in=Attempt.LIVE_STATES).order_by("pk")[:limit]:
+    live = Attempt.objects.filter(state__in=Attempt.LIVE_STATES).annotate(
+        request_id=F("withdrawal__request_id")
+    )
+    for attempt in live.order_by("pk")[:limit]:
         try:
             before = attempt.state
-            attempt_drive(attempt=attempt)
-            attempt.refresh_from_db(fields=["state"])
+            with request_id_bound(attempt.request_id):
+                attempt_drive(attempt=attempt)
+                attempt.refresh_from_db(fields=["state"])
+                if attempt.state != before:
+                    logger.info("attempt %s: %s", attempt.txid, attempt.state)
             done += attempt.state != before
         except ChainError as exc:
             logger.warning("attempt %s: chain unavailable: %s", attempt.txid, exc)

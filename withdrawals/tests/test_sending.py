@@ -416,3 +416,37 @@ def test_an_unknown_transaction_is_sent_again_with_backoff(devnet, hot_pool, cus
     withdrawals_drive()  # 4 s is not the 6 s the second wait lasts
     attempt.refresh_from_db()
     assert attempt.broadcast_count == 2
+
+
+@pytest.mark.django_db
+def test_a_withdrawals_request_id_follows_it_into_the_worker(
+    devnet, hot_pool, customer, key_client, caplog
+):
+    """The id the API request ran under is stored with the withdrawal, and the worker's log
+    lines about it (signed, broadcast, confirmed) carry the same id."""
+    import logging
+
+    from common.logs import RequestIdFilter
+
+    response = key_client.post(
+        "/api/v1/withdrawals",
+        {
+            "customer_id": customer.pk,
+            "to_address": PrivateKey.random().public_key.to_base58check_address(),
+            "amount": "2",
+        },
+        format="json",
+        HTTP_X_REQUEST_ID="trace-0123456789",
+        HTTP_IDEMPOTENCY_KEY="traced",
+    )
+    assert response.status_code == 201, response.content
+    withdrawal = Withdrawal.objects.get(pk=response.json()["id"])
+    assert withdrawal.request_id == "trace-0123456789"
+    caplog.handler.addFilter(RequestIdFilter())
+    caplog.set_level(logging.INFO, logger="withdrawals.services.sending")
+    withdrawal = drive_until_final(devnet, withdrawal)
+    assert withdrawal.status == "confirmed"
+    lines = [r for r in caplog.records if r.name == "withdrawals.services.sending"]
+    assert [r.getMessage().split(":")[1].split()[0] for r in lines][:1] == ["signed"]
+    assert any(r.getMessage().endswith("confirmed") for r in lines)
+    assert {r.request_id for r in lines} == {"trace-0123456789"}
