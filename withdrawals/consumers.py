@@ -10,22 +10,25 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.contrib.auth import get_user_model
 
 from common.events import LiveMessage, withdrawal_group
-from partners.models import Partner
-from withdrawals.models import Withdrawal
+from partners.selectors import customer_get_for_user
+from withdrawals.selectors import withdrawal_get_for_customer
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_NOT_FOUND = 4404
 
 
 def _owns(user_id: int, withdrawal_id: int) -> bool:
-    return Withdrawal.objects.filter(
-        pk=withdrawal_id,
-        customer__user_id=user_id,
-        customer__user__is_active=True,
-        customer__partner__status=Partner.Status.ACTIVE,  # as the pages: none if suspended
-    ).exists()
+    """The pages' rule, through their selectors: the user (still active) is a customer of an
+    active partner, and the withdrawal is that customer's."""
+    user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
+    customer = customer_get_for_user(user=user) if user is not None else None
+    return (
+        customer is not None
+        and withdrawal_get_for_customer(customer=customer, withdrawal_id=withdrawal_id) is not None
+    )
 
 
 class WithdrawalStatusConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]  # untyped
