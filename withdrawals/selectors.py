@@ -201,10 +201,16 @@ def queue_unservable() -> list[Unservable]:
         .order_by("-energy_limit")
         .values("energy_limit")[:1]
     )
+    oldest = (
+        QueueEntry.objects.exclude(_covered())
+        .filter(partner_id=OuterRef("partner_id"))
+        .order_by("enqueued_at", "pk")
+        .values("pk")[:1]
+    )
     heads = (
         stuck.annotate(largest_limit=Subquery(largest))
-        .order_by("partner_id", "enqueued_at", "pk")
-        .distinct("partner_id")
+        .filter(pk=Subquery(oldest))
+        .order_by("partner_id")
     )
     return [Unservable(head, counts[head.partner_id], head.largest_limit) for head in heads]
 

@@ -6,6 +6,13 @@ from django.conf import settings
 from django.db import migrations, models
 
 
+def _give_each_delivery_a_uid(apps, schema_editor):  # type: ignore[no-untyped-def]
+    # Row by row in Python, so it runs on every database (SQLite under `make run` too).
+    AlertDelivery = apps.get_model("alerts", "AlertDelivery")
+    for delivery in AlertDelivery.objects.filter(uid__isnull=True).only("pk"):
+        AlertDelivery.objects.filter(pk=delivery.pk).update(uid=uuid.uuid4())
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -56,9 +63,7 @@ class Migration(migrations.Migration):
             field=models.UUIDField(default=uuid.uuid4, editable=False, null=True),
         ),
         # Existing rows each get their own id before the column becomes unique.
-        migrations.RunSQL(
-            "UPDATE alerts_alertdelivery SET uid = gen_random_uuid()", migrations.RunSQL.noop
-        ),
+        migrations.RunPython(_give_each_delivery_a_uid, migrations.RunPython.noop),
         migrations.AlterField(
             model_name='alertdelivery',
             name='uid',

@@ -331,10 +331,14 @@ POOL_FIELDS = (
 
 
 class EpochSeconds(Func):
-    """Seconds in an interval, computed by PostgreSQL (no timestamps parsed per row)."""
+    """Seconds in an interval, computed by the database (no timestamps parsed per row)."""
 
     template = "EXTRACT(EPOCH FROM %(expressions)s)"
     output_field = FloatField()
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        # SQLite keeps a duration as microseconds (`make run`'s embedded database).
+        return super().as_sql(compiler, connection, template="(%(expressions)s / 1e6)", **extra)
 
 
 def pool_verdicts(*, now: datetime, current: dict[tuple[int | None, str], Level]) -> list[Verdict]:
