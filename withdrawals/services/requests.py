@@ -31,6 +31,7 @@ from django.utils import timezone
 
 from common.idempotency import claim, request_hash
 from common.logs import request_id_current
+from common.tron import USDT_UNIT
 from partners.models import Customer, Partner
 from pools.chain import chain_client
 from pools.chain.client import USDT_TRANSFER_ENERGY_COLD, USDT_TRANSFER_ENERGY_WARM
@@ -55,7 +56,6 @@ from withdrawals.services.idempotency import CLAIM_SCOPE, withdrawal_for_key
 
 logger = logging.getLogger(__name__)
 
-USDT_UNIT = Decimal(1_000_000)
 Status = Withdrawal.Status
 
 
