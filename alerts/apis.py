@@ -104,6 +104,9 @@ class AlertListApi(PartnerAPIView):
     """The partner's alerts, newest first. Without `since` or `until`: those opened in the
     last 24 h and every one still open."""
 
+    # Lists are paginated: this tells the schema so (drf-spectacular reads it).
+    pagination_class = DefaultPagination
+
     @extend_schema(
         responses=AlertOutputSerializer(many=True), operation_id="energy_alerts", filters=True
     )
@@ -225,6 +228,9 @@ class DeliveryOutputSerializer(serializers.ModelSerializer):  # type: ignore[typ
 
 class ChannelListApi(PartnerAPIView):
     """The partner's alert channels; owners and operators add them."""
+
+    # Lists are paginated: this tells the schema so (drf-spectacular reads it).
+    pagination_class = DefaultPagination
 
     @extend_schema(responses=ChannelOutputSerializer(many=True), operation_id="alert_channels_list")
     def get(self, request: Request) -> Response:

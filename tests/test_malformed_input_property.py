@@ -204,7 +204,11 @@ def _documented_query(operation: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _lists(operation: dict[str, Any]) -> bool:
     ok = operation["responses"].get("200", {}).get("content", {}).get("application/json", {})
-    return bool(ok.get("schema", {}).get("type") == "array")
+    schema = ok.get("schema", {})
+    # A paginated list is documented as its Paginated…List component.
+    return schema.get("type") == "array" or str(schema.get("$ref", "")).startswith(
+        "#/components/schemas/Paginated"
+    )
 
 
 QUERY_OPERATIONS = [

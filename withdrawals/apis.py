@@ -106,6 +106,9 @@ class CustomerDetailSerializer(CustomerSerializer):
 class CustomerListApi(PartnerAPIView):
     """The partner's end users. Operators and owners add them."""
 
+    # Lists are paginated: this tells the schema so (drf-spectacular reads it).
+    pagination_class = DefaultPagination
+
     @extend_schema(responses=CustomerSerializer(many=True), operation_id="customers_list")
     def get(self, request: Request) -> Response:
         paginator = DefaultPagination()
@@ -242,6 +245,9 @@ class WithdrawalSerializer(WithdrawalSummarySerializer):
 
 class WithdrawalListApi(PartnerAPIView):
     """The partner's withdrawals, newest first; owners and operators request new ones."""
+
+    # Lists are paginated: this tells the schema so (drf-spectacular reads it).
+    pagination_class = DefaultPagination
 
     @extend_schema(
         parameters=[OpenApiParameter("status", str, required=False)],

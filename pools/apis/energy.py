@@ -229,6 +229,9 @@ class UsageLogSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
 class UsageLogListApi(PartnerAPIView):
     """Every energy movement of the partner's pools, newest first (external usage included)."""
 
+    # Lists are paginated: this tells the schema so (drf-spectacular reads it).
+    pagination_class = DefaultPagination
+
     # Declared so the schema documents the filters; `get` applies the filterset itself.
     filter_backends = [filters.DjangoFilterBackend]
     filterset_class = UsageLogFilter

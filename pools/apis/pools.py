@@ -162,6 +162,9 @@ def onboard(*, partner: Partner, data: dict[str, Any]) -> EnergyPool:
 class PoolListApi(PartnerAPIView):
     """The calling partner's pools, oldest first, paginated; owners add pools."""
 
+    # Lists are paginated: this tells the schema so (drf-spectacular reads it).
+    pagination_class = DefaultPagination
+
     write_roles = frozenset({Role.OWNER})
     # Declared so the schema documents the filters; `get` applies the filterset itself.
     filter_backends = [filters.DjangoFilterBackend]

@@ -124,6 +124,9 @@ class WalletVerifyApi(PartnerAPIView):
 class WalletListApi(PartnerAPIView):
     """The calling partner's wallets, newest first, paginated."""
 
+    # Lists are paginated: this tells the schema so (drf-spectacular reads it).
+    pagination_class = DefaultPagination
+
     @extend_schema(responses=WalletOutputSerializer(many=True), operation_id="wallets_list")
     def get(self, request: Request) -> Response:
         paginator = DefaultPagination()
