@@ -1,4 +1,5 @@
-"""The live hint sent when a pool's numbers or its queue change (after commit; SPEC §6.6).
+"""The live hint sent when a pool's numbers or its queue change (after commit;
+docs/protocols.md, Live events).
 
 One event, `pools.changed`, whatever moved the numbers (`reason`: sync, reserve, post, void,
 expire, status, settings, queue). It goes to the operators (`admin`) and the pool's partner
