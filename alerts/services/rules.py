@@ -346,7 +346,6 @@ def pool_verdicts(*, now: datetime, current: dict[tuple[int | None, str], Level]
     number of pools). `current` holds the open alerts' levels by (pool, kind): a rule that
     finds nothing wrong where nothing is open yields no verdict."""
     limits = Limits.now()
-    facts = queues()
     rates = energy_rates_per_hour(pool_ids=None, now=now)
     external = external_energy_since(since=now - timedelta(minutes=limits.drain_minutes), now=now)
     burns = emergency_burns()
@@ -368,6 +367,8 @@ def pool_verdicts(*, now: datetime, current: dict[tuple[int | None, str], Level]
         .values(*POOL_FIELDS, "sync_age", "never_synced")
     )
     rows = list(rows)
+    # Depletion by forecast where one is current, and every live pool's share of its
+    # partner's queue either way (predictions/selectors.py).
     forecasts = pool_depletion_estimates(
         pool_ids=[
             r["id"]
@@ -376,14 +377,6 @@ def pool_verdicts(*, now: datetime, current: dict[tuple[int | None, str], Level]
         ],
         now=now,
     )
-    # The partner's one queue is served by all its pools: each live energy pool counts the
-    # queue's energy in proportion to its limit.
-    live_limits: dict[int, int] = {}
-    for row in rows:
-        if row["role"] != EnergyPool.Role.EMERGENCY and row["status"] in LIVE_STATUSES:
-            live_limits[row["partner_id"]] = live_limits.get(row["partner_id"], 0) + max(
-                0, row["energy_limit"]
-            )
     for row in rows:
         pk = row["id"]
         if row["status"] in SYNCED_STATUSES:
@@ -395,11 +388,9 @@ def pool_verdicts(*, now: datetime, current: dict[tuple[int | None, str], Level]
             verdicts.append(_low_trx(row, burns.get(pk, 0), (pk, Kind.LOW_TRX) in current))
         elif row["status"] in LIVE_STATUSES:
             verdicts.append(_usage(row, current.get((pk, Kind.USAGE)), limits))
-            queue = facts.get(row["partner_id"])
-            total = live_limits.get(row["partner_id"], 0)
-            row["queued_energy"] = (
-                queue.energy * max(0, row["energy_limit"]) // total if queue and total else 0
-            )
+            # Its share of the partner's one queue, as predictions counts it (pro rata by limit).
+            estimate = forecasts.get(pk)
+            row["queued_energy"] = estimate.queued_energy if estimate is not None else 0
             if row["energy_limit"] > 0 or (pk, Kind.DEPLETION_FORECAST) in current:
                 verdicts.append(
                     _depletion(

@@ -257,10 +257,10 @@ def test_check_alerts_costs_a_constant_number_of_queries(partner, django_assert_
     assert EnergyAlert.objects.filter(resolved_at__isnull=True).count() > 60
     assert few == many
     # Pinned: open pool and partner alerts, usage rates, external usage, burns, pools, the
-    # queue's facts (per partner; unservable entries and their heads), the partners with a
-    # queue, the forecasts' depletion (pools, newest forecasts), re-notification, lost
-    # deliveries (values that changed add one bulk update).
-    with django_assert_num_queries(17):
+    # queue's facts once (per partner; unservable entries and their heads), the partners
+    # with a queue, the forecasts' depletion and queue shares (pools, newest forecasts),
+    # re-notification, lost deliveries (values that changed add one bulk update).
+    with django_assert_num_queries(14):
         alerts_check(check_node=False)
 
 
