@@ -56,14 +56,19 @@ def pools_changed(*, pool_ids: Iterable[int], reason: Reason) -> None:
     for pool_id, partner_id in partner_ids_of(pool_ids).items():
         by_partner[partner_id].append(pool_id)
     for partner_id, ids in by_partner.items():
-        payload: PoolsChangedPayload = {"pool_ids": sorted(ids), "reason": reason}
-        publish_on_commit(
-            event=POOLS_CHANGED,
-            groups=[ADMIN_GROUP, partner_group(partner_id)],
-            payload=payload,
-            partner_id=partner_id,
-            coalesce=f"pools.{partner_id}",
-        )
+        _publish(partner_id=partner_id, pool_ids=sorted(ids), reason=reason)
+
+
+def _publish(*, partner_id: int, pool_ids: list[int], reason: Reason) -> None:
+    """To operators and the partner, after commit, coalesced per partner."""
+    payload: PoolsChangedPayload = {"pool_ids": pool_ids, "reason": reason}
+    publish_on_commit(
+        event=POOLS_CHANGED,
+        groups=[ADMIN_GROUP, partner_group(partner_id)],
+        payload=payload,
+        partner_id=partner_id,
+        coalesce=f"pools.{partner_id}",
+    )
 
 
 def pool_changed(*, pool: EnergyPool, reason: Reason) -> None:
@@ -76,11 +81,4 @@ def partner_queue_changed(*, partner_id: int) -> None:
     """Tell operators and the partner that its queue moved (a withdrawal queued, cancelled
     or requeued): the queue is the partner's, served by all its pools, so no pool is named.
     Coalesced with the partner's pool hints; sent only if the transaction commits."""
-    payload: PoolsChangedPayload = {"pool_ids": [], "reason": "queue"}
-    publish_on_commit(
-        event=POOLS_CHANGED,
-        groups=[ADMIN_GROUP, partner_group(partner_id)],
-        payload=payload,
-        partner_id=partner_id,
-        coalesce=f"pools.{partner_id}",
-    )
+    _publish(partner_id=partner_id, pool_ids=[], reason="queue")
