@@ -31,6 +31,8 @@ from channels.layers import get_channel_layer
 from django.core.cache import cache
 from django.db import transaction
 
+from common.readcache import partner_changed_on_commit
+
 logger = logging.getLogger(__name__)
 
 ADMIN_GROUP = "admin"
@@ -225,4 +227,6 @@ def publish_on_commit(
         "payload": dict(payload),
     }
     frozen = tuple(groups)
+    if partner_id is not None:  # the partner's cached reads end with this commit
+        partner_changed_on_commit(partner_id)
     transaction.on_commit(lambda: _publisher.submit(frozen, message, coalesce))

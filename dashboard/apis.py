@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from common.api.permissions import IsVerifiedStaff
 from common.api.serializers import QueryIntegerField
 from common.api.views import StaffAPIView
+from common.readcache import cached_read
 from dashboard.selectors import MAX_DAYS, PoolCard, analytics, global_dashboard, partner_dashboard
 from operations.batch_apis import JobRunSerializer, JobStatsSerializer
 from partners.api_base import PartnerAPIView
@@ -126,7 +127,12 @@ class EnergyDashboardApi(PartnerAPIView):
     @extend_schema(responses=DashboardOutputSerializer, operation_id="energy_dashboard")
     def get(self, request: Request, partner_id: int) -> Response:
         partner = partner_get_for_caller(caller=self.caller, partner_id=partner_id)
-        return Response(DashboardOutputSerializer(partner_dashboard(partner_id=partner.pk)).data)
+
+        def dashboard() -> dict[str, Any]:
+            return dict(DashboardOutputSerializer(partner_dashboard(partner_id=partner.pk)).data)
+
+        # Cached until the partner's data changes (common/readcache.py).
+        return Response(cached_read(partner_id=partner.pk, name="dashboard", compute=dashboard))
 
 
 class AnalyticsQuerySerializer(serializers.Serializer):  # type: ignore[type-arg]

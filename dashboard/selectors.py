@@ -41,8 +41,20 @@ from alerts.models import AlertChannel, EnergyAlert
 from operations.models import JobRun
 from operations.selectors import job_stats
 from pools.models import EnergyPool, EnergyUsageLog, PoolSnapshot, PriceQuote
-from pools.selectors import PoolEnergy, energy_totals, partner_energy_overview, pool_energy
-from pools.services.prices import CHAIN_SOURCE, latest_prices, trx_saved_sun
+from pools.selectors import (
+    PoolEnergy,
+    energy_totals,
+    partner_energy_overview,
+    pool_energy,
+    with_recent_usage,
+)
+from pools.services.prices import (
+    CHAIN_SOURCE,
+    latest_prices,
+    latest_prices_cached,
+    partner_savings,
+    trx_saved_sun,
+)
 from predictions.models import EnergyPrediction
 from withdrawals.models import QueueEntry, Withdrawal
 
@@ -89,26 +101,36 @@ class PoolCard:
         return max(0, int((self.now - self.oldest_enqueued_at).total_seconds()))
 
 
-def _pools(*, partner_id: int | None, status: str | None = None) -> QuerySet[EnergyPool]:
+def _pools(
+    *, partner_id: int | None, status: str | None = None, now: datetime
+) -> QuerySet[EnergyPool]:
     pools = EnergyPool.objects.select_related("partner").exclude(status=EnergyPool.Status.ARCHIVED)
     if partner_id is not None:
         pools = pools.filter(partner_id=partner_id)
     if status:
         pools = pools.filter(status=status)
-    return pools.order_by("partner_id", "id")
+    return with_recent_usage(pools, now=now).order_by("partner_id", "id")
 
 
-def pool_cards(*, pools: list[EnergyPool], now: datetime | None = None) -> list[PoolCard]:
-    """Cards for `pools` (their partner loaded): two queries whatever their number."""
+def pool_cards(
+    *,
+    pools: list[EnergyPool],
+    now: datetime | None = None,
+    queue: dict[int, dict[str, Any]] | None = None,
+) -> list[PoolCard]:
+    """Cards for `pools` (their partner loaded; `with_recent_usage` at `now` saves a query):
+    one or two queries whatever their number. `queue` (partner id -> `n`, `oldest`), when
+    the caller has it, saves another."""
     now = now or timezone.now()
     # A partner's one queue is served by all its pools: each card shows its partner's.
-    queue = {
-        row["partner_id"]: row
-        for row in QueueEntry.objects.filter(partner_id__in={p.partner_id for p in pools})
-        .values("partner_id")
-        .annotate(n=Count("id"), oldest=Min("enqueued_at"))
-        .order_by()
-    }
+    if queue is None:
+        queue = {
+            row["partner_id"]: dict(row)
+            for row in QueueEntry.objects.filter(partner_id__in={p.partner_id for p in pools})
+            .values("partner_id")
+            .annotate(n=Count("id"), oldest=Min("enqueued_at"))
+            .order_by()
+        }
     cards = []
     for entry in pool_energy(pools=pools, now=now):
         warning, critical, emergency = entry.pool.effective_thresholds()
@@ -136,30 +158,44 @@ def open_alerts(*, partner_id: int | None) -> list[EnergyAlert]:
 
 
 def partner_dashboard(*, partner_id: int, now: datetime | None = None) -> dict[str, Any]:
-    """What the partner dashboard shows, in one dict (nine queries whatever the pool count)."""
+    """What the partner dashboard shows, in one dict: six queries whatever the pool count
+    (pools with their week's usage; withdrawals by status with the queue; recent
+    withdrawals; alerts; channels; savings), the last one and the prices cached
+    (common/readcache.py)."""
     now = now or timezone.now()
-    cards = pool_cards(pools=list(_pools(partner_id=partner_id)), now=now)
-    since = now - SAVINGS_WINDOW
-    by_status = dict(
+    # Every queue entry is a withdrawal's: counting them by the withdrawals' status folds
+    # the queue into the same query (no withdrawals, no queue).
+    by_status: dict[str, int] = {}
+    queued, oldest = 0, None
+    for row in (
         Withdrawal.objects.filter(partner_id=partner_id)
-        .values_list("status")
-        .annotate(n=Count("id"))
+        .values("status")
+        .annotate(
+            n=Count("id"), queued=Count("queue_entry"), oldest=Min("queue_entry__enqueued_at")
+        )
         .order_by()
+    ):
+        by_status[row["status"]] = row["n"]
+        queued += row["queued"]
+        if row["oldest"] is not None and (oldest is None or row["oldest"] < oldest):
+            oldest = row["oldest"]
+    cards = pool_cards(
+        pools=list(_pools(partner_id=partner_id, now=now)),
+        now=now,
+        queue={partner_id: {"n": queued, "oldest": oldest}} if queued else {},
     )
+    since = now - SAVINGS_WINDOW
     return {
         "partner_id": partner_id,
         "generated_at": now,
         "totals": energy_totals([c.energy for c in cards]),
-        "savings": {
-            "since": since,
-            "trx_saved_sun": trx_saved_sun(partner_id=partner_id, since=since),
-        },
+        "savings": {"since": since, "trx_saved_sun": partner_savings(partner_id, since)},
         "pools": cards,
+        # The partner's one queue (each card shows it too: all its pools serve it).
         "queue": {
-            "length": sum(c.queue_length for c in cards),
-            "oldest_wait_seconds": max(
-                (c.oldest_wait_seconds for c in cards if c.oldest_wait_seconds is not None),
-                default=None,
+            "length": queued,
+            "oldest_wait_seconds": (
+                None if oldest is None else max(0, int((now - oldest).total_seconds()))
             ),
         },
         "withdrawals_by_status": by_status,
@@ -170,7 +206,7 @@ def partner_dashboard(*, partner_id: int, now: datetime | None = None) -> dict[s
         ),
         "alerts": open_alerts(partner_id=partner_id),
         "channels": list(AlertChannel.objects.filter(partner_id=partner_id).order_by("name")),
-        "prices": latest_prices(),
+        "prices": latest_prices_cached(),
     }
 
 
@@ -180,7 +216,7 @@ def global_dashboard(
     """The operators' console: every pool (filtered by partner and status), totals across and
     per partner, open alerts, jobs and prices (ten queries whatever the pool count)."""
     now = now or timezone.now()
-    cards = pool_cards(pools=list(_pools(partner_id=partner_id, status=status)), now=now)
+    cards = pool_cards(pools=list(_pools(partner_id=partner_id, status=status, now=now)), now=now)
     since = now - SAVINGS_WINDOW
     overview = partner_energy_overview()
     return {

@@ -297,6 +297,10 @@ POOL_SYNC_BATCH_SIZE: int = env.int("POOL_SYNC_BATCH_SIZE", default=1000)
 POOL_SYNC_CONCURRENCY: int = env.int("POOL_SYNC_CONCURRENCY", default=64)
 POOL_STALE_AFTER_SECONDS: int = env.int("POOL_STALE_AFTER_SECONDS", default=300)
 POOL_EXTERNAL_USAGE_TOLERANCE: int = env.int("POOL_EXTERNAL_USAGE_TOLERANCE", default=1000)
+# The partner's heavy reads (dashboard, monitor, pool list) are cached this long under a
+# version that every committed change to the partner replaces (common/readcache.py); 0 turns
+# the cache off. Tests read the database every time unless they turn it on.
+READS_CACHE_SECONDS: int = env.int("READS_CACHE_SECONDS", default=0 if TESTING else 5)
 # Energy-rental price providers (dotted paths); real markets are enabled here, never in tests.
 ENERGY_RENTAL_PROVIDERS: list[str] = env.list(
     "ENERGY_RENTAL_PROVIDERS", default=["pools.pricing.DevnetRentalProvider"]

@@ -138,10 +138,9 @@ class EnergyPool(BaseModel):
     @property
     def usage_percent(self) -> Decimal:
         """Energy used or promised, as a percentage of the limit."""
-        if self.energy_limit <= 0:
-            return Decimal("100") if (self.energy_used or self.reserved_energy) else Decimal(0)
-        used = Decimal(self.energy_used + self.reserved_energy) * 100 / self.energy_limit
-        return used.quantize(Decimal("0.01"))
+        return usage_percent(
+            limit=self.energy_limit, used=self.energy_used, reserved=self.reserved_energy
+        )
 
     @property
     def regeneration_per_hour(self) -> int:
@@ -417,4 +416,12 @@ class SigningKey(BaseModel):
 
 
 # Derived quantity shared by selectors and admin annotations.
+def usage_percent(*, limit: int, used: int, reserved: int) -> Decimal:
+    """Energy used or promised, as a percentage of the limit (EnergyPool.usage_percent, for
+    reads that fetch plain rows)."""
+    if limit <= 0:
+        return Decimal("100") if (used or reserved) else Decimal(0)
+    return (Decimal(used + reserved) * 100 / limit).quantize(Decimal("0.01"))
+
+
 AVAILABLE_ENERGY = F("energy_limit") - F("energy_used") - F("reserved_energy")

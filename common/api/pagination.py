@@ -7,8 +7,12 @@ a 400 with the field named (DRF would quietly fall back to the default page size
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from typing import Any
 
-from rest_framework.exceptions import ValidationError
+from django.core.paginator import InvalidPage
+from django.db.models import Count, QuerySet, Window
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 
@@ -37,3 +41,32 @@ class DefaultPagination(PageNumberPagination):
     def get_page_number(self, request: Request, paginator: object) -> int | str:
         page = _whole(request, self.page_query_param, maximum=self.max_page)
         return 1 if page is None else page
+
+    def paginate_rows(
+        self, queryset: QuerySet[Any], request: Request, *, fields: Sequence[str]
+    ) -> list[dict[str, Any]]:
+        """The page as dicts of `fields` (no model instances), with the total counted by the
+        same query (`COUNT(*) OVER ()`, PostgreSQL and SQLite alike). Only a page past the
+        end costs a second query: the count, for the same 404 as `paginate_queryset`.
+        `get_paginated_response` works as after `paginate_queryset`."""
+        self.request = request
+        size = self.get_page_size(request)
+        paginator = self.django_paginator_class(queryset, size)
+        number = int(self.get_page_number(request, paginator))
+        start = (number - 1) * size
+        rows = list(
+            queryset.values(*fields).annotate(_total=Window(Count("pk")))[start : start + size]
+        )
+        if rows:
+            paginator.__dict__["count"] = rows[0]["_total"]  # Paginator.count is cached
+            for row in rows:
+                del row["_total"]
+        elif number == 1:
+            paginator.__dict__["count"] = 0  # an empty first page: nothing matched
+        try:
+            self.page = paginator.page(number)  # lazy: its rows are never fetched again
+        except InvalidPage as exc:
+            raise NotFound(
+                self.invalid_page_message.format(page_number=number, message=str(exc))
+            ) from None
+        return rows

@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from django.db.models import Avg, Count, FloatField, IntegerField, Q, QuerySet
-from django.db.models.functions import Cast
+from django.db.models import Avg, Count, FloatField, IntegerField, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Cast, Coalesce
 from django.utils import timezone
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema
@@ -20,6 +20,7 @@ from common.api.filters import IdFilter, UtcDateTimeFilter
 from common.api.pagination import DefaultPagination
 from common.api.serializers import StrictIntegerField
 from common.api.views import StaffAPIView
+from common.readcache import cached_read
 from partners.api_base import PartnerAPIView
 from partners.selectors import partner_get_by_id, partner_get_for_caller
 from pools.apis.pools import PoolCreateInputSerializer, PoolOutputSerializer, onboard
@@ -31,8 +32,9 @@ from pools.selectors import (
     pool_energy,
     pool_list_for_partner,
     usage_logs_for_partner,
+    with_recent_usage,
 )
-from pools.services.prices import latest_prices, trx_saved_sun
+from pools.services.prices import latest_prices, partner_savings, trx_saved_sun
 from pools.services.sync import pools_sync
 
 SAVINGS_WINDOW = timedelta(days=30)
@@ -157,16 +159,27 @@ class MonitorOutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
 
 
 def with_forecast_accuracy(pools: QuerySet[EnergyPool]) -> QuerySet[EnergyPool]:
-    """Annotate the accuracy of each pool's scored 24 h forecasts, through the pool's reverse
-    relation (`predictions`), so pools never imports the predictions app."""
-    scored = Q(predictions__horizon_hours=24, predictions__abs_error__isnull=False)
+    """Annotate the accuracy of each pool's scored 24 h forecasts, as correlated subqueries
+    (no GROUP BY over the pool's columns, so other annotations fold into the same query).
+    The forecast model is reached through the pool's reverse relation (`predictions`), so
+    pools never imports the predictions app."""
+    prediction = EnergyPool._meta.get_field("predictions").related_model
+    scored = (
+        prediction._default_manager.filter(
+            pool_id=OuterRef("pk"), horizon_hours=24, abs_error__isnull=False
+        )
+        .order_by()
+        .values("pool_id")
+    )
     return pools.annotate(
-        forecast_scored=Count("predictions", filter=scored),
-        forecast_mae=Avg("predictions__abs_error", filter=scored),
-        forecast_coverage=Avg(
-            Cast("predictions__covered", output_field=IntegerField()),
-            filter=scored,
-            output_field=FloatField(),
+        forecast_scored=Coalesce(Subquery(scored.annotate(n=Count("pk")).values("n")), 0),
+        forecast_mae=Subquery(
+            scored.annotate(mae=Avg("abs_error", output_field=FloatField())).values("mae")
+        ),
+        forecast_coverage=Subquery(
+            scored.annotate(
+                share=Avg(Cast("covered", output_field=IntegerField()), output_field=FloatField())
+            ).values("share")
         ),
     )
 
@@ -176,24 +189,32 @@ class EnergyMonitorApi(PartnerAPIView):
 
     @extend_schema(responses=MonitorOutputSerializer, operation_id="energy_monitor")
     def get(self, request: Request, partner_id: int) -> Response:
-        partner = partner_get_for_caller(caller=self.caller, partner_id=partner_id)
-        pools = list(
-            with_forecast_accuracy(
-                pool_list_for_partner(caller=self.caller).exclude(status=EnergyPool.Status.ARCHIVED)
+        caller = self.caller
+        partner = partner_get_for_caller(caller=caller, partner_id=partner_id)
+
+        def monitor() -> dict[str, Any]:
+            now = timezone.now()
+            pools = list(
+                with_recent_usage(
+                    with_forecast_accuracy(
+                        pool_list_for_partner(caller=caller)
+                        .select_related(None)
+                        .exclude(status=EnergyPool.Status.ARCHIVED)
+                    ),
+                    now=now,
+                )
             )
-        )
-        entries = pool_energy(pools=pools)
-        since = timezone.now() - SAVINGS_WINDOW
-        data = {
-            "partner_id": partner.pk,
-            "totals": energy_totals(entries),
-            "savings": {
-                "since": since,
-                "trx_saved_sun": trx_saved_sun(partner_id=partner.pk, since=since),
-            },
-            "pools": entries,
-        }
-        return Response(MonitorOutputSerializer(data).data)
+            entries = pool_energy(pools=pools, now=now)
+            since = now - SAVINGS_WINDOW
+            data = {
+                "partner_id": partner.pk,
+                "totals": energy_totals(entries),
+                "savings": {"since": since, "trx_saved_sun": partner_savings(partner.pk, since)},
+                "pools": entries,
+            }
+            return dict(MonitorOutputSerializer(data).data)
+
+        return Response(cached_read(partner_id=partner.pk, name="monitor", compute=monitor))
 
 
 class UsageLogFilter(filters.FilterSet):  # type: ignore[misc]  # django-filter is untyped

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import tzinfo
 from decimal import Decimal
 from typing import Any
 
@@ -13,10 +14,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from common.api.pagination import DefaultPagination
+from common.api.render import fixed_decimal, iso_datetime, output_timezone
 from common.api.serializers import StrictCharField, StrictDecimalField, StrictInputSerializer
+from common.readcache import cached_read
 from partners.api_base import PartnerAPIView
 from partners.models import Partner, Role
-from pools.models import EnergyPool
+from pools.models import EnergyPool, usage_percent
 from pools.selectors import pool_get_for_partner, pool_list_for_partner
 from pools.services import pool_update_settings
 from pools.services.onboarding import pool_onboard, pool_onboard_check, pool_set_status
@@ -68,47 +71,67 @@ class PoolOutputSerializer(serializers.ModelSerializer):  # type: ignore[type-ar
         read_only_fields = fields
 
     def to_representation(self, instance: EnergyPool) -> dict[str, Any]:
-        """The declared fields, written out by hand: a page of 100 pools spent most of its
-        time in DRF's field-by-field walk (bench/reads.py). A test holds the two equal
-        (pools/tests/test_energy_api.py)."""
-        pool = instance
-        return {
-            "id": pool.pk,
-            "address": pool.address,
-            "label": pool.label,
-            "custody": pool.custody,
-            "role": pool.role,
-            "status": pool.status,
-            "staked_trx_sun": pool.staked_trx_sun,
-            "energy_limit": pool.energy_limit,
-            "energy_used": pool.energy_used,
-            "reserved_energy": pool.reserved_energy,
-            "available_energy": pool.available_energy,
-            "usage_percent": _PERCENT.to_representation(pool.usage_percent),
-            "regeneration_per_hour": pool.regeneration_per_hour,
-            "trx_balance_sun": pool.trx_balance_sun,
-            "bandwidth_limit": pool.bandwidth_limit,
-            "bandwidth_used": pool.bandwidth_used,
-            "warning_threshold": _threshold(pool.warning_threshold),
-            "critical_threshold": _threshold(pool.critical_threshold),
-            "emergency_threshold": _threshold(pool.emergency_threshold),
-            "last_synced_at": _datetime(pool.last_synced_at),
-            "last_sync_block": pool.last_sync_block,
-            "created_at": _datetime(pool.created_at),
-        }
+        """The declared fields, written out by hand (`pool_row_output`): a page of 100 pools
+        spent most of its time in DRF's field-by-field walk (bench/reads.py). A test holds
+        the two equal (pools/tests/test_energy_api.py)."""
+        return pool_row_output(
+            {name: getattr(instance, name) for name in POOL_ROW_FIELDS} | {"id": instance.pk},
+            output_timezone(),
+        )
 
 
-_PERCENT = serializers.DecimalField(max_digits=7, decimal_places=2)
-_THRESHOLD = serializers.DecimalField(max_digits=5, decimal_places=2)
-_DATETIME = serializers.DateTimeField()
+# The stored columns `PoolOutputSerializer` shows; the rest is computed from them.
+POOL_ROW_FIELDS = (
+    "id",
+    "address",
+    "label",
+    "custody",
+    "role",
+    "status",
+    "staked_trx_sun",
+    "energy_limit",
+    "energy_used",
+    "reserved_energy",
+    "trx_balance_sun",
+    "bandwidth_limit",
+    "bandwidth_used",
+    "warning_threshold",
+    "critical_threshold",
+    "emergency_threshold",
+    "last_synced_at",
+    "last_sync_block",
+    "created_at",
+)
 
 
-def _threshold(value: Decimal | None) -> str | None:
-    return None if value is None else _THRESHOLD.to_representation(value)
-
-
-def _datetime(value: Any) -> str | None:
-    return None if value is None else _DATETIME.to_representation(value)
+def pool_row_output(row: dict[str, Any], tz: tzinfo) -> dict[str, Any]:
+    """`PoolOutputSerializer`'s output from a row of `POOL_ROW_FIELDS` (a `values()` row:
+    the pool list builds no model instances)."""
+    limit, used, reserved = row["energy_limit"], row["energy_used"], row["reserved_energy"]
+    return {
+        "id": row["id"],
+        "address": row["address"],
+        "label": row["label"],
+        "custody": row["custody"],
+        "role": row["role"],
+        "status": row["status"],
+        "staked_trx_sun": row["staked_trx_sun"],
+        "energy_limit": limit,
+        "energy_used": used,
+        "reserved_energy": reserved,
+        "available_energy": max(0, limit - used - reserved),  # EnergyPool.available_energy
+        "usage_percent": fixed_decimal(usage_percent(limit=limit, used=used, reserved=reserved), 2),
+        "regeneration_per_hour": limit // 24,  # EnergyPool.regeneration_per_hour
+        "trx_balance_sun": row["trx_balance_sun"],
+        "bandwidth_limit": row["bandwidth_limit"],
+        "bandwidth_used": row["bandwidth_used"],
+        "warning_threshold": fixed_decimal(row["warning_threshold"], 2),
+        "critical_threshold": fixed_decimal(row["critical_threshold"], 2),
+        "emergency_threshold": fixed_decimal(row["emergency_threshold"], 2),
+        "last_synced_at": iso_datetime(row["last_synced_at"], tz),
+        "last_sync_block": row["last_sync_block"],
+        "created_at": iso_datetime(row["created_at"], tz),
+    }
 
 
 class PoolFilter(filters.FilterSet):  # type: ignore[misc]  # django-filter is untyped
@@ -175,16 +198,22 @@ class PoolListApi(PartnerAPIView):
         responses=PoolOutputSerializer(many=True), operation_id="pools_list", filters=True
     )
     def get(self, request: Request) -> Response:
-        queryset = pool_list_for_partner(caller=self.caller)
-        filterset = PoolFilter(request.query_params, queryset=queryset)
+        caller = self.caller
+        filterset = PoolFilter(request.query_params, queryset=pool_list_for_partner(caller=caller))
         if not filterset.is_valid():
             raise ValidationError(filterset.errors)
         paginator = DefaultPagination()
-        page: list[EnergyPool] | None = paginator.paginate_queryset(
-            filterset.qs, request, view=self
-        )
-        data = PoolOutputSerializer(page, many=True).data
-        return paginator.get_paginated_response(data)
+
+        def page() -> dict[str, Any]:
+            rows = paginator.paginate_rows(filterset.qs, request, fields=POOL_ROW_FIELDS)
+            tz = output_timezone()
+            results = [pool_row_output(row, tz) for row in rows]
+            return dict(paginator.get_paginated_response(results).data)
+
+        # The page's links are absolute: the whole URL (host and query) names the page.
+        name = f"pools:{request.build_absolute_uri()}"
+        data = cached_read(partner_id=caller.partner.pk, name=name, compute=page)
+        return Response(data)
 
     @extend_schema(
         request=PoolCreateInputSerializer,

@@ -102,6 +102,7 @@ def pool_onboard(
             pool = EnergyPool.objects.create(
                 partner=partner, address=address, label=label, custody=plan.custody, role=role
             )
+            pool_changed(pool=pool, reason="status")  # a new card: pages and cached reads
     except IntegrityError:
         raise ValidationError({"address": [CANNOT_ADD]}) from None
     if not plan.generate_key:

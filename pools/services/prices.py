@@ -11,6 +11,7 @@ from django.db.models import DecimalField, F, OuterRef, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from common.readcache import cached_read, cached_shared, shared_changed
 from pools.chain import chain_client
 from pools.models import EnergyUsageLog, PriceQuote
 from pools.pricing import rental_providers
@@ -63,10 +64,17 @@ def prices_monitor() -> int:
             if q.price_sun > 0
         ]
     PriceQuote.objects.bulk_create(rows)
+    shared_changed("prices")
     return len(rows)
 
 
 LATEST_WINDOW = timedelta(days=1)
+
+
+def latest_prices_cached() -> list[PriceQuote]:
+    """`latest_prices`, shared by every dashboard for a few seconds or until the next
+    `prices_monitor` run (common/readcache.py)."""
+    return cached_shared(name="prices", compute=latest_prices)
 
 
 def latest_prices() -> list[PriceQuote]:
@@ -109,6 +117,20 @@ def trx_saved_sun(*, partner_id: int | None = None, since: datetime | None = Non
         )
     )["saved"]
     return int(total or 0)
+
+
+def partner_savings(partner_id: int, since: datetime) -> int:
+    """`trx_saved_sun` of the partner since `since`, cached until its data changes.
+
+    The sum prices every usage log at the fee then (a subquery per log), the costliest part
+    of the monitor and the dashboard; it moves only when a withdrawal posts its usage, which
+    gives the partner a new read version (common/readcache.py).
+    """
+    return cached_read(
+        partner_id=partner_id,
+        name="savings",
+        compute=lambda: trx_saved_sun(partner_id=partner_id, since=since),
+    )
 
 
 def latest_energy_fee_sun() -> int:

@@ -92,10 +92,11 @@ def test_monitor_of_another_partner_is_404(
 def test_monitor_query_count_is_constant(partner, key_client, django_assert_num_queries):
     key_client.get(monitor(partner.pk))  # records the key's last use
     EnergyPoolFactory.create_batch(2, partner=partner)
-    with django_assert_num_queries(4):  # key, pools, recent usage, savings
+    # key, pools (their week's usage and forecast accuracy folded in), savings; was 4.
+    with django_assert_num_queries(3):
         key_client.get(monitor(partner.pk))
     EnergyPoolFactory.create_batch(15, partner=partner)
-    with django_assert_num_queries(4):
+    with django_assert_num_queries(3):
         assert len(key_client.get(monitor(partner.pk)).json()["pools"]) == 17
 
 
