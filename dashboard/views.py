@@ -14,11 +14,17 @@ from typing import Any
 from django import forms
 from django.contrib import admin
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.middleware.csrf import get_token
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_POST
+from rest_framework.exceptions import ValidationError
 
+from alerts.selectors import alert_get_for_staff
+from alerts.services import alert_acknowledge
+from common.api.render import iso_datetime, output_timezone
 from dashboard.apis import DashboardOutputSerializer, GlobalDashboardOutputSerializer
 from dashboard.selectors import global_dashboard, partner_dashboard
 from partners.models import Partner
@@ -92,7 +98,14 @@ def console_page(request: HttpRequest) -> HttpResponse:
     config: dict[str, Any] = {
         "dashboardUrl": dashboard_url,
         "analyticsUrl": reverse("dashboard:global-analytics"),
-        "strings": _strings(),
+        # Acknowledge in place: POST with the CSRF token (console_acknowledge below).
+        "ackUrl": reverse("console-acknowledge", args=[0]),
+        "csrfToken": get_token(request),
+        "strings": {
+            **_strings(),
+            "acknowledge": str(_("Acknowledge")),
+            "acknowledged": str(_("acknowledged")),
+        },
     }
     context = {
         **admin.site.each_context(request),
@@ -103,3 +116,28 @@ def console_page(request: HttpRequest) -> HttpResponse:
         "console": True,
     }
     return render(request, "dashboard/console.html", context)
+
+
+@require_POST
+def console_acknowledge(request: HttpRequest, alert_id: int) -> HttpResponse:
+    """Acknowledge an open alert from the console (served by `admin.site.admin_view`: staff
+    with a second factor, CSRF checked), through the alerts service, which publishes the
+    live `alert.acknowledged` hint every open page re-fetches on. The page's script gets
+    JSON; a form post without it returns to the console. A resolved alert is a 400."""
+    alert = alert_get_for_staff(alert_id=alert_id)
+    wants_json = "application/json" in request.headers.get("Accept", "")
+    user = request.user
+    try:
+        alert = alert_acknowledge(alert=alert, user_id=user.pk, label=user.get_username())
+    except ValidationError as exc:
+        if wants_json:
+            return JsonResponse({"error": exc.detail}, status=400)
+        return HttpResponse(str(exc.detail), status=400, content_type="text/plain")
+    if wants_json:
+        return JsonResponse(
+            {
+                "id": alert.pk,
+                "acknowledged_at": iso_datetime(alert.acknowledged_at, output_timezone()),
+            }
+        )
+    return redirect("console")

@@ -6,7 +6,7 @@ from django_otp.admin import OTPAdminSite
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from common.views import metrics
-from dashboard.views import console_page, partner_dashboard_page
+from dashboard.views import console_acknowledge, console_page, partner_dashboard_page
 from operations.urls import api_urlpatterns as health_api
 from operations.urls import batch_urlpatterns as batch_api
 from operations.urls import probe_urlpatterns as probes
@@ -33,6 +33,11 @@ api_v1: list[URLPattern | URLResolver] = [
 urlpatterns = [
     # The operators' console: admin_view admits verified staff only (OTPAdminSite).
     path("admin/console/", admin.site.admin_view(console_page), name="console"),
+    path(
+        "admin/console/alerts/<int:alert_id>/acknowledge",
+        admin.site.admin_view(console_acknowledge),
+        name="console-acknowledge",
+    ),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),

@@ -95,3 +95,46 @@ def test_console_refuses_staff_without_second_factor_and_partner_staff(owner):
         response = client.get("/admin/console/")
         assert response.status_code == 302
         assert response["Location"].startswith("/admin/login/")
+
+
+def _ack(alert_id: int) -> str:
+    return f"/admin/console/alerts/{alert_id}/acknowledge"
+
+
+def test_console_acknowledges_an_alert_in_place(partner, owner):
+    from django.utils import timezone
+
+    from alerts.tests.factories import EnergyAlertFactory
+
+    alert = EnergyAlertFactory(partner=partner)
+    staff = verified_staff()
+    page = staff.get("/admin/console/").content.decode()
+    assert f'data-ack="{alert.pk}"' in page  # a button per open alert, with the CSRF token
+    assert '"ackUrl": "/admin/console/alerts/0/acknowledge"' in page
+    # Partner staff, unverified staff and strangers cannot; a GET changes nothing.
+    unverified = session(UserFactory(is_staff=True, is_superuser=True))
+    for client in (session(owner.user), unverified, Client()):
+        assert client.post(_ack(alert.pk)).status_code in (302, 403)
+    assert staff.get(_ack(alert.pk)).status_code == 405
+    alert.refresh_from_db()
+    assert alert.acknowledged_at is None
+    # Without the CSRF token the post is refused.
+    strict = verified_staff()
+    strict.handler.enforce_csrf_checks = True
+    assert strict.post(_ack(alert.pk)).status_code == 403
+    alert.refresh_from_db()
+    assert alert.acknowledged_at is None
+    # The page's script: JSON back, acknowledged through the service.
+    response = staff.post(_ack(alert.pk), HTTP_ACCEPT="application/json")
+    assert response.status_code == 200
+    alert.refresh_from_db()
+    assert alert.acknowledged_at is not None
+    assert alert.acknowledged_by_label == response.wsgi_request.user.get_username()
+    assert response.json()["id"] == alert.pk
+    assert f'data-ack="{alert.pk}"' not in staff.get("/admin/console/").content.decode()
+    # A resolved alert is a 400; an unknown one a 404.
+    resolved = EnergyAlertFactory(partner=partner, resolved_at=timezone.now())
+    assert staff.post(_ack(resolved.pk), HTTP_ACCEPT="application/json").status_code == 400
+    resolved.refresh_from_db()
+    assert resolved.acknowledged_at is None
+    assert staff.post(_ack(10**9)).status_code == 404

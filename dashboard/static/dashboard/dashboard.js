@@ -80,6 +80,18 @@ document.addEventListener("change", function (e) {
         var li = document.createElement("li");
         li.className = "level-" + a.level;
         li.textContent = a.level + " — " + a.message + " (" + new Date(a.opened_at).toLocaleString() + ")";
+        if (a.acknowledged_at) {
+          li.appendChild(document.createTextNode(" · " + S.acknowledged));
+        } else if (config.ackUrl) {  // the console: acknowledge in place
+          var form = document.createElement("form");
+          form.className = "ep-inline";
+          form.dataset.ack = String(a.id);
+          var button = document.createElement("button");
+          button.type = "submit";
+          button.textContent = S.acknowledge;
+          form.appendChild(button);
+          li.appendChild(form);
+        }
         return li;
       }));
     }
@@ -94,6 +106,24 @@ document.addEventListener("change", function (e) {
       }));
     }
   }
+
+  // Acknowledge an alert in place: POST through the alerts service (CSRF token from the
+  // page's config), then re-fetch; the live hint tells every other open console too.
+  document.addEventListener("submit", function (e) {
+    var form = e.target;
+    if (!config.ackUrl || !form.dataset || !form.dataset.ack) return;
+    e.preventDefault();
+    var button = form.querySelector("button");
+    if (button) button.disabled = true;
+    fetch(config.ackUrl.replace(/\/0\/acknowledge$/, "/" + form.dataset.ack + "/acknowledge"), {
+      method: "POST", credentials: "same-origin",
+      headers: { "X-CSRFToken": config.csrfToken, "Accept": "application/json" }
+    }).then(function (r) {
+      if (!r.ok) throw new Error("HTTP " + r.status);
+      form.replaceWith(document.createTextNode(" · " + S.acknowledged));
+      refresh();
+    }).catch(function () { if (button) button.disabled = false; });
+  });
 
   function refresh() {
     if (state.inFlight) { state.again = true; return; }
