@@ -12,6 +12,16 @@ urlpatterns = [
     path("users/<int:customer_id>/credits", credits.CreditApi.as_view(), name="credits"),
     path("energy/status", energy.EnergyStatusApi.as_view(), name="energy-status"),
     path(
+        "energy/emergency-withdrawal/quote",
+        emergency.EmergencyQuoteApi.as_view(),
+        name="emergency-quote",
+    ),
+    path(
+        "energy/emergency-withdrawal/confirm",
+        emergency.EmergencyConfirmApi.as_view(),
+        name="emergency-confirm",
+    ),
+    path(
         "energy/emergency-withdrawal",
         emergency.EmergencyWithdrawalApi.as_view(),
         name="emergency-withdrawal",

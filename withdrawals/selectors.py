@@ -372,8 +372,12 @@ def withdrawal_get_for_customer(*, customer: Customer, withdrawal_id: int) -> Wi
 
 
 def emergency_fee_for(*, withdrawal: Withdrawal) -> EmergencyFee | None:
-    """An emergency withdrawal's quote (None for a standard withdrawal)."""
-    return EmergencyFee.objects.filter(withdrawal=withdrawal).first()
+    """An emergency withdrawal's quote with the pool it pays (None for a standard one)."""
+    return (
+        EmergencyFee.objects.select_related("withdrawal__pool")
+        .filter(withdrawal=withdrawal)
+        .first()
+    )
 
 
 def balance_available(*, customer: Customer, currency: str) -> Decimal:
