@@ -236,6 +236,11 @@ def _totals(
     }
 
 
+def staking_operation_for_key(*, pool: EnergyPool, key: str) -> StakingOperation | None:
+    """The operation `key` recorded on `pool`, or None."""
+    return StakingOperation.objects.filter(pool=pool, idempotency_key=key).first()
+
+
 def staking_operations_for_pool(*, pool: EnergyPool) -> QuerySet[StakingOperation]:
     return StakingOperation.objects.filter(pool=pool).order_by("-created_at", "-id")
 
