@@ -586,9 +586,9 @@ def _settle_and_audit(driver: Driver, settle_seconds: float, devnet_url: str) ->
 
     from pools.chain import chain_client
     from pools.models import Reservation, StakingOperation
-    from pools.services.ledger import ledger_audit
+    from pools.selectors import ledger_audit
     from withdrawals.models import Attempt, Hold, Withdrawal
-    from withdrawals.services.audit import balances_out_of_balance
+    from withdrawals.selectors import balances_out_of_balance
 
     connections.close_all()  # PostgreSQL was restarted under this process
     final = set(Withdrawal.FINAL_STATUSES)

@@ -41,8 +41,15 @@ from alerts.models import AlertChannel, EnergyAlert
 from operations.models import JobRun
 from operations.selectors import job_stats
 from pools.models import EnergyPool, EnergyUsageLog, PoolSnapshot, PriceQuote
-from pools.selectors import PoolEnergy, energy_totals, partner_energy_overview, pool_energy
-from pools.services.prices import CHAIN_SOURCE, latest_prices, trx_saved_sun
+from pools.selectors import (
+    CHAIN_SOURCE,
+    PoolEnergy,
+    energy_totals,
+    latest_prices,
+    partner_energy_overview,
+    pool_energy,
+    trx_saved_sun,
+)
 from predictions.models import EnergyPrediction
 from withdrawals.models import QueueEntry, Withdrawal
 

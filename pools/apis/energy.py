@@ -27,12 +27,13 @@ from pools.models import EnergyPool, EnergyUsageLog, PriceQuote
 from pools.selectors import (
     PoolEnergy,
     energy_totals,
+    latest_prices,
     partner_energy_overview,
     pool_energy,
     pool_list_for_partner,
+    trx_saved_sun,
     usage_logs_for_partner,
 )
-from pools.services.prices import latest_prices, trx_saved_sun
 from pools.services.sync import pools_sync
 
 SAVINGS_WINDOW = timedelta(days=30)
