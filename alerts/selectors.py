@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db.models import Count, Q, QuerySet
 from django.http import Http404
@@ -88,3 +89,15 @@ def channel_get_for_caller(*, caller: Caller, channel_id: int) -> AlertChannel:
 
 def delivery_with_tries(*, delivery_id: int) -> AlertDelivery:
     return AlertDelivery.objects.prefetch_related("tries").get(pk=delivery_id)
+
+
+def alerts_open_of_kind(
+    *, kind: EnergyAlert.Kind
+) -> dict[tuple[int | None, int | None], dict[str, Any]]:
+    """Open alerts of `kind` by (pool id, partner id): pk, level, message, value (one query)."""
+    rows = (
+        EnergyAlert.objects.filter(kind=kind, resolved_at__isnull=True)
+        .order_by()
+        .values("pk", "pool_id", "partner_id", "level", "message", "value")
+    )
+    return {(row["pool_id"], row["partner_id"]): dict(row) for row in rows}

@@ -78,7 +78,8 @@ def main() -> None:
     from partners.models import Partner
     from partners.services import customer_create
     from pools.models import EnergyPool
-    from pools.services.ledger import ledger_audit, reservations_allocate
+    from pools.selectors import ledger_audit
+    from pools.services.ledger import reservations_allocate
     from withdrawals.models import Withdrawal
 
     partner = Partner.objects.create(slug="bench-allocate", name="Bench (allocate)")

@@ -530,9 +530,10 @@ def _seed(*, devnet_url: str) -> dict[str, Any]:
 
     from partners.models import Partner, Role
     from partners.services import api_key_create, customer_create
-    from pools.models import EnergyPool
+    from pools.models import EnergyPool, StakingOperation
     from pools.services.keys import signing_key_import
     from pools.services.sync import pools_sync
+    from withdrawals.models import Currency
     from withdrawals.services.balances import balance_credit
 
     partner = Partner.objects.create(slug="chaos", name="Chaos Exchange")
@@ -553,7 +554,12 @@ def _seed(*, devnet_url: str) -> dict[str, Any]:
     # Stake through the platform's own exactly-once path, then let beat drive it.
     from pools.services.staking import staking_submit
 
-    staking_submit(pool=pool, kind="stake", amount_sun=400_000 * TRX, idempotency_key="seed-stake")
+    staking_submit(
+        pool=pool,
+        kind=StakingOperation.Kind.STAKE,
+        amount_sun=400_000 * TRX,
+        idempotency_key="seed-stake",
+    )
     for _ in range(30):
         time.sleep(1)
         from pools.services.staking import staking_operations_drive
@@ -565,10 +571,10 @@ def _seed(*, devnet_url: str) -> dict[str, Any]:
     pools_sync(queryset=EnergyPool.objects.all())
     customer = customer_create(partner=partner, external_ref="chaos", username="chaos-user")
     balance_credit(
-        customer=customer, currency="USDT", amount=Decimal(10**6), idempotency_key="seed"
+        customer=customer, currency=Currency.USDT, amount=Decimal(10**6), idempotency_key="seed"
     )
     balance_credit(
-        customer=customer, currency="TRX", amount=Decimal(10**6), idempotency_key="seed-trx"
+        customer=customer, currency=Currency.TRX, amount=Decimal(10**6), idempotency_key="seed-trx"
     )
     raw = api_key_create(partner=partner, name="chaos", role=Role.OWNER).raw_key
     return {"api_key": raw, "customer_id": customer.pk, "pool_id": pool.pk}
@@ -580,9 +586,9 @@ def _settle_and_audit(driver: Driver, settle_seconds: float, devnet_url: str) ->
 
     from pools.chain import chain_client
     from pools.models import Reservation, StakingOperation
-    from pools.services.ledger import ledger_audit
+    from pools.selectors import ledger_audit
     from withdrawals.models import Attempt, Hold, Withdrawal
-    from withdrawals.services.audit import balances_out_of_balance
+    from withdrawals.selectors import balances_out_of_balance
 
     connections.close_all()  # PostgreSQL was restarted under this process
     final = set(Withdrawal.FINAL_STATUSES)

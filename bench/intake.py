@@ -103,6 +103,7 @@ def main() -> None:
     from partners.services import api_key_create, customer_create
     from pools.models import EnergyPool
     from pools.services.keys import signing_key_import
+    from withdrawals.models import Currency
     from withdrawals.services.balances import balance_credit
 
     key = PrivateKey.random()
@@ -116,7 +117,7 @@ def main() -> None:
     )
     customer = customer_create(partner=partner, external_ref="bench", username="bench-intake")
     balance_credit(
-        customer=customer, currency="USDT", amount=Decimal(10**9), idempotency_key="bench"
+        customer=customer, currency=Currency.USDT, amount=Decimal(10**9), idempotency_key="bench"
     )
     raw_key = api_key_create(partner=partner, name="bench").raw_key
     recipient = PrivateKey.random().public_key.to_base58check_address()

@@ -193,9 +193,8 @@ class ForecastPointSerializer(serializers.Serializer):  # type: ignore[type-arg]
     upper = serializers.IntegerField()
 
 
-class ForecastSeriesSerializer(serializers.Serializer):  # type: ignore[type-arg]
-    pool_id = serializers.IntegerField()
-    points = ForecastPointSerializer(many=True)
+class ForecastSeriesSerializer(PoolSeriesSerializer):
+    points = ForecastPointSerializer(many=True)  # type: ignore[assignment]
 
 
 class AnalyticsOutputSerializer(serializers.Serializer):  # type: ignore[type-arg]

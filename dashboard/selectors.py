@@ -42,18 +42,16 @@ from operations.models import JobRun
 from operations.selectors import job_stats
 from pools.models import EnergyPool, EnergyUsageLog, PoolSnapshot, PriceQuote
 from pools.selectors import (
+    CHAIN_SOURCE,
     PoolEnergy,
     energy_totals,
-    partner_energy_overview,
-    pool_energy,
-    with_recent_usage,
-)
-from pools.services.prices import (
-    CHAIN_SOURCE,
     latest_prices,
     latest_prices_cached,
+    partner_energy_overview,
     partner_savings,
+    pool_energy,
     trx_saved_sun,
+    with_recent_usage,
 )
 from predictions.models import EnergyPrediction
 from withdrawals.models import QueueEntry, Withdrawal

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rest_framework.exceptions import NotAuthenticated
+from rest_framework.serializers import Serializer
 from rest_framework.views import APIView
 
 from partners.models import Role
@@ -23,3 +26,9 @@ class PartnerAPIView(APIView):
         if caller is None:  # permission classes ran first; this is a programming error guard
             raise NotAuthenticated
         return caller
+
+    def validated(self, serializer_class: type[Serializer[Any]]) -> dict[str, Any]:
+        """The request body validated by `serializer_class` (a 400 with field errors if not)."""
+        serializer = serializer_class(data=self.request.data)
+        serializer.is_valid(raise_exception=True)
+        return dict(serializer.validated_data)

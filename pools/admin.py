@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.options import csrf_protect_m
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import (
     BigIntegerField,
@@ -22,13 +22,16 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce
 from django.forms import ModelForm
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 
-from common.admin import ReadOnlyAdmin, ServiceAddAdmin, audit_trail_register
-from common.forms import ServiceModelForm
+from common.admin import ReadOnlyAdmin, audit_trail_register
 from common.idempotency import IdempotencyError
 from common.tron import SUN_PER_TRX
+from pools.chain.errors import ChainError
 from pools.models import (
     AVAILABLE_ENERGY,
     EnergyPool,
@@ -39,7 +42,7 @@ from pools.models import (
     SigningKey,
     StakingOperation,
 )
-from pools.selectors import RECENT_USAGE_DAYS, days_until_depleted
+from pools.selectors import RECENT_USAGE_DAYS, days_until_depleted, staking_operation_for_key
 from pools.services.onboarding import OnboardPlan, pool_onboard, pool_onboard_check, pool_set_status
 from pools.services.pools import THRESHOLD_FIELDS, pool_settings_check, pool_update_settings
 from pools.services.staking import staking_submit
@@ -212,7 +215,7 @@ class EnergyPoolAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         obj.address = pool.address
 
     def _set_status(
-        self, request: HttpRequest, queryset: QuerySet[EnergyPool], status: str
+        self, request: HttpRequest, queryset: QuerySet[EnergyPool], status: EnergyPool.Status
     ) -> None:
         done = 0
         for pool in queryset:
@@ -350,48 +353,38 @@ class SigningKeyAdmin(ReadOnlyAdmin):
     readonly_fields = ["address", "created_at"]
 
 
-class StakingOperationForm(ServiceModelForm):
-    """New operations are built, signed and broadcast by the staking service, once per
-    form (a double submit sends once)."""
+class StakingSubmitForm(forms.Form):
+    """A new operation's parameters, validated as types only: the staking service checks
+    the rest (custody, amounts, receiver) when it is called. The hidden token makes a double
+    submit of one rendered form one request (its idempotency key)."""
 
+    pool = forms.ModelChoiceField(
+        queryset=EnergyPool.objects.filter(custody=EnergyPool.Custody.CUSTODIAL).order_by("pk")
+    )
+    kind = forms.ChoiceField(choices=StakingOperation.Kind.choices)
     amount_trx = forms.DecimalField(
         required=False, max_digits=18, decimal_places=6, min_value=Decimal("0.000001")
     )
+    receiver = forms.CharField(required=False, max_length=34, strip=False)
+    lock_period_blocks = forms.IntegerField(min_value=0, initial=0)
+    token = forms.UUIDField(widget=forms.HiddenInput, initial=uuid.uuid4)
 
-    class Meta:
-        model = StakingOperation
-        fields = ["pool", "kind", "receiver", "lock_period_blocks"]
+    def idempotency_key(self) -> str:
+        return f"admin-{self.cleaned_data['token']}"
 
-    def clean(self) -> dict[str, object]:
-        data = super().clean() or {}
-        if self.errors:
-            return data
-        amount = data.get("amount_trx")
-        key = self.idempotency_key(data)
-        self.replayed = StakingOperation.objects.filter(
-            pool=data["pool"], idempotency_key=key
-        ).exists()
-        try:
-            self.created = staking_submit(
-                pool=data["pool"],
-                kind=str(data["kind"]),
-                amount_sun=None if amount is None else int(Decimal(str(amount)) * SUN_PER_TRX),
-                receiver=str(data.get("receiver") or ""),
-                lock_period_blocks=int(data.get("lock_period_blocks") or 0),
-                idempotency_key=key,
-                requested_by_id=self.requested_by_id,
-            )
-        except ValidationError as exc:
-            for field, errors in exc.message_dict.items():
-                target = {"amount": "amount_trx"}.get(field, field)
-                self.add_error(target if target in self.fields else None, errors)
-        except IdempotencyError as exc:  # a twin submit in flight, or the key reused
-            self.add_error(None, exc.message)
-        return data
+
+# The staking service's field names that the form calls otherwise.
+SUBMIT_FIELDS = {"amount": "amount_trx"}
 
 
 @admin.register(StakingOperation)
-class StakingOperationAdmin(ServiceAddAdmin):
+class StakingOperationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Operations are shown read-only; a new one is submitted on its own page
+    (`submit_view`), which validates the form and then calls `staking_submit` outside any
+    transaction: the service commits the signed operation before it broadcasts, and the
+    admin's usual transaction around an add form would hold that commit back until after
+    the broadcast (a crash between, and TRX moved on chain with no record of it)."""
+
     list_display = [
         "created_at",
         "pool",
@@ -409,35 +402,72 @@ class StakingOperationAdmin(ServiceAddAdmin):
     raw_id_fields = ["pool"]
     show_full_result_count = False
 
-    add_form = StakingOperationForm
-    add_fields = ["pool", "kind", "amount_trx", "receiver", "lock_period_blocks", "token"]
+    def get_urls(self) -> list[URLPattern]:
+        submit = path(
+            "submit/",
+            self.admin_site.admin_view(self.submit_view),
+            name="pools_stakingoperation_submit",
+        )
+        return [submit, *super().get_urls()]
 
-    @csrf_protect_m  # type: ignore[untyped-decorator]  # Django's, untyped in the stubs
-    def changeform_view(
-        self,
-        request: HttpRequest,
-        object_id: str | None = None,
-        form_url: str = "",
-        extra_context: dict[str, object] | None = None,
+    def add_view(
+        self, request: HttpRequest, form_url: str = "", extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
-        if object_id is None:
-            # Adding submits through the staking service, which commits the signed
-            # operation before it broadcasts. The admin's usual transaction around the
-            # whole form would hold that commit back until after the broadcast: a crash
-            # between, and TRX moved on chain with no record of it.
-            # (Django's changeform_view is this call inside `transaction.atomic`.)
-            response: HttpResponse = self._changeform_view(  # type: ignore[attr-defined]
-                request, object_id, form_url, extra_context
-            )
-            return response
-        return super().changeform_view(request, object_id, form_url, extra_context)
+        """The admin's "Add" button leads to the submit page."""
+        return redirect("admin:pools_stakingoperation_submit")
 
-    def get_readonly_fields(
-        self, request: HttpRequest, obj: StakingOperation | None = None
-    ) -> list[str]:
-        if obj is None:
-            return []
-        return [f.name for f in StakingOperation._meta.fields]
+    def submit_view(self, request: HttpRequest) -> HttpResponse:
+        """Validate the form, then submit through the service (no transaction open here)."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = StakingSubmitForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            operation = self._submit(request, form)
+            if operation is not None:
+                url = reverse("admin:pools_stakingoperation_change", args=[operation.pk])
+                return HttpResponseRedirect(url)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "Submit a staking operation",
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/pools/stakingoperation/submit.html", context)
+
+    def _submit(self, request: HttpRequest, form: StakingSubmitForm) -> StakingOperation | None:
+        data = form.cleaned_data
+        pool: EnergyPool = data["pool"]
+        key = form.idempotency_key()
+        amount: Decimal | None = data.get("amount_trx")
+        replayed = staking_operation_for_key(pool=pool, key=key) is not None
+        try:
+            operation = staking_submit(
+                pool=pool,
+                kind=StakingOperation.Kind(data["kind"]),
+                amount_sun=None if amount is None else int(amount * SUN_PER_TRX),
+                receiver=data.get("receiver") or "",
+                lock_period_blocks=data["lock_period_blocks"],
+                idempotency_key=key,
+                requested_by_id=getattr(request.user, "pk", None),
+            )
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                target = SUBMIT_FIELDS.get(field, field)
+                form.add_error(target if target in form.fields else None, errors)
+            return None
+        except IdempotencyError as exc:  # a twin submit in flight, or the key reused
+            form.add_error(None, exc.message)
+            return None
+        except ChainError as exc:  # nothing was recorded (the service says so)
+            form.add_error(None, f"The TRON node is not answering ({exc}); try again.")
+            return None
+        if not replayed:  # a double submit is one addition in the log
+            self.log_addition(request, operation, [{"added": {}}])
+        self.message_user(request, f"Operation {operation.txid} submitted.", messages.SUCCESS)
+        return operation
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
 
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False

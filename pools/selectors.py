@@ -9,12 +9,13 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, F, OuterRef, QuerySet, Subquery, Sum, Value
+from django.db.models import Count, DecimalField, F, OuterRef, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, Greatest
 from django.http import Http404
 from django.utils import timezone
 
 from common.metrics import GaugeSample
+from common.readcache import cached_read, cached_shared
 from partners.models import PartnerWallet
 from partners.selectors import Caller
 from pools.chain.signers import LocalSigner
@@ -22,6 +23,8 @@ from pools.models import (
     AVAILABLE_ENERGY,
     EnergyPool,
     EnergyUsageLog,
+    PriceQuote,
+    Reservation,
     SigningKey,
     StakingOperation,
 )
@@ -260,6 +263,11 @@ def _totals(
     }
 
 
+def staking_operation_for_key(*, pool: EnergyPool, key: str) -> StakingOperation | None:
+    """The operation `key` recorded on `pool`, or None."""
+    return StakingOperation.objects.filter(pool=pool, idempotency_key=key).first()
+
+
 def staking_operations_for_pool(*, pool: EnergyPool) -> QuerySet[StakingOperation]:
     return StakingOperation.objects.filter(pool=pool).order_by("-created_at", "-id")
 
@@ -279,3 +287,117 @@ def pool_gauges() -> list[GaugeSample]:
         GaugeSample("pool_energy_available", "Energy free now across active pools", available)
     )
     return samples
+
+
+# --- prices ---------------------------------------------------------------------------
+
+CHAIN_SOURCE = "chain"  # PriceQuote.source of the chain's own fees
+SAVING_KINDS = (EnergyUsageLog.Kind.WITHDRAWAL,)
+LATEST_WINDOW = timedelta(days=1)
+
+
+def latest_prices() -> list[PriceQuote]:
+    """The newest quote of each (source, kind, duration) recorded in the last day.
+
+    Portable (no DISTINCT ON, so the embedded SQLite serves it too) and bounded: a day of
+    quotes every five minutes is a few thousand rows at most.
+    """
+    newest: dict[tuple[str, str, int | None], PriceQuote] = {}
+    recent = PriceQuote.objects.filter(quoted_at__gte=timezone.now() - LATEST_WINDOW)
+    for quote in recent.order_by("-quoted_at", "-id"):
+        newest.setdefault((quote.source, quote.kind, quote.duration_days), quote)
+    return sorted(newest.values(), key=lambda q: (q.source, q.kind, q.duration_days or 0))
+
+
+def trx_saved_sun(*, partner_id: int | None = None, since: datetime | None = None) -> int:
+    """Sun not burned because withdrawals used pooled energy: each unit of stake energy they
+    used, at the energy fee the chain charged then (the last recorded before it)."""
+    fee_then = (
+        PriceQuote.objects.filter(
+            source=CHAIN_SOURCE, kind=PriceQuote.Kind.ENERGY_FEE, quoted_at__lte=OuterRef("at")
+        )
+        .order_by("-quoted_at")
+        .values("price_sun")[:1]
+    )
+    logs = EnergyUsageLog.objects.filter(kind__in=SAVING_KINDS)
+    if partner_id is not None:
+        logs = logs.filter(pool__partner_id=partner_id)
+    if since is not None:
+        logs = logs.filter(at__gte=since)
+    total = logs.annotate(
+        fee=Coalesce(
+            Subquery(fee_then, output_field=DecimalField(max_digits=20, decimal_places=6)),
+            Value(Decimal(settings.DEFAULT_ENERGY_FEE_SUN)),
+            output_field=DecimalField(max_digits=20, decimal_places=6),
+        )
+    ).aggregate(
+        saved=Sum(
+            F("energy_used") * F("fee"), output_field=DecimalField(max_digits=30, decimal_places=6)
+        )
+    )["saved"]
+    return int(total or 0)
+
+
+def latest_prices_cached() -> list[PriceQuote]:
+    """`latest_prices`, shared by every dashboard for a few seconds or until the next
+    `prices_monitor` run (common/readcache.py)."""
+    return cached_shared(name="prices", compute=latest_prices)
+
+
+def partner_savings(partner_id: int, since: datetime) -> int:
+    """`trx_saved_sun` of the partner since `since`, cached until its data changes.
+
+    The sum prices every usage log at the fee then (a subquery per log), the costliest part
+    of the monitor and the dashboard; it moves only when a withdrawal posts its usage, which
+    gives the partner a new read version (common/readcache.py).
+    """
+    return cached_read(
+        partner_id=partner_id,
+        name="savings",
+        compute=lambda: trx_saved_sun(partner_id=partner_id, since=since),
+    )
+
+
+def latest_energy_fee_sun() -> int:
+    """The chain's energy price as last recorded by `monitor_prices` (or the default)."""
+    latest = (
+        PriceQuote.objects.filter(source=CHAIN_SOURCE, kind=PriceQuote.Kind.ENERGY_FEE)
+        .order_by("-quoted_at")
+        .values_list("price_sun", flat=True)
+        .first()
+    )
+    return int(latest) if latest is not None else settings.DEFAULT_ENERGY_FEE_SUN
+
+
+# --- the ledger's invariant -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LedgerBreach:
+    pool_id: int
+    partner_id: int
+    reserved_energy: int
+    pending_total: int
+
+    @property
+    def message(self) -> str:
+        return (
+            f"Pool {self.pool_id}: reserved_energy {self.reserved_energy} ≠ "
+            f"pending reservations {self.pending_total}."
+        )
+
+
+def ledger_audit() -> list[LedgerBreach]:
+    """Pools whose `reserved_energy` differs from the sum of their pending reservations."""
+    pending = (
+        Reservation.objects.filter(pool=OuterRef("pk"), state=Reservation.State.PENDING)
+        .values("pool")
+        .annotate(total=Sum("estimated_energy"))
+        .values("total")
+    )
+    rows = (
+        EnergyPool.objects.annotate(pending_total=Coalesce(Subquery(pending), 0))
+        .exclude(reserved_energy=F("pending_total"))
+        .values_list("pk", "partner_id", "reserved_energy", "pending_total")
+    )
+    return [LedgerBreach(*row) for row in rows]

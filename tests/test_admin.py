@@ -323,6 +323,10 @@ def test_admin_pause_action(admin_user):
 
 
 def test_admin_submits_a_staking_operation(admin_user, devnet):
+    """The submit page validates the form, then calls the staking service outside any
+    transaction (the service refuses to run inside one: it commits before it broadcasts)."""
+    from django.contrib.admin.models import LogEntry
+
     from pools.models import EnergyPool, SigningKey, StakingOperation
     from pools.services.keys import signing_key_generate
 
@@ -330,23 +334,44 @@ def test_admin_submits_a_staking_operation(admin_user, devnet):
     devnet.fund(key.address, 5_000)
     pool = EnergyPoolFactory(address=key.address, custody=EnergyPool.Custody.CUSTODIAL)
     client = verified_client(*admin_user)
-    url = "/admin/pools/stakingoperation/add/"
-    token = token_in(client.get(url))
+    url = "/admin/pools/stakingoperation/submit/"
+    added = client.get("/admin/pools/stakingoperation/add/")  # the "Add" button leads here
+    assert (added.status_code, added["Location"]) == (302, url)
+    page = client.get(url)
+    assert page.status_code == 200
+    token = token_in(page)
     form = {"pool": pool.pk, "kind": "stake", "lock_period_blocks": 0, "token": token}
-    bad = client.post(url, form)
+    bad = client.post(url, form)  # no amount: the service refuses, nothing is recorded
     assert bad.status_code == 200
     assert "At least 1 TRX" in bad.content.decode()
+    mistyped = client.post(url, {**form, "amount_trx": "lots", "kind": "gift"})
+    assert mistyped.status_code == 200
+    assert StakingOperation.objects.count() == 0
     for _ in range(2):  # a double submit sends once
         response = client.post(url, {**form, "amount_trx": "1000"})
         assert response.status_code == 302, response.content.decode()[:2000]
     op = StakingOperation.objects.get()
+    assert response["Location"] == f"/admin/pools/stakingoperation/{op.pk}/change/"
     assert (op.kind, op.amount_sun, op.state) == ("stake", 1_000_000_000, "broadcast")
     assert op.requested_by_id == admin_user[0].pk
-    from django.contrib.admin.models import LogEntry
-
     assert LogEntry.objects.filter(object_id=str(op.pk)).count() == 1
+    reused = client.post(url, {**form, "amount_trx": "5"})  # the form's key, another amount
+    assert reused.status_code == 200
+    assert StakingOperation.objects.count() == 1
+    shown = client.get(response["Location"])
+    assert shown.status_code == 200  # read-only: operations change only through the service
+    assert client.post(response["Location"], {"state": "dead"}).status_code == 403
     assert SigningKey.objects.count() == 1
     assert client.post(f"/admin/pools/signingkey/{key.pk}/delete/").status_code == 403
+
+
+def test_the_staking_submit_page_is_for_verified_staff_only(admin_user):
+    user, _ = admin_user
+    client = Client()
+    client.force_login(user)  # a password, no second factor
+    response = client.post("/admin/pools/stakingoperation/submit/", {"kind": "stake"})
+    assert response.status_code == 302
+    assert response["Location"].startswith("/admin/login/")
 
 
 def test_admin_cancels_a_reserved_withdrawal(admin_user):

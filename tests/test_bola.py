@@ -147,6 +147,14 @@ BODY_REFERENCES: list[tuple[str, Callable[[Victim], dict[str, Any]]]] = [
         "/api/v1/energy/emergency-withdrawal",
         lambda v: {"action": "confirm", "withdrawal_id": v.withdrawal.pk, "paid_with": "balance"},
     ),
+    (
+        "/api/v1/energy/emergency-withdrawal/quote",
+        lambda v: {"customer_id": v.customer.pk, "to_address": VICTIM_ADDRESS, "amount": "1"},
+    ),
+    (
+        "/api/v1/energy/emergency-withdrawal/confirm",
+        lambda v: {"withdrawal_id": v.withdrawal.pk, "paid_with": "balance"},
+    ),
 ]
 
 

@@ -86,14 +86,9 @@ def withdrawals(devnet: Any, partner: Partner, client: APIClient) -> Endpoint:
 def emergency_quotes(devnet: Any, partner: Partner, client: APIClient) -> Endpoint:
     emergency_wallet(devnet, partner, usdt=1000)
     customer = funded_customer(partner)
-    body = {
-        "action": "quote",
-        "customer_id": customer.pk,
-        "to_address": new_address(),
-        "amount": "5",
-    }
+    body = {"customer_id": customer.pk, "to_address": new_address(), "amount": "5"}
     return Endpoint(
-        url="/api/v1/energy/emergency-withdrawal",
+        url="/api/v1/energy/emergency-withdrawal/quote",
         body=body,
         other_body={**body, "to_address": new_address()},
         claim_for=lambda key: ("withdrawal", partner.pk, key),
@@ -107,20 +102,33 @@ def emergency_confirms(devnet: Any, partner: Partner, client: APIClient) -> Endp
     emergency_wallet(devnet, partner, usdt=1000)
     customer = funded_customer(partner)
     quoted = client.post(
-        "/api/v1/energy/emergency-withdrawal",
-        {"action": "quote", "customer_id": customer.pk, "to_address": new_address(), "amount": "5"},
+        "/api/v1/energy/emergency-withdrawal/quote",
+        {"customer_id": customer.pk, "to_address": new_address(), "amount": "5"},
         format="json",
     )
     assert quoted.status_code == 201, quoted.content
     withdrawal_id = quoted.json()["withdrawal"]["id"]
-    body = {"action": "confirm", "withdrawal_id": withdrawal_id, "paid_with": "balance"}
+    body = {"withdrawal_id": withdrawal_id, "paid_with": "balance"}
     return Endpoint(
-        url="/api/v1/energy/emergency-withdrawal",
+        url="/api/v1/energy/emergency-withdrawal/confirm",
         body=body,
         other_body={**body, "paid_with": "onchain", "payment_txid": "ab" * 32},
         claim_for=lambda key: ("emergency-confirm", withdrawal_id, ""),
         key_required=False,
         made=EmergencyFee.objects.filter(paid_at__isnull=False).count,
+    )
+
+
+def emergency_quotes_deprecated(devnet: Any, partner: Partner, client: APIClient) -> Endpoint:
+    """The deprecated combined endpoint (`action: quote`) keeps the same guarantees."""
+    endpoint = emergency_quotes(devnet, partner, client)
+    return Endpoint(
+        url="/api/v1/energy/emergency-withdrawal",
+        body={"action": "quote", **endpoint.body},
+        other_body={"action": "quote", **endpoint.other_body},
+        claim_for=endpoint.claim_for,
+        key_required=False,
+        made=endpoint.made,
     )
 
 
@@ -154,6 +162,7 @@ ENDPOINTS = {
     "withdrawals": withdrawals,
     "emergency-quote": emergency_quotes,
     "emergency-confirm": emergency_confirms,
+    "emergency-quote-deprecated": emergency_quotes_deprecated,
     "credits": credits,
     "staking": staking,
 }

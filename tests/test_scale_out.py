@@ -25,8 +25,8 @@ from partners.models import Role
 from partners.tests.factories import APIKeyFactory, CustomerFactory, raw_key_for
 from pools.chain import chain_client
 from pools.models import EnergyPool
+from pools.selectors import ledger_audit
 from pools.services.keys import signing_key_import
-from pools.services.ledger import ledger_audit
 from pools.services.sync import pools_sync
 from pools.tests.factories import EnergyPoolFactory
 from pools.tests.test_chain_client import KeySigner, send

@@ -72,6 +72,11 @@ def amount_endpoints(world: dict[str, Any]) -> list[tuple[str, dict[str, Any], s
             {"action": "quote", "customer_id": customer.pk, "to_address": address(), "amount": "1"},
             "amount",
         ),
+        (
+            "/api/v1/energy/emergency-withdrawal/quote",
+            {"customer_id": customer.pk, "to_address": address(), "amount": "1"},
+            "amount",
+        ),
         (f"/api/v1/pools/{pool.pk}/operations", {"kind": "stake", "amount_trx": "1"}, "amount_trx"),
         (f"/api/v1/pools/{pool.pk}/stake-quote", {"amount_trx": "1"}, "amount_trx"),
     ]

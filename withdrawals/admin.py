@@ -23,6 +23,7 @@ from withdrawals.models import (
     Attempt,
     Balance,
     Credit,
+    Currency,
     EmergencyFee,
     Hold,
     QueueEntry,
@@ -216,7 +217,7 @@ class CreditForm(ServiceModelForm):
         try:
             self.created, applied = balance_credit(
                 customer=data["customer"],
-                currency=str(data["currency"]),
+                currency=Currency(data["currency"]),
                 amount=amount,
                 idempotency_key=self.idempotency_key(data),
                 reference=str(data.get("reference") or ""),

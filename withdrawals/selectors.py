@@ -10,7 +10,7 @@ from enum import StrEnum
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models import Count, Exists, F, Min, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils import timezone
@@ -31,9 +31,8 @@ from pools.models import (
     Reservation,
     SigningKey,
 )
-from pools.selectors import recent_daily_usage
-from pools.services.prices import CHAIN_SOURCE, latest_energy_fee_sun
-from withdrawals.models import Attempt, Balance, EmergencyFee, QueueEntry, Withdrawal
+from pools.selectors import CHAIN_SOURCE, latest_energy_fee_sun, recent_daily_usage
+from withdrawals.models import Attempt, Balance, EmergencyFee, Hold, QueueEntry, Withdrawal
 
 # A USDT transfer's bandwidth and its burn price (docs/tron.md: A USDT transfer, Bandwidth).
 USDT_TRANSFER_BANDWIDTH = 345
@@ -372,8 +371,12 @@ def withdrawal_get_for_customer(*, customer: Customer, withdrawal_id: int) -> Wi
 
 
 def emergency_fee_for(*, withdrawal: Withdrawal) -> EmergencyFee | None:
-    """An emergency withdrawal's quote (None for a standard withdrawal)."""
-    return EmergencyFee.objects.filter(withdrawal=withdrawal).first()
+    """An emergency withdrawal's quote with the pool it pays (None for a standard one)."""
+    return (
+        EmergencyFee.objects.select_related("withdrawal__pool")
+        .filter(withdrawal=withdrawal)
+        .first()
+    )
 
 
 def balance_available(*, customer: Customer, currency: str) -> Decimal:
@@ -625,3 +628,18 @@ def emergency_burns() -> dict[int, int]:
         .annotate(total=Sum("quoted_fee_sun"))
     )
     return {row["withdrawal__pool_id"]: row["total"] for row in rows}
+
+
+def balances_out_of_balance() -> list[tuple[int, int]]:
+    """(balance id, partner id) of balances whose `held` differs from their held holds."""
+    held = (
+        Hold.objects.filter(balance=OuterRef("pk"), state=Hold.State.HELD)
+        .values("balance")
+        .annotate(total=Sum("amount"))
+        .values("total")
+    )
+    return list(
+        Balance.objects.annotate(held_total=Coalesce(Subquery(held), 0))
+        .exclude(held=F("held_total"))
+        .values_list("pk", "customer__partner_id")
+    )

@@ -16,7 +16,7 @@ from partners.models import Partner
 WEBHOOK_URL = URLValidator(schemes=["http", "https"])
 
 
-def target_errors(*, kind: str, target: str) -> list[str]:
+def target_errors(*, kind: AlertChannel.Kind, target: str) -> list[str]:
     """Why `target` is no address for a channel of `kind` (empty when it is one). The
     target itself is never quoted back: it may hold a token."""
     if kind == AlertChannel.Kind.EMAIL:
@@ -38,7 +38,7 @@ def target_errors(*, kind: str, target: str) -> list[str]:
     return []
 
 
-def _check_target(kind: str, target: str) -> None:
+def _check_target(kind: AlertChannel.Kind, target: str) -> None:
     errors = target_errors(kind=kind, target=target)
     if errors:
         raise ValidationError({"target": errors})
@@ -66,7 +66,7 @@ def channel_create(*, partner: Partner, data: dict[str, Any]) -> AlertChannel:
 def channel_update(*, channel: AlertChannel, data: dict[str, Any]) -> AlertChannel:
     """Change name, target, minimum level, kinds or whether it is active (its kind stays)."""
     if "target" in data:
-        _check_target(channel.kind, data["target"])
+        _check_target(AlertChannel.Kind(channel.kind), data["target"])
     for field, value in data.items():
         setattr(channel, field, value)
     channel.save(update_fields=[*data, "updated_at"])

@@ -30,7 +30,9 @@ logger = logging.getLogger(__name__)
 Event = AlertDelivery.Event
 
 
-def _open_alert(*, partner_id: int | None, pool_id: int | None, kind: str) -> EnergyAlert | None:
+def _open_alert(
+    *, partner_id: int | None, pool_id: int | None, kind: EnergyAlert.Kind
+) -> EnergyAlert | None:
     scope = Q(partner__isnull=True) if partner_id is None else Q(partner_id=partner_id)
     scope &= Q(pool__isnull=True) if pool_id is None else Q(pool_id=pool_id)
     return (
@@ -101,8 +103,8 @@ def alert_raise(
     *,
     partner_id: int | None,
     pool_id: int | None,
-    kind: str,
-    level: Level | str,
+    kind: EnergyAlert.Kind,
+    level: Level,
     message: str,
     value: Decimal | int | float | None = None,
     threshold: Decimal | int | float | None = None,
@@ -190,7 +192,7 @@ def _resolve_all(ids: Iterable[int]) -> int:
     return sum(alert_resolve(alert_id=pk) for pk in ids)
 
 
-def alerts_resolve(*, kind: str, keep_pool_ids: set[int]) -> int:
+def alerts_resolve(*, kind: EnergyAlert.Kind, keep_pool_ids: set[int]) -> int:
     """Resolve open pool alerts of `kind` except those on `keep_pool_ids` (still breached)."""
     return _resolve_all(
         EnergyAlert.objects.filter(kind=kind, resolved_at__isnull=True, pool__isnull=False)
@@ -199,7 +201,7 @@ def alerts_resolve(*, kind: str, keep_pool_ids: set[int]) -> int:
     )
 
 
-def partner_alerts_resolve(*, kind: str, keep_partner_ids: set[int]) -> int:
+def partner_alerts_resolve(*, kind: EnergyAlert.Kind, keep_partner_ids: set[int]) -> int:
     """Resolve open partner-wide alerts (no pool) of `kind` except those of
     `keep_partner_ids` (still breached)."""
     return _resolve_all(

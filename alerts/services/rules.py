@@ -82,7 +82,7 @@ class Verdict:
 
     partner_id: int | None
     pool_id: int | None
-    kind: str
+    kind: EnergyAlert.Kind
     level: Level | None
     message: str = ""
     value: Decimal | None = None

@@ -28,13 +28,15 @@ from pools.models import EnergyPool, EnergyUsageLog, PriceQuote
 from pools.selectors import (
     PoolEnergy,
     energy_totals,
+    latest_prices,
     partner_energy_overview,
+    partner_savings,
     pool_energy,
     pool_list_for_partner,
+    trx_saved_sun,
     usage_logs_for_partner,
     with_recent_usage,
 )
-from pools.services.prices import latest_prices, partner_savings, trx_saved_sun
 from pools.services.sync import pools_sync
 
 SAVINGS_WINDOW = timedelta(days=30)

@@ -131,7 +131,7 @@ class OperationListApi(PartnerAPIView):
         key = parse_key(request.headers, required=True)
         operation = staking_submit(
             pool=pool,
-            kind=data["kind"],
+            kind=StakingOperation.Kind(data["kind"]),
             amount_sun=to_sun(data.get("amount_trx")),
             receiver=data.get("receiver", ""),
             lock_period_blocks=data.get("lock_period_blocks", 0),

@@ -84,12 +84,10 @@ class WalletChallengeApi(PartnerAPIView):
         operation_id="wallets_challenge",
     )
     def post(self, request: Request) -> Response:
-        serializer = ChallengeInputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
         caller = self.caller
         challenge = wallet_challenge_issue(
             partner=caller.partner,
-            address=serializer.validated_data["address"],
+            address=self.validated(ChallengeInputSerializer)["address"],
             requested_by_id=caller.user_id,
         )
         return Response(ChallengeOutputSerializer(challenge).data, status=status.HTTP_201_CREATED)
@@ -106,9 +104,7 @@ class WalletVerifyApi(PartnerAPIView):
         operation_id="wallets_verify",
     )
     def post(self, request: Request) -> Response:
-        serializer = VerifyInputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
+        data = self.validated(VerifyInputSerializer)
         caller = self.caller
         wallet = wallet_verify(
             partner=caller.partner,
@@ -157,7 +153,6 @@ class WalletPoolApi(PartnerAPIView):
     )
     def post(self, request: Request, wallet_id: int) -> Response:
         wallet = wallet_get_for_partner(caller=self.caller, wallet_id=wallet_id)
-        serializer = WalletPoolInputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        pool = wallet_add_pool(wallet=wallet, label=serializer.validated_data.get("label", ""))
+        label = self.validated(WalletPoolInputSerializer).get("label", "")
+        pool = wallet_add_pool(wallet=wallet, label=label)
         return Response(PoolOutputSerializer(pool).data, status=status.HTTP_201_CREATED)

@@ -30,8 +30,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
-from django.db.models import F, OuterRef, Q, Subquery, Sum
-from django.db.models.functions import Coalesce, Now
+from django.db.models import F, Q
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from pools.events import pools_changed
@@ -324,34 +324,3 @@ def reservations_expire(*, limit: int = 1000) -> int:
             )
         pools_changed(pool_ids=released.keys(), reason="expire")
     return len(expired)
-
-
-@dataclass(frozen=True)
-class LedgerBreach:
-    pool_id: int
-    partner_id: int
-    reserved_energy: int
-    pending_total: int
-
-    @property
-    def message(self) -> str:
-        return (
-            f"Pool {self.pool_id}: reserved_energy {self.reserved_energy} ≠ "
-            f"pending reservations {self.pending_total}."
-        )
-
-
-def ledger_audit() -> list[LedgerBreach]:
-    """Pools whose `reserved_energy` differs from the sum of their pending reservations."""
-    pending = (
-        Reservation.objects.filter(pool=OuterRef("pk"), state=PENDING)
-        .values("pool")
-        .annotate(total=Sum("estimated_energy"))
-        .values("total")
-    )
-    rows = (
-        EnergyPool.objects.annotate(pending_total=Coalesce(Subquery(pending), 0))
-        .exclude(reserved_energy=F("pending_total"))
-        .values_list("pk", "partner_id", "reserved_energy", "pending_total")
-    )
-    return [LedgerBreach(*row) for row in rows]

@@ -44,7 +44,7 @@ class OnboardPlan:
     """A checked request to add a pool: what `pool_onboard` will create."""
 
     address: str
-    custody: str
+    custody: EnergyPool.Custody
     private_key_hex: str = field(default="", repr=False)
     generate_key: bool = False
 
@@ -89,7 +89,11 @@ def pool_onboard_check(
 
 
 def pool_onboard(
-    *, partner: Partner, plan: OnboardPlan, label: str = "", role: str = EnergyPool.Role.ENERGY
+    *,
+    partner: Partner,
+    plan: OnboardPlan,
+    label: str = "",
+    role: EnergyPool.Role = EnergyPool.Role.ENERGY,
 ) -> EnergyPool:
     """Create the pool `plan` describes (storing its key encrypted) and sync it once."""
     address = plan.address
@@ -111,7 +115,7 @@ def pool_onboard(
     return pool
 
 
-def pool_set_status(*, pool: EnergyPool, status: str) -> EnergyPool:
+def pool_set_status(*, pool: EnergyPool, status: EnergyPool.Status) -> EnergyPool:
     """Pause, resume, drain or archive a pool.
 
     A pool with pending reservations cannot be archived: its withdrawals still count on it.

@@ -25,7 +25,7 @@ from pools.chain import chain_client
 from pools.chain.errors import ChainError, ChainRejected
 from pools.chain.types import TxReceipt, UnsignedTransaction
 from pools.models import EnergyPool, EnergyUsageLog, StakingOperation
-from pools.selectors import signer_for_address
+from pools.selectors import signer_for_address, staking_operation_for_key
 from pools.services.sync import pools_sync
 
 logger = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ def staking_quote(*, pool: EnergyPool, amount_sun: int) -> StakeQuote:
     )
 
 
-def _check(*, pool: EnergyPool, kind: str, amount_sun: int | None, receiver: str) -> None:
+def _check(*, pool: EnergyPool, kind: Kind, amount_sun: int | None, receiver: str) -> None:
     if pool.custody != EnergyPool.Custody.CUSTODIAL:
         raise ValidationError({"pool": ["Only custodial pools can stake: this one is watch-only."]})
     if pool.status == EnergyPool.Status.ARCHIVED:
@@ -96,7 +96,7 @@ def _check(*, pool: EnergyPool, kind: str, amount_sun: int | None, receiver: str
 
 
 def _build(
-    *, pool: EnergyPool, kind: str, amount_sun: int | None, receiver: str, lock_period: int
+    *, pool: EnergyPool, kind: Kind, amount_sun: int | None, receiver: str, lock_period: int
 ) -> UnsignedTransaction:
     client = chain_client()
     owner = pool.address
@@ -135,7 +135,7 @@ def _operation_hash(
 def _operation_for_key(*, pool: EnergyPool, key: str, body_hash: str) -> StakingOperation | None:
     """The operation `key` already recorded on `pool` for the same request, or None; the key
     used for other parameters raises `IdempotencyMismatch`."""
-    existing = StakingOperation.objects.filter(pool=pool, idempotency_key=key).first()
+    existing = staking_operation_for_key(pool=pool, key=key)
     if existing is None:
         return None
     ensure_same_request(
@@ -154,7 +154,7 @@ def _operation_for_key(*, pool: EnergyPool, key: str, body_hash: str) -> Staking
 def staking_submit(
     *,
     pool: EnergyPool,
-    kind: str,
+    kind: Kind,
     amount_sun: int | None = None,
     receiver: str = "",
     lock_period_blocks: int = 0,

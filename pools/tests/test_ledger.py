@@ -18,8 +18,8 @@ from hypothesis.stateful import (
 )
 
 from pools.models import EnergyPool, Reservation
+from pools.selectors import ledger_audit
 from pools.services.ledger import (
-    ledger_audit,
     reservation_mark_signed,
     reservation_post,
     reservation_reserve,

@@ -7,7 +7,8 @@ import pytest
 from django.utils import timezone
 
 from pools.models import EnergyUsageLog, PriceQuote
-from pools.services.prices import latest_prices, prices_monitor, trx_saved_sun
+from pools.selectors import latest_prices, trx_saved_sun
+from pools.services.prices import prices_monitor
 from pools.tasks import monitor_prices
 from pools.tests.factories import EnergyPoolFactory, EnergyUsageLogFactory, PriceQuoteFactory
 

@@ -4,72 +4,70 @@ from __future__ import annotations
 
 import logging
 
-from django.db.models import F, OuterRef, Subquery, Sum
-from django.db.models.functions import Coalesce
-
 from alerts.models import EnergyAlert, Level
-from alerts.services import alert_raise, alerts_resolve, partner_alerts_resolve
-from pools.services.ledger import ledger_audit, reservations_expire
-from withdrawals.models import Balance, Hold
+from alerts.selectors import alerts_open_of_kind
+from alerts.services import alert_raise, alert_resolve
+from pools.selectors import ledger_audit
+from pools.services.ledger import reservations_expire
+from withdrawals.selectors import balances_out_of_balance
 from withdrawals.services.emergency import emergency_quotes_expire
 from withdrawals.services.requests import withdrawals_requeue_unreserved
 
 logger = logging.getLogger(__name__)
 
 
-def balances_out_of_balance() -> list[tuple[int, int]]:
-    """(balance id, partner id) of balances whose `held` differs from their held holds."""
-    held = (
-        Hold.objects.filter(balance=OuterRef("pk"), state=Hold.State.HELD)
-        .values("balance")
-        .annotate(total=Sum("amount"))
-        .values("total")
-    )
-    return list(
-        Balance.objects.annotate(held_total=Coalesce(Subquery(held), 0))
-        .exclude(held=F("held_total"))
-        .values_list("pk", "customer__partner_id")
-    )
-
-
 def expire_and_audit() -> int:
     """The `expire_and_audit` job: void expired unsigned reservations, then check the
     ledger's invariants and raise an emergency alert for every breach (resolving the alerts
-    of pools that are whole again). Returns reservations expired plus breaches found.
+    of pools and balances that are whole again). Returns reservations expired plus breaches
+    found.
+
+    Queries: a constant number for the reads; alerts are written only where something
+    changed (a new breach, another message, a breach mended), so a standing breach costs
+    nothing per run.
     """
     expired = reservations_expire()
     withdrawals_requeue_unreserved()
     emergency_quotes_expire()
-    breaches = ledger_audit()
-    for breach in breaches:
+    kind = EnergyAlert.Kind.LEDGER_INVARIANT
+    open_alerts = alerts_open_of_kind(kind=kind)
+    breaches: list[tuple[int | None, int, str, int | None, int | None]] = []
+    for breach in ledger_audit():
         logger.error("ledger invariant breached: %s", breach.message)
-        alert_raise(
-            partner_id=breach.partner_id,
-            pool_id=breach.pool_id,
-            kind=EnergyAlert.Kind.LEDGER_INVARIANT,
-            level=Level.EMERGENCY,
-            message=breach.message,
-            value=breach.reserved_energy,
-            threshold=breach.pending_total,
+        breaches.append(
+            (
+                breach.pool_id,
+                breach.partner_id,
+                breach.message,
+                breach.reserved_energy,
+                breach.pending_total,
+            )
         )
-    alerts_resolve(
-        kind=EnergyAlert.Kind.LEDGER_INVARIANT, keep_pool_ids={b.pool_id for b in breaches}
-    )
     holds = balances_out_of_balance()
     for balance_id, partner_id in holds:
         logger.error("balance %s: held amount differs from its open holds", balance_id)
+        message = f"Balance {balance_id}: held amount differs from its open holds."
+        breaches.append((None, partner_id, message, None, None))
+    for pool_id, partner_id, message, value, threshold in breaches:
+        current = open_alerts.pop((pool_id, partner_id), None)
+        if current is not None and (current["level"], current["message"], current["value"]) == (
+            Level.EMERGENCY,
+            message,
+            value,
+        ):
+            continue  # raised before, unchanged: alert_raise would only rewrite it
         alert_raise(
             partner_id=partner_id,
-            pool_id=None,
-            kind=EnergyAlert.Kind.LEDGER_INVARIANT,
+            pool_id=pool_id,
+            kind=kind,
             level=Level.EMERGENCY,
-            message=f"Balance {balance_id}: held amount differs from its open holds.",
+            message=message,
+            value=value,
+            threshold=threshold,
         )
-    partner_alerts_resolve(
-        kind=EnergyAlert.Kind.LEDGER_INVARIANT,
-        keep_partner_ids={partner_id for _, partner_id in holds},
-    )
-    return expired + len(breaches) + len(holds)
+    for mended in open_alerts.values():  # whole again
+        alert_resolve(alert_id=mended["pk"])
+    return expired + len(breaches)
 
 
 # The queue-backlog alert (including a queue head that can never be served) is raised by

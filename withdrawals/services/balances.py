@@ -22,7 +22,7 @@ from partners.models import Customer
 from withdrawals.models import Balance, Credit, Currency, Hold, Withdrawal
 
 
-def balance_for(*, customer: Customer, currency: str) -> Balance:
+def balance_for(*, customer: Customer, currency: Currency) -> Balance:
     balance, _ = Balance.objects.get_or_create(customer=customer, currency=currency)
     return balance
 
@@ -38,7 +38,7 @@ def _credit_hash(*, currency: str, amount: Decimal) -> str:
 def balance_credit(
     *,
     customer: Customer,
-    currency: str,
+    currency: Currency,
     amount: Decimal,
     idempotency_key: str,
     reference: str = "",
@@ -86,7 +86,7 @@ def balance_credit(
     return existing, False
 
 
-def hold_place(*, withdrawal: Withdrawal, currency: str, amount: Decimal) -> Hold:
+def hold_place(*, withdrawal: Withdrawal, currency: Currency, amount: Decimal) -> Hold:
     """Move `amount` from available to held for `withdrawal`.
 
     Raises `ValidationError` on the `amount` field if the balance cannot cover it (or there
@@ -156,14 +156,14 @@ def _holds_in_lock_order(withdrawal_id: int, *, currency: str | None = None) -> 
     return list(holds.order_by(rank, "pk").values_list("pk", flat=True))
 
 
-def withdrawal_holds_settle(*, withdrawal_id: int, currency: str | None = None) -> int:
+def withdrawal_holds_settle(*, withdrawal_id: int, currency: Currency | None = None) -> int:
     """Settle the withdrawal's holds (or only those in `currency`); returns how many."""
     return sum(
         hold_settle(hold_id=pk) for pk in _holds_in_lock_order(withdrawal_id, currency=currency)
     )
 
 
-def withdrawal_holds_release(*, withdrawal_id: int, currency: str | None = None) -> int:
+def withdrawal_holds_release(*, withdrawal_id: int, currency: Currency | None = None) -> int:
     """Release the withdrawal's holds (or only those in `currency`); returns how many."""
     return sum(
         hold_release(hold_id=pk) for pk in _holds_in_lock_order(withdrawal_id, currency=currency)

@@ -154,7 +154,7 @@ def _verify_payment(fee: EmergencyFee, txid: str) -> None:
 
 
 def emergency_confirm(
-    *, withdrawal: Withdrawal, paid_with: str, payment_txid: str | None = None
+    *, withdrawal: Withdrawal, paid_with: EmergencyFee.PaidWith, payment_txid: str | None = None
 ) -> Withdrawal:
     """Take the payment and release the withdrawal to be sent now.
 
@@ -205,7 +205,11 @@ def emergency_confirm(
 
 
 def _take_payment(
-    locked: Withdrawal, fee: EmergencyFee, *, paid_with: str, payment_txid: str | None
+    locked: Withdrawal,
+    fee: EmergencyFee,
+    *,
+    paid_with: EmergencyFee.PaidWith,
+    payment_txid: str | None,
 ) -> None:
     if locked.status != Status.REQUESTED:
         raise ValidationError({"status": [f"The withdrawal is {locked.status}."]})
@@ -242,7 +246,9 @@ def _cancelled_but_credited() -> ValidationError:
     )
 
 
-def _already_paid(fee: EmergencyFee, *, paid_with: str, payment_txid: str | None) -> Withdrawal:
+def _already_paid(
+    fee: EmergencyFee, *, paid_with: EmergencyFee.PaidWith, payment_txid: str | None
+) -> Withdrawal:
     if (fee.paid_with, fee.payment_txid) != (paid_with, payment_txid or None):
         raise IdempotencyMismatch("This withdrawal is already paid another way.")
     withdrawal = Withdrawal.objects.get(pk=fee.withdrawal_id)

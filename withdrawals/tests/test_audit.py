@@ -64,3 +64,34 @@ def test_held_balance_must_match_its_holds():
     expire_and_audit()
     alert.refresh_from_db()
     assert alert.resolved_at is not None
+
+
+def _audit_queries(pools: int) -> int:
+    """Queries of a second audit run over `pools` standing pool breaches and as many
+    balance breaches (their alerts already open)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from withdrawals.services.audit import expire_and_audit as audit
+
+    for _ in range(pools):
+        pool = EnergyPoolFactory()
+        EnergyPool.objects.filter(pk=pool.pk).update(reserved_energy=1_234)
+        BalanceFactory(held=Decimal("3"))
+    audit()
+    with CaptureQueriesContext(connection) as queries:
+        audit()
+    return len(queries)
+
+
+def test_standing_breaches_cost_the_audit_no_query_each():
+    """The audit reads breaches and open alerts once; an alert already raised for the same
+    breach is not rewritten (it was one read and one write per breach and run)."""
+    one = _audit_queries(1)
+    EnergyAlert.objects.all().delete()
+    EnergyPool.objects.update(reserved_energy=0)
+    from withdrawals.models import Balance
+
+    Balance.objects.update(held=Decimal("0"))
+    assert _audit_queries(5) == one
+    assert EnergyAlert.objects.filter(resolved_at__isnull=True).count() == 5 + 5

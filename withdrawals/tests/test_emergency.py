@@ -33,7 +33,9 @@ from withdrawals.tests.test_sending import drive_until_final
 
 pytestmark = pytest.mark.django_db
 
-URL = "/api/v1/energy/emergency-withdrawal"
+URL = "/api/v1/energy/emergency-withdrawal"  # deprecated: both operations, chosen by `action`
+QUOTE_URL = f"{URL}/quote"
+CONFIRM_URL = f"{URL}/confirm"
 COLD_FEE = USDT_TRANSFER_ENERGY_COLD * 100 + 345 * 1000  # sun: 13.3735 TRX
 
 
@@ -74,9 +76,8 @@ def new_address():
 
 def quote(client, customer, to=None, amount="10"):
     return client.post(
-        URL,
+        QUOTE_URL,
         {
-            "action": "quote",
             "customer_id": customer.pk,
             "to_address": to or new_address(),
             "amount": amount,
@@ -86,9 +87,7 @@ def quote(client, customer, to=None, amount="10"):
 
 
 def confirm(client, withdrawal_id, **payment):
-    return client.post(
-        URL, {"action": "confirm", "withdrawal_id": withdrawal_id, **payment}, format="json"
-    )
+    return client.post(CONFIRM_URL, {"withdrawal_id": withdrawal_id, **payment}, format="json")
 
 
 def balances(customer):
@@ -427,3 +426,30 @@ def test_partners_cannot_use_the_platforms_own_keys(customer, key_client):
     assert response.status_code == 400
     assert "reserved" in response.json()["error"]["fields"]["idempotency_key"][0]
     assert balances(customer)["TRX"] == (Decimal("50"), Decimal("0"))
+
+
+def test_the_deprecated_combined_endpoint_still_quotes_and_confirms(
+    devnet, wallet, customer, key_client
+):
+    """`POST …/emergency-withdrawal` with `action` is the same two operations as `…/quote`
+    and `…/confirm`; those two take no `action`."""
+    body = {"customer_id": customer.pk, "to_address": new_address(), "amount": "10"}
+    refused = key_client.post(QUOTE_URL, {"action": "quote", **body}, format="json")
+    assert refused.status_code == 400
+    assert "action" in refused.json()["error"]["fields"]
+    quoted = key_client.post(URL, {"action": "quote", **body}, format="json")
+    assert quoted.status_code == 201, quoted.content
+    withdrawal_id = quoted.json()["withdrawal"]["id"]
+    assert quoted.json()["withdrawal"]["mode"] == "emergency"
+    payment = {"withdrawal_id": withdrawal_id, "paid_with": "balance"}
+    assert (
+        key_client.post(CONFIRM_URL, {"action": "confirm", **payment}, format="json").status_code
+        == 400
+    )
+    confirmed = key_client.post(URL, {"action": "confirm", **payment}, format="json")
+    assert confirmed.status_code == 200, confirmed.content
+    assert confirmed.json()["paid_with"] == "balance"
+    again = key_client.post(CONFIRM_URL, payment, format="json")  # the same payment: stored
+    assert again.status_code == 200
+    assert again.json()["paid_at"] == confirmed.json()["paid_at"]
+    assert balances(customer)["USDT"] == (Decimal("90"), Decimal("10"))

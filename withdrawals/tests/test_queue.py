@@ -29,8 +29,8 @@ from pools import events as pools_events
 from pools.chain import chain_client
 from pools.chain.client import USDT_TRANSFER_ENERGY_COLD, USDT_TRANSFER_ENERGY_WARM
 from pools.models import EnergyPool, EnergyUsageLog, Reservation
+from pools.selectors import ledger_audit
 from pools.services.keys import signing_key_import
-from pools.services.ledger import ledger_audit
 from pools.services.sync import pools_sync
 from pools.tests.factories import EnergyPoolFactory
 from withdrawals.models import QueueEntry, Withdrawal

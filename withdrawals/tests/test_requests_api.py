@@ -398,7 +398,7 @@ def test_requests_and_cancels_on_one_customer_and_pool_do_not_deadlock(devnet, p
         t.join()
     assert errors == []
     pool.refresh_from_db()
-    from pools.services.ledger import ledger_audit
+    from pools.selectors import ledger_audit
 
     assert ledger_audit() == []
     assert Withdrawal.objects.filter(status="reserved").count() == 12
