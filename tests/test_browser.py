@@ -4,6 +4,7 @@ emergency fee on chain from the page; every page at a phone's width (390 px)."""
 
 import io
 import os
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
@@ -37,6 +38,24 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 PHONE = {"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": True}
 # Screenshots of the phone-width pages land here when set (to look at them), else in tmp.
 SCREENSHOTS = os.environ.get("BROWSER_SCREENSHOTS")
+
+
+def text_shown(element_id: str, text: str) -> Callable[[WebDriver], bool]:
+    """A wait condition: the element's text contains `text`, read in one script call.
+
+    Selenium's `text_to_be_present_in_element` finds the node and reads it in two calls; a
+    form post that replaces the page between them fails with Chromium's "node does not
+    belong to the document" (not a stale-element error the wait would retry).
+    """
+
+    def shown(driver: WebDriver) -> bool:
+        found = driver.execute_script(
+            "const e = document.getElementById(arguments[0]); return e ? e.textContent : null;",
+            element_id,
+        )
+        return found is not None and text in found
+
+    return shown
 
 
 @pytest.fixture
@@ -121,7 +140,7 @@ def test_a_user_withdraws_and_watches_the_timeline(devnet, partner, live_server,
     withdrawals_drive()
     withdrawal.refresh_from_db()
     assert withdrawal.status == "confirmed"
-    wait.until(ec.text_to_be_present_in_element((By.ID, "status"), "Confirmed"))
+    wait.until(text_shown("status", "Confirmed"))
     assert step_state(browser, "confirmed") == "done"
     txid = browser.find_element(By.ID, "txid").text
     assert txid == withdrawal.attempts.get().txid
@@ -132,7 +151,7 @@ def test_a_user_withdraws_and_watches_the_timeline(devnet, partner, live_server,
     count = int(browser.find_element(By.ID, "confirmation-count").text)
     devnet.mine(2)
     cache.delete(HEAD_CACHE_KEY)
-    wait.until(ec.text_to_be_present_in_element((By.ID, "confirmation-count"), str(count + 2)))
+    wait.until(text_shown("confirmation-count", str(count + 2)))
     times = browser.find_elements(By.CSS_SELECTOR, "#steps time")
     assert len(times) == 5
     assert all(t.text and "UTC" not in t.text for t in times)  # in the reader's time zone
@@ -197,7 +216,7 @@ def test_a_user_pays_the_emergency_fee_on_chain_from_a_phone(
     txid_field = browser.find_element(By.ID, "id_payment_txid")
     txid_field.send_keys("not a txid")
     browser.find_element(By.CSS_SELECTOR, "#pay-onchain button[type=submit]").click()
-    wait.until(ec.text_to_be_present_in_element((By.ID, "pay-onchain"), "64 characters"))
+    wait.until(text_shown("pay-onchain", "64 characters"))
     assert Withdrawal.objects.get().status == "requested"
     txid_field = browser.find_element(By.ID, "id_payment_txid")
     txid_field.clear()
@@ -211,7 +230,7 @@ def test_a_user_pays_the_emergency_fee_on_chain_from_a_phone(
     withdrawals_drive()
     devnet.mine()
     withdrawals_drive()
-    wait.until(ec.text_to_be_present_in_element((By.ID, "status"), "Confirmed"))
+    wait.until(text_shown("status", "Confirmed"))
     assert chain_client().usdt_balance(recipient) == 20_000_000
     fits_the_phone(browser)
     header_is_readable(browser)
