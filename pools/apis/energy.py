@@ -61,7 +61,7 @@ class PoolEnergySerializer(serializers.Serializer):  # type: ignore[type-arg]
     last_synced_at = serializers.DateTimeField(source="pool.last_synced_at", allow_null=True)
     last_sync_error = serializers.CharField(source="pool.last_sync_error")
     stale = serializers.BooleanField()
-    # Scored 24-hour forecasts of the pool (refresh_predictions, predictions/services.py);
+    # Scored 24-hour forecasts of the pool (refresh_predictions, predictions/services/__init__.py);
     # annotated by the monitor only (monitor_pools below), null elsewhere.
     forecast_scored = serializers.IntegerField(source="pool.forecast_scored", default=None)
     forecast_mae = serializers.FloatField(
