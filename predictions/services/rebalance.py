@@ -47,7 +47,10 @@ from pools.chain import chain_client
 from pools.models import EnergyPool, EnergyShare, SigningKey
 from pools.services.sharing import SettleReport, share_open, share_return, shares_settle
 from predictions.selectors import (
+    RECENT_FORECAST_HOURS,
     DepletionEstimate,
+    depletion_hours,
+    latest_forecasts,
     network_energy_per_trx,
     pool_depletion_estimates,
     pool_surplus,
@@ -68,6 +71,8 @@ class PoolView:
     partner_id: int
     can_donate: bool  # active, custodial, a key held: it can sign a delegation
     can_receive: bool  # active: its energy is spent
+    limit: int
+    reserved: int
     free: int  # limit - used - reserved now: the most of its stake that is unused
     staked_sun: int  # its own stake for energy (what it can delegate)
     priority: int
@@ -164,6 +169,7 @@ def plan_partner(
     estimates: dict[int, DepletionEstimate],
     surplus: dict[int, int],
     shares: Sequence[ShareView],
+    upper: dict[int, list[float]],
     energy_per_trx: Decimal,
     head_block: int | None,
     horizon_hours: int,
@@ -194,8 +200,20 @@ def plan_partner(
         if receiver is None or not receiver.can_receive or estimate is None:
             plan.returns.append(Return(share.share_id, "the receiving pool is not active"))
             continue
+        # The receiver's estimate as it would be without the loan: its limit, and with it
+        # its queue share, smaller.
+        limit = receiver.limit - share.energy
         without = estimate.available - share.energy * max(keep, 0.0)
-        if estimate.hours_left is None and without >= 0:
+        queued = (
+            partner.queued * min(1.0, limit / partner.total_limit) if partner.total_limit else 0
+        )
+        hours_left, _ = depletion_hours(
+            available=without,
+            limit=max(0, limit),
+            committed=receiver.reserved + int(queued),
+            upper=upper.get(share.receiver_id, []),
+        )
+        if hours_left is None and without >= 0:
             plan.returns.append(
                 Return(
                     share.share_id,
@@ -217,21 +235,6 @@ def plan_partner(
             incoming[share.receiver_id] += share.energy * keep
             outgoing[share.donor_id] += share.energy * keep
 
-    short: list[tuple[PoolView, Need, DepletionEstimate]] = []
-    for pool in pools:
-        estimate = estimates.get(pool.pool_id)
-        if not pool.can_receive or estimate is None or estimate.hours_left is None:
-            continue
-        if pool.pool_id in lending:
-            continue
-        lacking = max(0, -estimate.available) + estimate.shortfall - incoming[pool.pool_id]
-        if lacking <= 0:
-            continue
-        energy = math.ceil(lacking / keep * (1 + margin_percent / 100))
-        short.append((pool, Need(pool.pool_id, energy, max(1, pool.priority)), estimate))
-    if not short:
-        return plan
-
     give: dict[int, int] = {}
     for pool in pools:
         estimate = estimates.get(pool.pool_id)
@@ -251,12 +254,31 @@ def plan_partner(
     if not give:
         return plan
 
-    short.sort(key=lambda item: _receiving_order(item[0]))
-    short = short[: partner.moves_left]
+    short: list[tuple[PoolView, Need, DepletionEstimate]] = []
+    for pool in pools:
+        estimate = estimates.get(pool.pool_id)
+        if not pool.can_receive or estimate is None or estimate.hours_left is None:
+            continue
+        if pool.pool_id in lending:
+            continue
+        if all((donor, pool.pool_id) in open_pairs for donor in give):
+            continue  # its loans are out or on their way: it waits for them
+        lacking = max(0, -estimate.available) + estimate.shortfall - incoming[pool.pool_id]
+        if lacking <= 0:
+            continue
+        energy = math.ceil(lacking / keep * (1 + margin_percent / 100))
+        short.append((pool, Need(pool.pool_id, energy, max(1, pool.priority)), estimate))
+    if not short:
+        return plan
+
+    # The supply is shared among every short pool; when the hour's moves are fewer than
+    # them, the pools served longest ago move first and the others' shares stay with the
+    # donors for the next hour.
     supply = min(sum(give.values()), int(partner.trx_left_sun // SUN * ratio))
     shares_of = fair_share(
         supply=supply, needs=[need for _, need, _ in short], floor_percent=floor_percent
     )
+    short.sort(key=lambda item: _receiving_order(item[0]))
     moves_left = partner.moves_left
     trx_left = partner.trx_left_sun // SUN
     total_priority = sum(need.priority for _, need, _ in short)
@@ -301,6 +323,18 @@ def plan_partner(
             moves_left -= 1
             trx_left -= trx
     return plan
+
+
+def _upper_series(*, pool_ids: Sequence[int], now: datetime, hours: int) -> dict[int, list[float]]:
+    """The pessimistic hourly usage of each pool's current forecast over the next `hours`
+    (as `pool_depletion_estimates` reads it); pools without a current one are absent."""
+    series = {}
+    for pool_id, forecast in latest_forecasts(pool_ids=pool_ids).items():
+        if forecast.made_at < now - timedelta(hours=RECENT_FORECAST_HOURS):
+            continue
+        elapsed = max(0, int((now - forecast.made_at) / timedelta(hours=1)))
+        series[pool_id] = [float(v) for v in forecast.series.get("upper", [])][elapsed:][:hours]
+    return series
 
 
 def _partners(now: datetime) -> list[PartnerView]:
@@ -404,6 +438,8 @@ def rebalance_plan(
                 partner_id=partner_id,
                 can_donate=active and custody == EnergyPool.Custody.CUSTODIAL and keyed,
                 can_receive=active,
+                limit=limit,
+                reserved=reserved,
                 free=max(0, limit - used - reserved),
                 staked_sun=staked,
                 priority=prio,
@@ -431,6 +467,10 @@ def rebalance_plan(
     pool_ids = [v.pool_id for p in candidates for v in pools[p.partner_id]]
     estimates = pool_depletion_estimates(pool_ids=pool_ids, now=now, hours=horizon)
     surplus = pool_surplus(estimates=estimates, pool_ids=pool_ids, hours=horizon, now=now)
+    borrowing = [
+        s.receiver_id for p in candidates for s in shares[p.partner_id] if s.state == "active"
+    ]
+    upper = _upper_series(pool_ids=borrowing, now=now, hours=horizon) if borrowing else {}
     plan = Plan()
     for partner in candidates:
         view = PartnerView(
@@ -448,6 +488,7 @@ def rebalance_plan(
             estimates=estimates,
             surplus=surplus,
             shares=shares[partner.partner_id],
+            upper=upper,
             energy_per_trx=energy_per_trx,
             head_block=head_block,
             horizon_hours=horizon,
@@ -491,8 +532,8 @@ def pools_rebalance(*, now: datetime | None = None) -> RebalanceReport:
             [r.share_id for r in plan.returns]
         )
         for ret in plan.returns:
-            share = share_return(share=by_id[ret.share_id], reason=ret.reason)
-            returning += share.state == ShareState.RETURNING
+            back = share_return(share=by_id[ret.share_id], reason=ret.reason)
+            returning += back.state == ShareState.RETURNING
     delegated = failed = 0
     if plan.moves:
         pools = EnergyPool.objects.in_bulk(
