@@ -13,7 +13,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from common.api.pagination import DefaultPagination
-from common.api.serializers import StrictCharField, StrictDecimalField, StrictInputSerializer
+from common.api.serializers import (
+    StrictCharField,
+    StrictDecimalField,
+    StrictInputSerializer,
+    StrictIntegerField,
+)
 from partners.api_base import PartnerAPIView
 from partners.models import Partner, Role
 from pools.models import EnergyPool
@@ -61,6 +66,7 @@ class PoolOutputSerializer(serializers.ModelSerializer):  # type: ignore[type-ar
             "warning_threshold",
             "critical_threshold",
             "emergency_threshold",
+            "share_priority",
             "last_synced_at",
             "last_sync_block",
             "created_at",
@@ -92,6 +98,7 @@ class PoolOutputSerializer(serializers.ModelSerializer):  # type: ignore[type-ar
             "warning_threshold": _threshold(pool.warning_threshold),
             "critical_threshold": _threshold(pool.critical_threshold),
             "emergency_threshold": _threshold(pool.emergency_threshold),
+            "share_priority": pool.share_priority,
             "last_synced_at": _datetime(pool.last_synced_at),
             "last_sync_block": pool.last_sync_block,
             "created_at": _datetime(pool.created_at),
@@ -207,6 +214,7 @@ class PoolUpdateInputSerializer(StrictInputSerializer):
     warning_threshold = threshold_input()
     critical_threshold = threshold_input()
     emergency_threshold = threshold_input()
+    share_priority = StrictIntegerField(required=False, min_value=1, max_value=100)
 
 
 class PoolDetailApi(PartnerAPIView):
@@ -228,7 +236,10 @@ class PoolDetailApi(PartnerAPIView):
         serializer.is_valid(raise_exception=True)
         data: dict[str, Any] = dict(serializer.validated_data)
         label = data.pop("label", None)
-        pool = pool_update_settings(pool=pool, label=label, thresholds=data)
+        priority = data.pop("share_priority", None)
+        pool = pool_update_settings(
+            pool=pool, label=label, thresholds=data, share_priority=priority
+        )
         return Response(PoolOutputSerializer(pool).data)
 
 
