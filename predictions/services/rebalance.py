@@ -47,10 +47,9 @@ from pools.chain import chain_client
 from pools.models import EnergyPool, EnergyShare, SigningKey
 from pools.services.sharing import SettleReport, share_open, share_return, shares_settle
 from predictions.selectors import (
-    RECENT_FORECAST_HOURS,
     DepletionEstimate,
+    current_upper_series,
     depletion_hours,
-    latest_forecasts,
     network_energy_per_trx,
     pool_depletion_estimates,
     pool_surplus,
@@ -325,18 +324,6 @@ def plan_partner(
     return plan
 
 
-def _upper_series(*, pool_ids: Sequence[int], now: datetime, hours: int) -> dict[int, list[float]]:
-    """The pessimistic hourly usage of each pool's current forecast over the next `hours`
-    (as `pool_depletion_estimates` reads it); pools without a current one are absent."""
-    series = {}
-    for pool_id, forecast in latest_forecasts(pool_ids=pool_ids).items():
-        if forecast.made_at < now - timedelta(hours=RECENT_FORECAST_HOURS):
-            continue
-        elapsed = max(0, int((now - forecast.made_at) / timedelta(hours=1)))
-        series[pool_id] = [float(v) for v in forecast.series.get("upper", [])][elapsed:][:hours]
-    return series
-
-
 def _partners(now: datetime) -> list[PartnerView]:
     hour_ago = now - timedelta(hours=1)
     recent = Q(
@@ -386,10 +373,11 @@ def rebalance_plan(
     now: datetime | None = None,
     partner_ids: Iterable[int] | None = None,
 ) -> Plan:
-    """Every partner's moves and returns from the database's numbers (seven queries,
-    whatever the number of pools): partners with their hour's moves, the queue, the pools,
-    their depletion estimates (two), their surplus, open shares and each pool's newest
-    loan. `energy_per_trx` and `head_block` come from the chain (`pools_rebalance`)."""
+    """Every partner's moves and returns from the database's numbers (six queries,
+    whatever the number of pools): partners with their hour's moves, the queue, the pools
+    with their newest loan, open loans, the forecasts' pessimistic side over the horizon,
+    and the depletion estimates (which count each pool's share of its partner's queue).
+    `energy_per_trx` and `head_block` come from the chain (`pools_rebalance`)."""
     now = now or timezone.now()
     horizon = settings.REBALANCE_HORIZON_HOURS
     partners = _partners(now)
@@ -465,12 +453,11 @@ def rebalance_plan(
     # Only partners with two pools or a loan out can move anything.
     candidates = [p for p in partners if len(pools[p.partner_id]) > 1 or shares[p.partner_id]]
     pool_ids = [v.pool_id for p in candidates for v in pools[p.partner_id]]
-    estimates = pool_depletion_estimates(pool_ids=pool_ids, now=now, hours=horizon)
-    surplus = pool_surplus(estimates=estimates, pool_ids=pool_ids, hours=horizon, now=now)
-    borrowing = [
-        s.receiver_id for p in candidates for s in shares[p.partner_id] if s.state == "active"
-    ]
-    upper = _upper_series(pool_ids=borrowing, now=now, hours=horizon) if borrowing else {}
+    upper = current_upper_series(pool_ids=pool_ids, now=now, hours=horizon)
+    estimates = pool_depletion_estimates(pool_ids=pool_ids, now=now, hours=horizon, series=upper)
+    surplus = pool_surplus(
+        estimates=estimates, pool_ids=pool_ids, hours=horizon, now=now, series=upper
+    )
     plan = Plan()
     for partner in candidates:
         view = PartnerView(
