@@ -38,8 +38,9 @@ import base58
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
-from bench.sync import bench_database_url  # noqa: E402
+from sync import bench_database_url  # noqa: E402  (as bench/forecast.py does)
 
 PARTNERS = 50
 RATIO = "15.5"  # energy per staked TRX, about mainnet's
