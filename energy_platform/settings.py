@@ -332,6 +332,19 @@ WALLET_CHALLENGE_SECONDS: int = env.int("WALLET_CHALLENGE_SECONDS", default=300)
 # outlast the longest stall the platform can cause itself: a hung signing run killed at
 # CELERY_TASK_TIME_LIMIT, its lease expiring, the next run's interval (check pools.E004).
 RESERVATION_TTL_SECONDS: int = env.int("RESERVATION_TTL_SECONDS", default=600)
+# Energy sharing (`rebalance_pools`, predictions/services/rebalance.py): a pool is short when
+# its forecast runs out within this many hours (or the queue already waits on it); moves are
+# sized this much above the need; this share of the spare energy is split evenly among the
+# short pools before the rest goes by priority.
+REBALANCE_HORIZON_HOURS: int = env.int("REBALANCE_HORIZON_HOURS", default=6)
+REBALANCE_MARGIN_PERCENT: float = env.float("REBALANCE_MARGIN_PERCENT", default=10.0)
+REBALANCE_FLOOR_PERCENT: float = env.float("REBALANCE_FLOOR_PERCENT", default=20.0)
+if not 1 <= REBALANCE_HORIZON_HOURS <= 168:
+    raise ImproperlyConfigured("REBALANCE_HORIZON_HOURS must be between 1 and 168.")
+if not 0 <= REBALANCE_FLOOR_PERCENT <= 100 or REBALANCE_MARGIN_PERCENT < 0:
+    raise ImproperlyConfigured(
+        "REBALANCE_FLOOR_PERCENT must be within 0–100 and REBALANCE_MARGIN_PERCENT ≥ 0."
+    )
 # A transaction is declared dead only once the solidified chain is this far past its
 # expiration (and, twice in a row, nobody knows it).
 TRON_DEAD_MARGIN_SECONDS: int = env.int("TRON_DEAD_MARGIN_SECONDS", default=120)

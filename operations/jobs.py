@@ -77,6 +77,14 @@ JOBS: tuple[JobSpec, ...] = (
         description="Forecast every pool's energy use (24 h, 7 d) and score past forecasts.",
     ),
     JobSpec(
+        name="rebalance_pools",
+        task="predictions.tasks.rebalance_pools",
+        every_seconds=60,
+        description="Lend energy from a partner's pools with surplus to its short ones "
+        "(DelegateResource), fair share by priority, within hourly limits; give it back "
+        "when the shortage has passed and the lock allows.",
+    ),
+    JobSpec(
         name="cleanup",
         task="operations.tasks.cleanup",
         every_seconds=24 * 3600,

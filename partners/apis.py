@@ -14,6 +14,7 @@ from common.api.serializers import (
     StrictDecimalField,
     StrictEmailField,
     StrictInputSerializer,
+    StrictIntegerField,
 )
 from partners.api_base import PartnerAPIView
 from partners.models import Partner, Role
@@ -45,6 +46,10 @@ class PartnerOutputSerializer(serializers.ModelSerializer):  # type: ignore[type
             "warning_threshold",
             "critical_threshold",
             "emergency_threshold",
+            "sharing_enabled",
+            "sharing_max_moves_per_hour",
+            "sharing_max_trx_per_hour",
+            "sharing_lock_blocks",
             "created_at",
             "role",
         ]
@@ -59,6 +64,13 @@ class PartnerUpdateInputSerializer(StrictInputSerializer):
     warning_threshold = percent_input()
     critical_threshold = percent_input()
     emergency_threshold = percent_input()
+    # Energy sharing between the partner's pools (README "Energy sharing").
+    sharing_enabled = serializers.BooleanField(required=False)
+    sharing_max_moves_per_hour = StrictIntegerField(required=False, min_value=0, max_value=1_000)
+    sharing_max_trx_per_hour = StrictIntegerField(
+        required=False, min_value=0, max_value=100_000_000_000
+    )
+    sharing_lock_blocks = StrictIntegerField(required=False, min_value=0, max_value=864_000)
 
     def validate(self, attrs: dict[str, object]) -> dict[str, object]:
         partner: Partner = self.context["partner"]

@@ -51,6 +51,19 @@ class Partner(BaseModel):
     queue_backlog_max = models.PositiveIntegerField(
         default=100, validators=[MinValueValidator(1), MaxValueValidator(1_000_000)]
     )
+    # Energy sharing between the partner's pools (`rebalance_pools`,
+    # predictions/services/rebalance.py): the off switch, the hourly limits on new
+    # delegations, and the lock period (in 3 s blocks; 0: none) each delegation is made with.
+    sharing_enabled = models.BooleanField(default=True)
+    sharing_max_moves_per_hour = models.PositiveIntegerField(
+        default=6, validators=[MaxValueValidator(1_000)]
+    )
+    sharing_max_trx_per_hour = models.PositiveBigIntegerField(
+        default=1_000_000, validators=[MaxValueValidator(100_000_000_000)]
+    )
+    sharing_lock_blocks = models.PositiveIntegerField(
+        default=0, validators=[MaxValueValidator(864_000)]
+    )
 
     history = audited(exclude=["webhook_secret"])
 

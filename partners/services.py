@@ -77,14 +77,24 @@ def partner_update(
     warning_threshold: Decimal | None = None,
     critical_threshold: Decimal | None = None,
     emergency_threshold: Decimal | None = None,
+    sharing_enabled: bool | None = None,
+    sharing_max_moves_per_hour: int | None = None,
+    sharing_max_trx_per_hour: int | None = None,
+    sharing_lock_blocks: int | None = None,
 ) -> Partner:
-    """Change a partner's settings; the caller has validated ordering of thresholds."""
-    changes = {
+    """Change a partner's settings (None: unchanged); the caller has validated ordering of
+    thresholds and the ranges of the energy-sharing settings (the off switch, hourly limits
+    on new loans, and their lock period in blocks)."""
+    changes: dict[str, object] = {
         "name": name,
         "contact_email": contact_email,
         "warning_threshold": warning_threshold,
         "critical_threshold": critical_threshold,
         "emergency_threshold": emergency_threshold,
+        "sharing_enabled": sharing_enabled,
+        "sharing_max_moves_per_hour": sharing_max_moves_per_hour,
+        "sharing_max_trx_per_hour": sharing_max_trx_per_hour,
+        "sharing_lock_blocks": sharing_lock_blocks,
     }
     fields = [field for field, value in changes.items() if value is not None]
     for field in fields:

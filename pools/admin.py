@@ -35,6 +35,7 @@ from pools.chain.errors import ChainError
 from pools.models import (
     AVAILABLE_ENERGY,
     EnergyPool,
+    EnergyShare,
     EnergyUsageLog,
     PoolSnapshot,
     PriceQuote,
@@ -103,7 +104,7 @@ class PoolChangeForm(forms.ModelForm):  # type: ignore[type-arg]
 
     class Meta:
         model = EnergyPool
-        fields = ["label", "role", *THRESHOLD_FIELDS]
+        fields = ["label", "role", *THRESHOLD_FIELDS, "share_priority"]
 
     def clean(self) -> dict[str, object]:
         data = super().clean() or {}
@@ -334,6 +335,31 @@ class ReservationAdmin(ReadOnlyAdmin):
     show_full_result_count = False
 
 
+@admin.register(EnergyShare)
+class EnergyShareAdmin(ReadOnlyAdmin):
+    """Energy lent between a partner's pools: made and given back only by `rebalance_pools`
+    (predictions/services/rebalance.py), each step a staking operation with its reason."""
+
+    list_display = [
+        "id",
+        "partner",
+        "donor",
+        "receiver",
+        "amount_sun",
+        "energy",
+        "state",
+        "lock_period_blocks",
+        "created_at",
+        "returned_at",
+        "reason",
+    ]
+    list_select_related = ["partner", "donor", "receiver"]
+    list_filter = ["state"]
+    search_fields = ["donor__address", "receiver__address", "partner__name"]
+    raw_id_fields = ["donor", "receiver", "delegate_operation", "undelegate_operation"]
+    show_full_result_count = False
+
+
 @admin.register(PriceQuote)
 class PriceQuoteAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ["quoted_at", "source", "kind", "price_sun", "duration_days", "min_energy"]
@@ -395,6 +421,7 @@ class StakingOperationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "energy_quote",
         "txid",
         "confirmed_at",
+        "reason",
     ]
     list_filter = ["kind", "state"]
     list_select_related = ["pool"]

@@ -12,6 +12,7 @@ urlpatterns = [
     path("energy/update/<int:partner_id>", energy.EnergyUpdateApi.as_view(), name="update"),
     path("energy/overview", energy.EnergyOverviewApi.as_view(), name="overview"),
     path("energy/prices", energy.PricesApi.as_view(), name="prices"),
+    path("energy/shares", energy.ShareListApi.as_view(), name="shares"),
     path("admin/energy/status", energy.AdminEnergyStatusApi.as_view(), name="admin-status"),
     path("admin/energy/create-pool", energy.AdminCreatePoolApi.as_view(), name="admin-create-pool"),
 ]

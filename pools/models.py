@@ -8,6 +8,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 
@@ -57,6 +58,12 @@ class EnergyPool(BaseModel):
 
     # Energy promised to pending reservations; changed only by the reservation ledger.
     reserved_energy = models.BigIntegerField(default=0)
+
+    # The partner's weight for this pool when several short pools share a donor's surplus
+    # (predictions/services/rebalance.py): more is served first, none is starved.
+    share_priority = models.PositiveSmallIntegerField(
+        default=1, validators=[MinValueValidator(1), MaxValueValidator(100)]
+    )
 
     # Alert thresholds in percent; None means "use the partner's default".
     warning_threshold = models.DecimalField(
@@ -351,6 +358,9 @@ class StakingOperation(BaseModel):
     # chain and unknown to the node: two in a row, and it is dead.
     dead_checks = models.PositiveSmallIntegerField(default=0)
     result = models.CharField(max_length=500, blank=True)
+    # Why it was made, when the platform made it (energy sharing writes the shortage it
+    # answers); empty for a person's request.
+    reason = models.CharField(max_length=500, blank=True)
     receipt = models.JSONField(null=True, blank=True)
     block_number = models.BigIntegerField(null=True, blank=True)
     confirmed_at = models.DateTimeField(null=True, blank=True)
@@ -394,6 +404,85 @@ class StakingOperation(BaseModel):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.amount_sun or ''} on {self.pool_id} ({self.state})"
+
+
+class EnergyShare(BaseModel):
+    """Energy lent by one pool of a partner to another: a delegation the `rebalance_pools`
+    job made (predictions/services/rebalance.py), and its return.
+
+    planned → delegating (its DelegateResource operation recorded) → active (confirmed and
+    both pools synced) → returning (UnDelegateResource recorded) → returned; failed when the
+    delegation never happened. Each step's operation is found by its idempotency key
+    (`delegate_key`, `undelegate_key`), so a process killed between the record and the
+    operation makes the same operation again, never a second one.
+    """
+
+    class State(models.TextChoices):
+        PLANNED = "planned", "Planned (operation being recorded)"
+        DELEGATING = "delegating", "Delegating (operation on its way)"
+        ACTIVE = "active", "Active (energy lent)"
+        RETURNING = "returning", "Returning (undelegation on its way)"
+        RETURNED = "returned", "Returned"
+        FAILED = "failed", "Failed (nothing lent)"
+
+    OPEN_STATES = (State.PLANNED, State.DELEGATING, State.ACTIVE, State.RETURNING)
+
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="energy_shares")
+    donor = models.ForeignKey(EnergyPool, on_delete=models.PROTECT, related_name="shares_out")
+    receiver = models.ForeignKey(EnergyPool, on_delete=models.PROTECT, related_name="shares_in")
+    amount_sun = models.BigIntegerField()
+    energy = models.BigIntegerField()  # what `amount_sun` bought at the network's ratio then
+    lock_period_blocks = models.PositiveIntegerField(default=0)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PLANNED)
+    reason = models.CharField(max_length=500)
+    return_reason = models.CharField(max_length=500, blank=True)
+    return_attempts = models.PositiveSmallIntegerField(default=0)
+    result = models.CharField(max_length=500, blank=True)  # why it failed, when it did
+    delegate_operation = models.OneToOneField(
+        StakingOperation, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    undelegate_operation = models.OneToOneField(
+        StakingOperation, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    delegated_block = models.BigIntegerField(null=True, blank=True)
+    returned_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                name="share_amount_positive", condition=Q(amount_sun__gt=0) & Q(energy__gte=0)
+            ),
+            models.CheckConstraint(
+                name="share_donor_is_not_receiver", condition=~Q(donor=F("receiver"))
+            ),
+            # One open loan per donor and receiver: a second locked delegation would move the
+            # first one's lock on chain (java-tron keeps one locked record per pair).
+            models.UniqueConstraint(
+                fields=["donor", "receiver"],
+                condition=Q(state__in=["planned", "delegating", "active", "returning"]),
+                name="share_one_open_per_pair",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["partner", "state"],
+                condition=Q(state__in=["planned", "delegating", "active", "returning"]),
+                name="share_open",
+            ),
+            models.Index(fields=["partner", "-created_at"], name="share_partner_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.amount_sun} sun {self.donor_id}→{self.receiver_id} ({self.state})"
+
+    @property
+    def delegate_key(self) -> str:
+        return f"platform:share:{self.pk}:delegate"
+
+    @property
+    def undelegate_key(self) -> str:
+        return f"platform:share:{self.pk}:undelegate:{self.return_attempts}"
 
 
 class SigningKey(BaseModel):

@@ -22,6 +22,7 @@ from pools.chain.signers import LocalSigner
 from pools.models import (
     AVAILABLE_ENERGY,
     EnergyPool,
+    EnergyShare,
     EnergyUsageLog,
     PriceQuote,
     Reservation,
@@ -190,6 +191,16 @@ def energy_totals(entries: list[PoolEnergy]) -> dict[str, Any]:
         reserved=sum(e.pool.reserved_energy for e in entries),
         available=sum(e.available for e in entries),
         daily_usage=sum(e.daily_usage for e in entries),
+    )
+
+
+def energy_shares_for_partner(*, caller: Caller) -> QuerySet[EnergyShare]:
+    """The caller's partner's energy loans between its pools, newest first, with the
+    staking operations that made and returned them."""
+    return (
+        EnergyShare.objects.filter(partner_id=caller.partner.pk)
+        .select_related("delegate_operation", "undelegate_operation")
+        .order_by("-created_at", "-id")
     )
 
 

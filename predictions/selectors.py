@@ -9,6 +9,7 @@ counts a share of it in proportion to its limit.
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
 from collections import defaultdict
@@ -119,6 +120,38 @@ def latest_forecasts(
     return {row.pool_id: row for row in rows}
 
 
+def current_upper_series(
+    *, pool_ids: Sequence[int], now: datetime, hours: int = WEEK
+) -> dict[int, list[float]]:
+    """Per pool with a current 7-day forecast (its newest, made within
+    RECENT_FORECAST_HOURS): the pessimistic hourly usage from the current hour on, at most
+    `hours` of it (one query). Only that slice is read: on PostgreSQL the newest forecast per
+    pool and the slice are picked in SQL (`DISTINCT ON`, `jsonb_path_query_array`), so a
+    thousand pools' six hours cost a few kilobytes, not their whole series."""
+    since = now - timedelta(hours=RECENT_FORECAST_HOURS)
+    if connection.vendor != "postgresql":  # SQLite under `make run`: the ORM's rows
+        result: dict[int, list[float]] = {}
+        for pool_id, forecast in latest_forecasts(pool_ids=pool_ids).items():
+            if forecast.made_at < since:
+                continue
+            elapsed = max(0, int((now - forecast.made_at) / timedelta(hours=1)))
+            result[pool_id] = [float(v) for v in forecast.series.get("upper", [])][elapsed:][:hours]
+        return result
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pool_id, jsonb_path_query_array(series -> 'upper',"
+            " ('lax $[' || e || ' to ' || (e + %s - 1) || ']')::jsonpath)::text"
+            " FROM (SELECT DISTINCT ON (pool_id) pool_id, series,"
+            " GREATEST(0, floor(extract(epoch FROM (%s - made_at)) / 3600))::bigint AS e"
+            " FROM predictions_energyprediction"
+            " WHERE pool_id = ANY(%s) AND horizon_hours = %s AND made_at >= %s"
+            " ORDER BY pool_id, made_at DESC) newest",
+            [hours, now, list(pool_ids), WEEK, since],
+        )
+        rows = cursor.fetchall()
+    return {pool_id: [float(v) for v in json.loads(upper)] for pool_id, upper in rows}
+
+
 @dataclass(frozen=True)
 class Accuracy:
     scored: int
@@ -212,11 +245,17 @@ def depletion_hours(
 
 
 def pool_depletion_estimates(
-    *, pool_ids: Sequence[int], now: datetime | None = None, hours: int = WEEK
+    *,
+    pool_ids: Sequence[int],
+    now: datetime | None = None,
+    hours: int = WEEK,
+    series: dict[int, list[float]] | None = None,
 ) -> dict[int, DepletionEstimate]:
     """Depletion of each pool from its newest 7-day forecast (two queries, whatever the number
-    of pools). For the alerts' depletion rule. Pools without a current forecast (none made in
-    the last RECENT_FORECAST_HOURS) get hours_left None and forecast_until None."""
+    of pools; one when the caller passes `series`, the same `hours` of
+    `current_upper_series`). For the alerts' depletion rule and energy sharing. Pools
+    without a current forecast (none made in the last RECENT_FORECAST_HOURS) get hours_left
+    None and forecast_until None."""
     now = now or timezone.now()
     partner_queue = (
         Partner.objects.filter(pk=OuterRef("partner_id"))
@@ -242,22 +281,19 @@ def pool_depletion_estimates(
         )
         .only("id", "partner_id", "energy_limit", "energy_used", "reserved_energy")
     )
-    forecasts = latest_forecasts(pool_ids=pool_ids)
+    if series is None:
+        series = current_upper_series(pool_ids=pool_ids, now=now, hours=hours)
     result: dict[int, DepletionEstimate] = {}
     for pool in pools:
         share = pool.energy_limit / pool.partner_limit if pool.partner_limit else 0.0
         queued = int(int(pool.partner_queued) * min(1.0, share))
         committed = pool.reserved_energy + queued
         available = pool.energy_limit - pool.energy_used - committed
-        forecast = forecasts.get(pool.pk)
+        upper = series.get(pool.pk)
         hours_left = None
         until = None
         shortfall = 0.0
-        if forecast is not None and forecast.made_at >= now - timedelta(
-            hours=RECENT_FORECAST_HOURS
-        ):
-            elapsed = max(0, int((now - forecast.made_at) / timedelta(hours=1)))
-            upper = [float(v) for v in forecast.series.get("upper", [])][elapsed:][:hours]
+        if upper is not None:
             hours_left, shortfall = depletion_hours(
                 available=available, limit=pool.energy_limit, committed=committed, upper=upper
             )
@@ -537,19 +573,20 @@ def pool_surplus(
     pool_ids: Sequence[int],
     hours: int = WEEK,
     now: datetime | None = None,
+    series: dict[int, list[float]] | None = None,
 ) -> dict[int, int]:
     """Energy each pool can spare over the next `hours`: what it has now and regains
     (limit/24 an hour) minus its pessimistic usage, for pools with a current forecast and no
-    shortfall of their own (one query)."""
+    shortfall of their own (one query; none when the caller passes the same `hours` of
+    `current_upper_series` it already read)."""
     now = now or timezone.now()
-    forecasts = latest_forecasts(pool_ids=pool_ids)
+    if series is None:
+        series = current_upper_series(pool_ids=pool_ids, now=now, hours=hours)
     spare: dict[int, int] = {}
     for pool_id, estimate in estimates.items():
-        forecast = forecasts.get(pool_id)
-        if forecast is None or estimate.forecast_until is None or estimate.shortfall > 0:
+        upper = series.get(pool_id)
+        if upper is None or estimate.forecast_until is None or estimate.shortfall > 0:
             continue
-        elapsed = max(0, int((now - forecast.made_at) / timedelta(hours=1)))
-        upper = [float(v) for v in forecast.series.get("upper", [])][elapsed:][:hours]
         spare[pool_id] = max(
             0,
             int(max(estimate.available, 0) + estimate.regeneration_per_hour * len(upper))

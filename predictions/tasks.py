@@ -1,4 +1,4 @@
-"""Thin Celery task for the predictions job."""
+"""Thin Celery tasks for the predictions jobs."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from celery import shared_task
 
 from operations.services import job_run
 from predictions.services import predictions_refresh
+from predictions.services.rebalance import pools_rebalance
 
 
 def _refresh() -> int:
@@ -15,3 +16,13 @@ def _refresh() -> int:
 @shared_task(name="predictions.tasks.refresh_predictions")
 def refresh_predictions() -> int:
     return job_run(job="refresh_predictions", work=_refresh).items
+
+
+def _rebalance() -> int:
+    return pools_rebalance().items
+
+
+@shared_task(name="predictions.tasks.rebalance_pools")
+def rebalance_pools() -> int:
+    """Energy sharing between each partner's pools (predictions/services/rebalance.py)."""
+    return job_run(job="rebalance_pools", work=_rebalance).items

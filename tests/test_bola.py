@@ -229,6 +229,7 @@ def test_every_object_named_in_a_body_or_query_is_out_of_reach(victim):
             ("/api/v1/withdrawals", {"customer": victim.customer.pk}),
             ("/api/v1/withdrawals", {"pool": victim.pool.pk}),
             (f"/api/v1/energy/usage-logs/{attacker.pk}", {"pool": victim.pool.pk}),
+            ("/api/v1/energy/shares", {"pool": victim.pool.pk}),
         ):
             response = client.get(path, query)
             assert response.status_code in (200, 400, 404), f"{who} GET {path} {query}"

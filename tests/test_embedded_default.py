@@ -39,6 +39,10 @@ expire_and_audit()
 cleanup_run()
 partner_dashboard(partner_id=partner.pk)
 analytics(partner_id=partner.pk, days=30)
+from decimal import Decimal
+from predictions.services.rebalance import rebalance_plan
+EnergyPoolFactory(partner=partner, custody="custodial", energy_limit=2_000_000)
+rebalance_plan(energy_per_trx=Decimal("15"), head_block=None)
 print("embedded default ok")
 """
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from django.db.models import Avg, Count, FloatField, IntegerField, OuterRef, QuerySet, Subquery
+from django.db.models import Avg, Count, FloatField, IntegerField, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Cast, Coalesce
 from django.utils import timezone
 from django_filters import rest_framework as filters
@@ -24,9 +24,10 @@ from common.readcache import cached_read
 from partners.api_base import PartnerAPIView
 from partners.selectors import partner_get_by_id, partner_get_for_caller
 from pools.apis.pools import PoolCreateInputSerializer, PoolOutputSerializer, onboard
-from pools.models import EnergyPool, EnergyUsageLog, PriceQuote
+from pools.models import EnergyPool, EnergyShare, EnergyUsageLog, PriceQuote
 from pools.selectors import (
     PoolEnergy,
+    energy_shares_for_partner,
     energy_totals,
     latest_prices,
     partner_energy_overview,
@@ -65,7 +66,7 @@ class PoolEnergySerializer(serializers.Serializer):  # type: ignore[type-arg]
     last_synced_at = serializers.DateTimeField(source="pool.last_synced_at", allow_null=True)
     last_sync_error = serializers.CharField(source="pool.last_sync_error")
     stale = serializers.BooleanField()
-    # Scored 24-hour forecasts of the pool (refresh_predictions, predictions/services.py);
+    # Scored 24-hour forecasts of the pool (refresh_predictions, predictions/services/__init__.py);
     # annotated by the monitor only (monitor_pools below), null elsewhere.
     forecast_scored = serializers.IntegerField(source="pool.forecast_scored", default=None)
     forecast_mae = serializers.FloatField(
@@ -275,6 +276,80 @@ class UsageLogListApi(PartnerAPIView):
             filterset.qs, request, view=self
         )
         return paginator.get_paginated_response(UsageLogSerializer(page, many=True).data)
+
+
+class ShareFilter(filters.FilterSet):  # type: ignore[misc]  # django-filter is untyped
+    pool = IdFilter(method="filter_pool")
+    state = filters.MultipleChoiceFilter(choices=EnergyShare.State.choices)
+
+    class Meta:
+        model = EnergyShare
+        fields = ["pool", "state"]
+
+    def filter_pool(
+        self, queryset: QuerySet[EnergyShare], name: str, value: int
+    ) -> QuerySet[EnergyShare]:
+        """Loans the pool gave or received."""
+        return queryset.filter(Q(donor_id=value) | Q(receiver_id=value))
+
+
+class ShareOperationSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    id = serializers.IntegerField()
+    kind = serializers.CharField()
+    state = serializers.CharField()
+    txid = serializers.CharField()
+    reason = serializers.CharField()
+    result = serializers.CharField()
+    block_number = serializers.IntegerField(allow_null=True)
+
+
+class ShareSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+    delegate_operation = ShareOperationSerializer(allow_null=True)
+    undelegate_operation = ShareOperationSerializer(allow_null=True)
+
+    class Meta:
+        model = EnergyShare
+        fields = [
+            "id",
+            "donor",
+            "receiver",
+            "amount_sun",
+            "energy",
+            "lock_period_blocks",
+            "state",
+            "reason",
+            "return_reason",
+            "result",
+            "delegate_operation",
+            "undelegate_operation",
+            "delegated_block",
+            "created_at",
+            "returned_at",
+        ]
+        read_only_fields = fields
+
+
+class ShareListApi(PartnerAPIView):
+    """Energy lent between the partner's pools by `rebalance_pools`, newest first: each loan
+    with why it was made (and given back), and its staking operations."""
+
+    pagination_class = DefaultPagination
+    filter_backends = [filters.DjangoFilterBackend]
+    filterset_class = ShareFilter
+    queryset = EnergyShare.objects.none()  # the schema's model; never queried
+
+    @extend_schema(responses=ShareSerializer(many=True), operation_id="energy_shares", filters=True)
+    def get(self, request: Request) -> Response:
+        filterset = ShareFilter(
+            request.query_params, queryset=energy_shares_for_partner(caller=self.caller)
+        )
+        if not filterset.is_valid():
+            raise ValidationError(filterset.errors)
+        paginator = DefaultPagination()
+        page: list[EnergyShare] | None = paginator.paginate_queryset(
+            filterset.qs, request, view=self
+        )
+        return paginator.get_paginated_response(ShareSerializer(page, many=True).data)
 
 
 class SyncReportSerializer(serializers.Serializer):  # type: ignore[type-arg]

@@ -15,7 +15,12 @@ from rest_framework.response import Response
 
 from common.api.pagination import DefaultPagination
 from common.api.render import fixed_decimal, iso_datetime, output_timezone
-from common.api.serializers import StrictCharField, StrictDecimalField, StrictInputSerializer
+from common.api.serializers import (
+    StrictCharField,
+    StrictDecimalField,
+    StrictInputSerializer,
+    StrictIntegerField,
+)
 from common.readcache import cached_read
 from partners.api_base import PartnerAPIView
 from partners.models import Partner, Role
@@ -64,6 +69,7 @@ class PoolOutputSerializer(serializers.ModelSerializer):  # type: ignore[type-ar
             "warning_threshold",
             "critical_threshold",
             "emergency_threshold",
+            "share_priority",
             "last_synced_at",
             "last_sync_block",
             "created_at",
@@ -98,6 +104,7 @@ POOL_ROW_FIELDS = (
     "warning_threshold",
     "critical_threshold",
     "emergency_threshold",
+    "share_priority",
     "last_synced_at",
     "last_sync_block",
     "created_at",
@@ -128,6 +135,7 @@ def pool_row_output(row: dict[str, Any], tz: tzinfo) -> dict[str, Any]:
         "warning_threshold": fixed_decimal(row["warning_threshold"], 2),
         "critical_threshold": fixed_decimal(row["critical_threshold"], 2),
         "emergency_threshold": fixed_decimal(row["emergency_threshold"], 2),
+        "share_priority": row["share_priority"],
         "last_synced_at": iso_datetime(row["last_synced_at"], tz),
         "last_sync_block": row["last_sync_block"],
         "created_at": iso_datetime(row["created_at"], tz),
@@ -236,6 +244,7 @@ class PoolUpdateInputSerializer(StrictInputSerializer):
     warning_threshold = threshold_input()
     critical_threshold = threshold_input()
     emergency_threshold = threshold_input()
+    share_priority = StrictIntegerField(required=False, min_value=1, max_value=100)
 
 
 class PoolDetailApi(PartnerAPIView):
@@ -257,7 +266,10 @@ class PoolDetailApi(PartnerAPIView):
         serializer.is_valid(raise_exception=True)
         data: dict[str, Any] = dict(serializer.validated_data)
         label = data.pop("label", None)
-        pool = pool_update_settings(pool=pool, label=label, thresholds=data)
+        priority = data.pop("share_priority", None)
+        pool = pool_update_settings(
+            pool=pool, label=label, thresholds=data, share_priority=priority
+        )
         return Response(PoolOutputSerializer(pool).data)
 
 

@@ -90,6 +90,7 @@ class OperationOutputSerializer(serializers.ModelSerializer):  # type: ignore[ty
             "txid",
             "state",
             "result",
+            "reason",
             "block_number",
             "expiration",
             "created_at",

@@ -39,9 +39,12 @@ def pool_update_settings(
     pool: EnergyPool,
     label: str | None = None,
     thresholds: dict[str, Decimal | None] | None = None,
+    share_priority: int | None = None,
 ) -> EnergyPool:
-    """Change a pool's label and threshold overrides (None clears an override); only those
-    columns are written, so reservations and syncs made meanwhile stand.
+    """Change a pool's label, threshold overrides (None clears an override) and sharing
+    priority (1–100: its weight when short pools share a donor's surplus,
+    predictions/services/rebalance.py); only those columns are written, so reservations and
+    syncs made meanwhile stand.
 
     Raises `ValidationError` (nothing saved) if the effective thresholds would not be
     ordered warning ≤ critical ≤ emergency.
@@ -54,6 +57,11 @@ def pool_update_settings(
     for name, value in (thresholds or {}).items():
         setattr(pool, name, value)
         fields.append(name)
+    if share_priority is not None:
+        if not 1 <= share_priority <= 100:
+            raise ValidationError({"share_priority": ["Between 1 and 100."]})
+        pool.share_priority = share_priority
+        fields.append("share_priority")
     if fields:
         pool.save(update_fields=[*fields, "updated_at"])
         pool_changed(pool=pool, reason="settings")

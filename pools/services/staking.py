@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from common.db import in_callers_transaction
@@ -160,8 +160,12 @@ def staking_submit(
     lock_period_blocks: int = 0,
     idempotency_key: str | None = None,
     requested_by_id: int | None = None,
+    reason: str = "",
 ) -> StakingOperation:
     """Build, sign, record and broadcast one operation; returns it.
+
+    `reason` is recorded with it (the platform's own operations say why they were made;
+    it is not part of the request's identity).
 
     Idempotent per (pool, idempotency_key) (`common/idempotency.py`): a repeat returns the
     recorded operation; a repeat with other parameters raises `IdempotencyMismatch`; a twin
@@ -221,6 +225,7 @@ def staking_submit(
                 expiration=datetime.fromtimestamp(unsigned.expiration_ms / 1000, tz=UTC),
                 idempotency_key=idempotency_key or None,
                 requested_by_id=requested_by_id,
+                reason=reason[:500],
             )
     except IntegrityError:
         # Without the advisory lock (SQLite) the unique key is the referee.
@@ -275,10 +280,12 @@ def staking_operations_drive() -> int:
     plus `TRON_DEAD_MARGIN_SECONDS` and the node does not know it, on two consecutive
     checks; anything less, and the same bytes are broadcast again. Safe to run concurrently
     with itself: each transition is a compare-and-set on the operation's state. Pools
-    whose operations ended are synced. Returns operations ended.
+    whose operations ended are synced, and so are the platform's pools that received or
+    gave back a delegation (their energy limit moved too). Returns operations ended.
     """
     client = chain_client()
     ended_pools: set[int] = set()
+    receivers: set[str] = set()
     ended = 0
     margin_ms = settings.TRON_DEAD_MARGIN_SECONDS * 1000
     for operation in StakingOperation.objects.filter(state__in=StakingOperation.OPEN_STATES):
@@ -291,6 +298,8 @@ def staking_operations_drive() -> int:
             if _record_outcome(operation, verdict.receipt):
                 ended += 1
                 ended_pools.add(operation.pool_id)
+                if operation.receiver:
+                    receivers.add(operation.receiver)
             continue
         open_op = StakingOperation.objects.filter(
             pk=operation.pk, state__in=StakingOperation.OPEN_STATES
@@ -312,7 +321,9 @@ def staking_operations_drive() -> int:
         ):
             ended += 1
     if ended_pools:
-        pools_sync(queryset=EnergyPool.objects.filter(pk__in=ended_pools))
+        pools_sync(
+            queryset=EnergyPool.objects.filter(Q(pk__in=ended_pools) | Q(address__in=receivers))
+        )
     return ended
 
 

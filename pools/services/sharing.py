@@ -1,0 +1,211 @@
+"""Energy lent between a partner's pools: the pool-level mechanics of a share (a delegation the
+`rebalance_pools` job decided, predictions/services/rebalance.py) — record it, delegate,
+settle, give back.
+
+Every step is a staking operation (pools/services/staking.py) with its exactly-once protocol,
+found again by the share's idempotency key: the share is committed before its operation is
+built, the operation before it is broadcast. A process killed anywhere leaves a share that
+the next run carries on with the same key, so one share never makes two operations.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from pools.models import EnergyPool, EnergyShare, StakingOperation
+from pools.services.staking import staking_submit
+from pools.services.sync import pools_sync
+
+logger = logging.getLogger(__name__)
+
+State = EnergyShare.State
+OpState = StakingOperation.State
+Kind = StakingOperation.Kind
+
+
+def _refusal(exc: ValidationError) -> str:
+    return "; ".join(exc.messages)[:500]
+
+
+def share_open(
+    *,
+    donor: EnergyPool,
+    receiver: EnergyPool,
+    amount_sun: int,
+    energy: int,
+    lock_period_blocks: int,
+    reason: str,
+) -> EnergyShare | None:
+    """Record a loan of `amount_sun` of the donor's stake to the receiver, then delegate it.
+
+    The share is committed (state planned) before anything is built, so a crash before its
+    operation is recorded leaves a planned share that `shares_settle` delegates with the same
+    key. Returns None, recording nothing, when the pair already has an open share (one loan
+    per donor and receiver: `share_one_open_per_pair`). Must run outside a transaction.
+    """
+    if donor.partner_id != receiver.partner_id:
+        raise ValueError("a share stays within one partner")
+    try:
+        with transaction.atomic():
+            share = EnergyShare.objects.create(
+                partner_id=donor.partner_id,
+                donor=donor,
+                receiver=receiver,
+                amount_sun=amount_sun,
+                energy=energy,
+                lock_period_blocks=lock_period_blocks,
+                reason=reason[:500],
+            )
+    except IntegrityError:
+        return None
+    return share_delegate(share=share)
+
+
+def share_delegate(*, share: EnergyShare) -> EnergyShare:
+    """Make (or find, by its key) a planned share's DelegateResource and move it to
+    delegating. The chain refusing to build it (the donor's stake is no longer free) fails
+    the share; a node outage leaves it planned for the next run (`ChainUnavailable` is
+    raised)."""
+    try:
+        operation = staking_submit(
+            pool=share.donor,
+            kind=Kind.DELEGATE,
+            amount_sun=share.amount_sun,
+            receiver=share.receiver.address,
+            lock_period_blocks=share.lock_period_blocks,
+            idempotency_key=share.delegate_key,
+            reason=share.reason,
+        )
+    except ValidationError as exc:
+        EnergyShare.objects.filter(pk=share.pk, state=State.PLANNED).update(
+            state=State.FAILED, result=_refusal(exc), updated_at=timezone.now()
+        )
+        share.refresh_from_db()
+        return share
+    EnergyShare.objects.filter(pk=share.pk, state=State.PLANNED).update(
+        state=State.DELEGATING, delegate_operation=operation, updated_at=timezone.now()
+    )
+    share.refresh_from_db()
+    return share
+
+
+def share_return(*, share: EnergyShare, reason: str) -> EnergyShare:
+    """Give an active share back: UnDelegateResource of its amount, recorded with `reason`.
+
+    Claimed by a compare-and-set (active → returning, a new attempt number) committed before
+    the operation is built; a crash then leaves a returning share without an operation that
+    `shares_settle` submits with the same key. The chain refusing to build it puts the share
+    back to active for a later run.
+    """
+    claimed = EnergyShare.objects.filter(pk=share.pk, state=State.ACTIVE).update(
+        state=State.RETURNING,
+        return_attempts=F("return_attempts") + 1,
+        return_reason=reason[:500],
+        undelegate_operation=None,
+        updated_at=timezone.now(),
+    )
+    share.refresh_from_db()
+    if not claimed:
+        return share
+    return _undelegate(share)
+
+
+def _undelegate(share: EnergyShare) -> EnergyShare:
+    try:
+        operation = staking_submit(
+            pool=share.donor,
+            kind=Kind.UNDELEGATE,
+            amount_sun=share.amount_sun,
+            receiver=share.receiver.address,
+            idempotency_key=share.undelegate_key,
+            reason=share.return_reason,
+        )
+    except ValidationError as exc:
+        EnergyShare.objects.filter(pk=share.pk, state=State.RETURNING).update(
+            state=State.ACTIVE, result=_refusal(exc), updated_at=timezone.now()
+        )
+        share.refresh_from_db()
+        return share
+    EnergyShare.objects.filter(
+        pk=share.pk, state=State.RETURNING, undelegate_operation__isnull=True
+    ).update(undelegate_operation=operation, updated_at=timezone.now())
+    share.refresh_from_db()
+    return share
+
+
+@dataclass(frozen=True)
+class SettleReport:
+    resumed: int  # planned or returning shares whose operation was (re)submitted
+    delegated: int  # delegating → active
+    returned: int  # returning → returned
+    failed: int  # delegating → failed, or a return that failed back to active
+
+
+def shares_settle() -> SettleReport:
+    """Carry every share in flight one step from its operation's state.
+
+    planned (a run died before its operation was recorded): delegate with its key.
+    delegating: its operation confirmed → both pools synced, then active (with the block
+    the lock counts from); failed or dead → failed, nothing lent. returning without its
+    operation: submit it with its key; its operation confirmed → both pools synced, then
+    returned; failed or dead → active again (tried again later). Pools are synced before
+    the states change, so a plan read afterwards sees the energy where it now is.
+    """
+    shares = list(
+        EnergyShare.objects.filter(
+            state__in=[State.PLANNED, State.DELEGATING, State.RETURNING]
+        ).select_related("donor", "receiver", "delegate_operation", "undelegate_operation")
+    )
+    resumed = 0
+    to_active: list[EnergyShare] = []
+    to_returned: list[EnergyShare] = []
+    failed = 0
+    now = timezone.now()
+    for share in shares:
+        if share.state == State.PLANNED:
+            share_delegate(share=share)
+            resumed += 1
+        elif share.state == State.DELEGATING:
+            op = share.delegate_operation
+            assert op is not None
+            if op.state == OpState.CONFIRMED:
+                to_active.append(share)
+            elif op.state in (OpState.FAILED, OpState.DEAD):
+                failed += EnergyShare.objects.filter(pk=share.pk, state=State.DELEGATING).update(
+                    state=State.FAILED, result=(op.result or op.state)[:500], updated_at=now
+                )
+        else:
+            op = share.undelegate_operation
+            if op is None:
+                _undelegate(share)
+                resumed += 1
+            elif op.state == OpState.CONFIRMED:
+                to_returned.append(share)
+            elif op.state in (OpState.FAILED, OpState.DEAD):
+                failed += EnergyShare.objects.filter(pk=share.pk, state=State.RETURNING).update(
+                    state=State.ACTIVE, result=(op.result or op.state)[:500], updated_at=now
+                )
+    touched = {s.donor_id for s in to_active + to_returned}
+    touched |= {s.receiver_id for s in to_active + to_returned}
+    if touched:
+        pools_sync(queryset=EnergyPool.objects.filter(pk__in=touched))
+    delegated = 0
+    for share in to_active:
+        assert share.delegate_operation is not None
+        delegated += EnergyShare.objects.filter(pk=share.pk, state=State.DELEGATING).update(
+            state=State.ACTIVE,
+            delegated_block=share.delegate_operation.block_number,
+            updated_at=now,
+        )
+    returned = 0
+    for share in to_returned:
+        returned += EnergyShare.objects.filter(pk=share.pk, state=State.RETURNING).update(
+            state=State.RETURNED, returned_at=now, updated_at=now
+        )
+    return SettleReport(resumed=resumed, delegated=delegated, returned=returned, failed=failed)
