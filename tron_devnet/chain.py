@@ -29,6 +29,7 @@ from tron_devnet import addresses, economics, protobuf, usdt
 from tron_devnet.actuators import Execution, TxFailure, execute_contract, validate_for_build
 from tron_devnet.crypto import address_of_private_key, recover_address, sha256
 from tron_devnet.faults import Faults
+from tron_devnet.market import Market
 from tron_devnet.state import (
     BLOCK_INTERVAL_MS,
     Account,
@@ -109,6 +110,7 @@ class Chain:
         self.dirty = True
         self._witness = addresses.contract_address_for(self.seed + b"witness")
         self._genesis_block()
+        self.market = Market(self)  # the rental market (tron_devnet/market.py)
 
     # ------------------------------------------------------------------ setup
 
@@ -497,6 +499,7 @@ class Chain:
             "usdt": self.usdt.to_json(),
             "staked_energy_trx": self.staked_energy_trx,
             "staked_net_trx": self.staked_net_trx,
+            "market": self.market.to_json(),
         }
 
     @classmethod
@@ -530,6 +533,7 @@ class Chain:
         chain.usdt = usdt.Usdt.from_json(data["usdt"])
         chain.staked_energy_trx = data["staked_energy_trx"]
         chain.staked_net_trx = data["staked_net_trx"]
+        chain.market.load(data.get("market", {}))
         chain.dirty = False
         return chain
 
