@@ -23,13 +23,12 @@ import os
 import secrets
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tron_devnet import addresses, economics, protobuf, usdt
 from tron_devnet.actuators import Execution, TxFailure, execute_contract, validate_for_build
 from tron_devnet.crypto import address_of_private_key, recover_address, sha256
 from tron_devnet.faults import Faults
-from tron_devnet.market import Market
 from tron_devnet.state import (
     BLOCK_INTERVAL_MS,
     Account,
@@ -42,6 +41,9 @@ from tron_devnet.state import (
     record_to_json,
     tx_from_json,
 )
+
+if TYPE_CHECKING:
+    from tron_devnet.market import Market
 
 MAX_TX_SIZE = 500 * 1024  # java-tron TRANSACTION_MAX_BYTE_SIZE
 MAX_EXPIRATION_MS = 24 * 3600 * 1000  # Constant.MAXIMUM_TIME_UNTIL_EXPIRATION
@@ -110,7 +112,9 @@ class Chain:
         self.dirty = True
         self._witness = addresses.contract_address_for(self.seed + b"witness")
         self._genesis_block()
-        self.market = Market(self)  # the rental market (tron_devnet/market.py)
+        from tron_devnet.market import Market  # it builds on this module
+
+        self.market: Market = Market(self)  # the rental market (tron_devnet/market.py)
 
     # ------------------------------------------------------------------ setup
 

@@ -24,12 +24,13 @@ from dataclasses import asdict, dataclass
 from decimal import ROUND_CEILING, Decimal
 from typing import TYPE_CHECKING, Any
 
-from tron_devnet import addresses
+from tron_devnet import addresses, protobuf
+from tron_devnet.chain import BroadcastError
 from tron_devnet.crypto import address_of_private_key, sha256, sign
 from tron_devnet.economics import TRX
-from tron_devnet.state import BLOCK_INTERVAL_MS, ENERGY
 from tron_devnet.stake import can_delegate_max
-from tron_devnet.txbase import reweigh
+from tron_devnet.state import BLOCK_INTERVAL_MS, ENERGY
+from tron_devnet.txbase import TxFailure, reweigh
 
 if TYPE_CHECKING:
     from tron_devnet.chain import Chain
@@ -46,6 +47,10 @@ MAX_ENERGY = 100_000_000
 DEFAULT_STAKE_TRX = 200_000
 DAY_MS = 86_400_000
 SLOTS_PER_DAY = DAY_MS // BLOCK_INTERVAL_MS
+
+
+# What building or broadcasting one of the market's own transactions can raise.
+MARKET_TX_ERRORS = (BroadcastError, TxFailure, protobuf.ProtoError)
 
 
 class MarketError(Exception):
@@ -157,7 +162,7 @@ class Market:
                 "TransferContract",
                 {"to_address": self._payer(order).hex(), "amount": order.paid_sun},
             )
-        except Exception as exc:  # noqa: BLE001 - recorded on the order, shown to the buyer
+        except MARKET_TX_ERRORS as exc:  # recorded on the order, shown to the buyer
             order.reason = f"{reason}; refund failed: {exc}"
 
     def _payer(self, order: MarketOrder) -> bytes:
@@ -246,7 +251,7 @@ class Market:
                     },
                 )
                 order.delegated_sun = stake
-            except Exception as exc:  # noqa: BLE001 - a refusal of the chain fails the order
+            except MARKET_TX_ERRORS as exc:  # a refusal of the chain fails the order
                 self._refund(order, f"delegation refused: {exc}")
         return 201, self.view(order)
 
@@ -280,7 +285,7 @@ class Market:
                         "receiver_address": addresses.parse(order.receiver).hex(),
                     },
                 )
-            except Exception as exc:  # noqa: BLE001 - the rental has ended either way
+            except MARKET_TX_ERRORS as exc:  # the rental has ended either way
                 order.reason = f"reclaim refused: {exc}"
             chain.dirty = True
 
@@ -357,7 +362,9 @@ def _order_fields(body: dict[str, Any]) -> tuple[str, int, int, str]:
         errors["payment_txid"] = "the 64-hex txid of the payment"
     if errors:
         raise MarketError(400, "; ".join(f"{k}: {v}" for k, v in errors.items()))
-    assert isinstance(energy, int) and isinstance(days, int) and isinstance(txid, str)
+    assert isinstance(energy, int)
+    assert isinstance(days, int)
+    assert isinstance(txid, str)
     return receiver_b58, energy, days, txid.lower()
 
 

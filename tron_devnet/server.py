@@ -338,7 +338,8 @@ class DevnetServer:
     # ------------------------------------------------------------------ rental market
 
     async def _market(self, request: web.Request, call: Any) -> web.Response:
-        """Run a market call: its (status, body), or ``{"error": ...}`` with the refusal's status."""
+        """Run a market call: its (status, body), or ``{"error": ...}`` with the refusal's
+        status."""
         await self._faulty(request)
         body = await self._body(request) if request.method == "POST" else {}
         if body is None:

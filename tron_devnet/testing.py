@@ -87,8 +87,9 @@ class DevnetControl:
         return result
 
     def market(self, **control: Any) -> dict[str, Any]:
-        """The rental market (tron_devnet/market.py): ``market()`` reads it; ``market(stake_trx=0)``,
-        ``market(fail_orders=1)``, ``market(unavailable=True)``, ``market(clear=True)`` control it."""
+        """The rental market (tron_devnet/market.py): ``market()`` reads it;
+        ``market(stake_trx=0)``, ``market(fail_orders=1)``, ``market(unavailable=True)``,
+        ``market(clear=True)`` control it."""
         if not control:
             resp = self._http.get("/market")
             resp.raise_for_status()

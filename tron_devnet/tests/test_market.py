@@ -33,7 +33,8 @@ def test_a_paid_order_delegates_energy_on_chain_and_repeats_safely(devnet, clien
     placed = first.json()
     assert (placed["state"], placed["cost_sun"], placed["paid_sun"]) == ("delegating", cost, cost)
     again = order(devnet, **body)  # the same payment: the same order, nothing delegated twice
-    assert again.status_code == 200 and again.json()["id"] == placed["id"]
+    assert again.status_code == 200
+    assert again.json()["id"] == placed["id"]
     devnet.mine()
     got = httpx.get(f"{devnet.url}/market/order/{placed['id']}").json()
     assert got["state"] == "delivered"
@@ -72,6 +73,7 @@ def test_refusals_before_payment_and_refunds_after(devnet, client):
     devnet.market(stake_trx=200_000, fail_orders=1)
     txid = pay(devnet, client, key, buyer, cost)
     failed = order(devnet, receiver=pool, energy=100_000, days=1, payment_txid=txid).json()
-    assert failed["state"] == "failed" and failed["refund_txid"]
+    assert failed["state"] == "failed"
+    assert failed["refund_txid"]
     reuse = order(devnet, receiver=pool, energy=200_000, days=1, payment_txid=txid)
     assert reuse.status_code == 409
