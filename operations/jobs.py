@@ -77,6 +77,13 @@ JOBS: tuple[JobSpec, ...] = (
         description="Forecast every pool's energy use (24 h, 7 d) and score past forecasts.",
     ),
     JobSpec(
+        name="topup_pools",
+        task="predictions.tasks.topup_pools",
+        every_seconds=60,
+        description="Rent energy for pools the forecast says run dry, within each partner's "
+        "rental budgets; take open rental orders on to delivery.",
+    ),
+    JobSpec(
         name="cleanup",
         task="operations.tasks.cleanup",
         every_seconds=24 * 3600,

@@ -1,11 +1,11 @@
-"""Thin Celery task for the predictions job."""
+"""Thin Celery tasks for the predictions jobs."""
 
 from __future__ import annotations
 
 from celery import shared_task
 
 from operations.services import job_run
-from predictions.services import predictions_refresh
+from predictions.services import pools_topup, predictions_refresh
 
 
 def _refresh() -> int:
@@ -15,3 +15,12 @@ def _refresh() -> int:
 @shared_task(name="predictions.tasks.refresh_predictions")
 def refresh_predictions() -> int:
     return job_run(job="refresh_predictions", work=_refresh).items
+
+
+def _topup() -> int:
+    return pools_topup().planned
+
+
+@shared_task(name="predictions.tasks.topup_pools")
+def topup_pools() -> int:
+    return job_run(job="topup_pools", work=_topup).items

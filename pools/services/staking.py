@@ -82,7 +82,7 @@ def _check(*, pool: EnergyPool, kind: str, amount_sun: int | None, receiver: str
             raise ValidationError({"amount": ["Withdrawing takes every matured unstake."]})
     elif amount_sun is None or amount_sun < MIN_STAKE_SUN:
         raise ValidationError({"amount": ["At least 1 TRX."]})
-    if kind in (Kind.DELEGATE, Kind.UNDELEGATE):
+    if kind in (Kind.DELEGATE, Kind.UNDELEGATE, Kind.PAYMENT):
         if not receiver:
             raise ValidationError({"receiver": ["This field is required."]})
         try:
@@ -90,7 +90,7 @@ def _check(*, pool: EnergyPool, kind: str, amount_sun: int | None, receiver: str
         except ValidationError as exc:
             raise ValidationError({"receiver": exc.messages}) from None
         if receiver == pool.address:
-            raise ValidationError({"receiver": ["A pool cannot delegate to itself."]})
+            raise ValidationError({"receiver": ["A pool cannot delegate or pay to itself."]})
     elif receiver:
         raise ValidationError({"receiver": ["Only delegations have a receiver."]})
 
@@ -109,6 +109,8 @@ def _build(
     if kind == Kind.WITHDRAW:
         return client.build_withdraw_unstaked(owner=owner)
     assert amount_sun is not None
+    if kind == Kind.PAYMENT:
+        return client.build_trx_transfer(owner=owner, to=receiver, amount_sun=amount_sun)
     if kind == Kind.DELEGATE:
         return client.build_delegate(
             owner=owner, receiver=receiver, amount_sun=amount_sun, lock_period_blocks=lock_period
