@@ -35,6 +35,7 @@ from pools.models import (
     EnergyUsageLog,
     PoolSnapshot,
     PriceQuote,
+    RentalOrder,
     Reservation,
     SigningKey,
     StakingOperation,
@@ -362,6 +363,14 @@ class StakingOperationForm(ServiceModelForm):
         model = StakingOperation
         fields = ["pool", "kind", "receiver", "lock_period_blocks"]
 
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        # A payment moves TRX out of the pool: only rental orders make one
+        # (pools/services/rentals.py).
+        kind = self.fields["kind"]
+        assert isinstance(kind, forms.TypedChoiceField)
+        kind.choices = [c for c in kind.choices if c[0] != StakingOperation.Kind.PAYMENT]
+
     def clean(self) -> dict[str, object]:
         data = super().clean() or {}
         if self.errors:
@@ -441,6 +450,31 @@ class StakingOperationAdmin(ServiceAddAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
+
+
+@admin.register(RentalOrder)
+class RentalOrderAdmin(ReadOnlyAdmin):
+    """Energy rented for pools by the `topup_pools` job (pools/services/rentals.py): why, what
+    it cost, and where it stands; a failed order says why in `result`. Read-only: the job
+    alone moves an order."""
+
+    list_display = [
+        "created_at",
+        "pool",
+        "provider",
+        "energy",
+        "days",
+        "cost_sun",
+        "state",
+        "delivered_at",
+        "result",
+    ]
+    list_filter = ["state", "provider"]
+    list_select_related = ["pool"]
+    search_fields = ["pool__address", "market_order_id", "payment__txid", "delegate_txid"]
+    raw_id_fields = ["pool", "payment"]
+    date_hierarchy = "created_at"
+    show_full_result_count = False
 
 
 audit_trail_register(EnergyPool)

@@ -1,0 +1,54 @@
+"""The partner's read API for rental orders: its own orders only; anyone else's is a 404."""
+
+import pytest
+
+from pools.models import RentalOrder
+from pools.tests.factories import EnergyPoolFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def order_for(partner, **fields):
+    return RentalOrder.objects.create(
+        pool=EnergyPoolFactory(partner=partner),
+        provider="devnet-market",
+        need_key=fields.pop("need_key", "need"),
+        reason="runs dry in 3.0 h",
+        energy=65_000,
+        days=1,
+        price_sun=40,
+        burn_price_sun=100,
+        cost_sun=2_600_000,
+        **fields,
+    )
+
+
+def test_a_partner_reads_its_orders_and_no_one_elses(partner, other_partner, key_client):
+    mine = order_for(partner, state=RentalOrder.State.FAILED, result="insufficient supply")
+    theirs = order_for(other_partner)
+    listed = key_client.get("/api/v1/rental-orders")
+    assert listed.status_code == 200
+    assert [row["id"] for row in listed.json()["results"]] == [mine.pk]
+    detail = key_client.get(f"/api/v1/rental-orders/{mine.pk}").json()
+    assert (detail["state"], detail["result"], detail["cost_sun"]) == (
+        "failed",
+        "insufficient supply",
+        2_600_000,
+    )
+    assert detail["payment_txid"] == ""
+    outsider = key_client.get(f"/api/v1/rental-orders/{theirs.pk}")
+    assert outsider.status_code == 404
+    assert "runs dry" not in outsider.content.decode()
+
+
+def test_partners_cannot_submit_a_payment_out_of_a_pool(partner, key_client):
+    pool = EnergyPoolFactory(partner=partner, custody="custodial")
+    response = key_client.post(
+        f"/api/v1/pools/{pool.pk}/operations",
+        {"kind": "payment", "amount_trx": "5", "receiver": "TJRabPrwbZy45sbavfcjinPJC18kjpRTv8"},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="pay-me",
+    )
+    assert response.status_code == 400
+    assert "kind" in response.json()["error"]["fields"]
+    assert not pool.operations.exists()
