@@ -364,12 +364,16 @@ class StakingOperationForm(ServiceModelForm):
         fields = ["pool", "kind", "receiver", "lock_period_blocks"]
 
     def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        super().__init__(*args, **kwargs)
         # A payment moves TRX out of the pool: only rental orders make one
         # (pools/services/rentals.py).
         kind = self.fields["kind"]
         assert isinstance(kind, forms.TypedChoiceField)
-        kind.choices = [c for c in kind.choices if c[0] != StakingOperation.Kind.PAYMENT]
+        kind.choices = [("", "---------")] + [
+            (value, label)
+            for value, label in StakingOperation.Kind.choices
+            if value != StakingOperation.Kind.PAYMENT
+        ]
 
     def clean(self) -> dict[str, object]:
         data = super().clean() or {}

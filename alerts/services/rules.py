@@ -252,7 +252,7 @@ def failed_rentals(*, now: datetime) -> dict[int, dict[str, Any]]:
         ended_at__gte=now - timedelta(hours=RENTAL_FAILED_ALERT_HOURS),
         pk=Subquery(newest),
     ).values("pk", "pool_id", "energy", "cost_sun", "result")
-    return {row["pool_id"]: row for row in rows}
+    return {row["pool_id"]: dict(row) for row in rows}
 
 
 def _rental(row: dict[str, Any], failed: dict[str, Any] | None, is_open: bool) -> Verdict | None:
@@ -423,9 +423,7 @@ def pool_verdicts(*, now: datetime, current: dict[tuple[int | None, str], Level]
             verdicts.append(
                 _external(row, external.get(pk, 0), (pk, Kind.EXTERNAL_DRAIN) in current, limits)
             )
-        verdicts.append(
-            _rental(row, rentals.get(pk), (pk, Kind.RENTAL_FAILED) in current)
-        )
+        verdicts.append(_rental(row, rentals.get(pk), (pk, Kind.RENTAL_FAILED) in current))
         if row["role"] == EnergyPool.Role.EMERGENCY:
             verdicts.append(_low_trx(row, burns.get(pk, 0), (pk, Kind.LOW_TRX) in current))
         elif row["status"] in LIVE_STATUSES:
