@@ -52,3 +52,14 @@ def test_partners_cannot_submit_a_payment_out_of_a_pool(partner, key_client):
     assert response.status_code == 400
     assert "kind" in response.json()["error"]["fields"]
     assert not pool.operations.exists()
+
+
+def test_an_ordering_provider_that_cannot_order_is_reported(settings):
+    from django.core.checks import run_checks
+
+    settings.ENERGY_RENTAL_ORDER_PROVIDER = "pools.pricing.TronSaveRentalProvider"
+    settings.TRONSAVE_API_KEY = "ts-key"
+    ids = [message.id for message in run_checks(tags=["pools"])]
+    assert ids == ["pools.W001", "pools.W002"]
+    settings.ENERGY_RENTAL_ORDER_PROVIDER = "pools.pricing.Nope"
+    assert [message.id for message in run_checks(tags=["pools"])] == ["pools.E005"]
