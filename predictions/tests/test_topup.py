@@ -192,3 +192,16 @@ def test_a_delivered_rental_expires_after_its_days(devnet, pool):
     run(devnet)
     order.refresh_from_db()
     assert order.state == RentalOrder.State.EXPIRED
+
+
+def test_an_unclear_market_answer_is_asked_again_without_paying_twice(devnet, pool):
+    devnet.market(unavailable=1)
+    run(devnet)  # planned, paid
+    run(devnet)  # the market answers 503: the order stays paid
+    order = RentalOrder.objects.get()
+    assert order.state == RentalOrder.State.PAID
+    run(devnet)  # asked again with the same payment: ordered
+    run(devnet)
+    order.refresh_from_db()
+    assert order.state == RentalOrder.State.DELIVERED
+    assert StakingOperation.objects.filter(kind="payment").count() == 1
