@@ -36,6 +36,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from common.db import in_callers_transaction
+from common.idempotency import IdempotencyInFlight
 from common.tron import SUN_PER_TRX
 from partners.models import Partner
 from pools.chain import chain_client
@@ -175,6 +176,11 @@ def _pay(order: RentalOrder) -> None:
         return
     except ChainError as exc:
         logger.warning("rental order %s: payment not built now: %s", order.pk, exc)
+        return
+    except IdempotencyInFlight:
+        # Another run is recording this very payment right now; it links it, or the next
+        # run gets it back by its key.
+        logger.info("rental order %s: payment being recorded by another run", order.pk)
         return
     _move(order, State.PLANNED, State.PAYING, payment=payment)
 
