@@ -4,6 +4,7 @@ import pytest
 
 from pools.models import RentalOrder
 from pools.tests.factories import EnergyPoolFactory
+from tests.test_admin import admin_user, verified_client  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.django_db
 
@@ -63,3 +64,15 @@ def test_an_ordering_provider_that_cannot_order_is_reported(settings):
     assert ids == ["pools.W001", "pools.W002"]
     settings.ENERGY_RENTAL_ORDER_PROVIDER = "pools.pricing.Nope"
     assert [message.id for message in run_checks(tags=["pools"])] == ["pools.E005"]
+
+
+def test_operators_see_orders_in_the_admin_and_cannot_edit_them(partner, admin_user):  # noqa: F811
+    order = order_for(partner, state=RentalOrder.State.FAILED, result="insufficient supply")
+    client = verified_client(*admin_user)
+    listing = client.get("/admin/pools/rentalorder/?state=failed").content.decode()
+    assert "insufficient supply" in listing
+    assert client.get(f"/admin/pools/rentalorder/{order.pk}/change/").status_code == 200
+    assert client.get("/admin/pools/rentalorder/add/").status_code == 403
+    staking_form = client.get("/admin/pools/stakingoperation/add/").content.decode()
+    assert 'value="delegate"' in staking_form
+    assert 'value="payment"' not in staking_form
