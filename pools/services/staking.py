@@ -1,4 +1,5 @@
-"""Stake 2.0 operations on custodial pools: quote, submit, drive to a final state.
+"""Stake 2.0 operations on custodial pools: quote, submit, drive to a final state. A rental
+order's payment (kind `payment`, a TRX transfer; pools/services/rentals.py) is one too.
 
 Exactly-once, as for withdrawals (docs/protocols.md, Exactly-once sending): the signed
 transaction is stored before it is broadcast; an unclear broadcast is retried with the same
