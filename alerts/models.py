@@ -40,6 +40,7 @@ class EnergyAlert(BaseModel):
         EXTERNAL_DRAIN = "external_drain", "Energy used outside the platform"
         LEDGER_INVARIANT = "ledger_invariant", "Ledger invariant breached"
         WITHDRAWAL_FAILED = "withdrawal_failed", "Withdrawal needs a person"
+        RENTAL_FAILED = "rental_failed", "Energy rental order failed"
 
     # None: an operator-wide alert (the TRON node), seen by operators only.
     partner = models.ForeignKey(

@@ -315,6 +315,17 @@ TRONSAVE_API_URL: str = env.str("TRONSAVE_API_URL", default="https://api.tronsav
 TRONSAVE_API_KEY: str = env.str("TRONSAVE_API_KEY", default="")
 FEEE_API_URL: str = env.str("FEEE_API_URL", default="https://feee.io/open")
 FEEE_API_KEY: str = env.str("FEEE_API_KEY", default="")
+# Automatic top-up by rental (predictions/services.py, `pools_topup`): the market orders go to
+# (a provider that can order: pools/pricing.py), the devnet market's URL (empty: the first
+# TRON node), the rental's days, how soon a forecast shortfall must come to rent for it, and
+# how long a placed order may take to show on chain before it is given up.
+ENERGY_RENTAL_ORDER_PROVIDER: str = env.str(
+    "ENERGY_RENTAL_ORDER_PROVIDER", default="pools.pricing.DevnetRentalProvider"
+)
+ENERGY_RENTAL_DEVNET_MARKET_URL: str = env.str("ENERGY_RENTAL_DEVNET_MARKET_URL", default="")
+TOPUP_RENTAL_DAYS: int = env.int("TOPUP_RENTAL_DAYS", default=1)
+TOPUP_HORIZON_HOURS: int = env.int("TOPUP_HORIZON_HOURS", default=24)
+TOPUP_DELIVERY_TIMEOUT_SECONDS: int = env.int("TOPUP_DELIVERY_TIMEOUT_SECONDS", default=900)
 # Energy price assumed for savings before any fee was recorded (sun per energy, §1.1).
 DEFAULT_ENERGY_FEE_SUN: int = env.int("DEFAULT_ENERGY_FEE_SUN", default=100)
 # fee_limit never exceeds this for a withdrawal (sun), whatever the estimate.

@@ -22,6 +22,7 @@ api_v1: list[URLPattern | URLResolver] = [
     path("pools/", include("pools.urls")),
     path("wallets/", include("pools.wallet_api_urls")),
     path("", include("pools.energy_urls")),
+    path("", include("pools.rental_urls")),
     path("", include("dashboard.urls")),
     path("", include("predictions.urls")),
     path("", include("withdrawals.api_urls")),

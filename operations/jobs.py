@@ -85,6 +85,13 @@ JOBS: tuple[JobSpec, ...] = (
         "when the shortage has passed and the lock allows.",
     ),
     JobSpec(
+        name="topup_pools",
+        task="predictions.tasks.topup_pools",
+        every_seconds=60,
+        description="Rent energy for pools the forecast says run dry, within each partner's "
+        "rental budgets; take open rental orders on to delivery.",
+    ),
+    JobSpec(
         name="cleanup",
         task="operations.tasks.cleanup",
         every_seconds=24 * 3600,

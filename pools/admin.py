@@ -39,6 +39,7 @@ from pools.models import (
     EnergyUsageLog,
     PoolSnapshot,
     PriceQuote,
+    RentalOrder,
     Reservation,
     SigningKey,
     StakingOperation,
@@ -387,7 +388,15 @@ class StakingSubmitForm(forms.Form):
     pool = forms.ModelChoiceField(
         queryset=EnergyPool.objects.filter(custody=EnergyPool.Custody.CUSTODIAL).order_by("pk")
     )
-    kind = forms.ChoiceField(choices=StakingOperation.Kind.choices)
+    # A payment moves TRX out of the pool: only rental orders make one
+    # (pools/services/rentals.py).
+    kind = forms.ChoiceField(
+        choices=[
+            (value, label)
+            for value, label in StakingOperation.Kind.choices
+            if value != StakingOperation.Kind.PAYMENT
+        ]
+    )
     amount_trx = forms.DecimalField(
         required=False, max_digits=18, decimal_places=6, min_value=Decimal("0.000001")
     )
@@ -498,6 +507,31 @@ class StakingOperationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
+
+
+@admin.register(RentalOrder)
+class RentalOrderAdmin(ReadOnlyAdmin):
+    """Energy rented for pools by the `topup_pools` job (pools/services/rentals.py): why, what
+    it cost, and where it stands; a failed order says why in `result`. Read-only: the job
+    alone moves an order."""
+
+    list_display = [
+        "created_at",
+        "pool",
+        "provider",
+        "energy",
+        "days",
+        "cost_sun",
+        "state",
+        "delivered_at",
+        "result",
+    ]
+    list_filter = ["state", "provider"]
+    list_select_related = ["pool"]
+    search_fields = ["pool__address", "market_order_id", "payment__txid", "delegate_txid"]
+    raw_id_fields = ["pool", "payment"]
+    date_hierarchy = "created_at"
+    show_full_result_count = False
 
 
 audit_trail_register(EnergyPool)

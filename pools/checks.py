@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.core.checks import CheckMessage, Error, register
+from django.core.checks import CheckMessage, Error, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 
 
@@ -31,6 +31,40 @@ def rental_providers_check(app_configs: Any = None, **kwargs: Any) -> list[Check
     if settings.ENERGY_RENTAL_QUOTE_ENERGY <= 0:
         errors.append(Error("ENERGY_RENTAL_QUOTE_ENERGY must be positive.", id="pools.E003"))
     return errors
+
+
+@register("pools")
+def rental_ordering_check(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """The automatic top-up can order: its provider orders, and its quotes for the rental's
+    days are recorded (the decision compares the newest one with burning)."""
+    from django.utils.module_loading import import_string
+
+    path = settings.ENERGY_RENTAL_ORDER_PROVIDER
+    try:
+        provider = import_string(path)
+    except ImportError as exc:
+        return [Error(f"ENERGY_RENTAL_ORDER_PROVIDER {path!r}: {exc}", id="pools.E005")]
+    warnings: list[CheckMessage] = []
+    if not getattr(provider, "can_order", False):
+        warnings.append(
+            Warning(
+                f"ENERGY_RENTAL_ORDER_PROVIDER {path!r} cannot place orders: "
+                f"{getattr(provider, 'ordering_gap', '')}; automatic top-up orders nothing.",
+                id="pools.W001",
+            )
+        )
+    days = settings.TOPUP_RENTAL_DAYS
+    if path not in settings.ENERGY_RENTAL_PROVIDERS or days not in (
+        settings.ENERGY_RENTAL_DURATIONS_DAYS
+    ):
+        warnings.append(
+            Warning(
+                f"No {days}-day quotes of {path!r} are recorded (ENERGY_RENTAL_PROVIDERS, "
+                "ENERGY_RENTAL_DURATIONS_DAYS): automatic top-up has no price to decide on.",
+                id="pools.W002",
+            )
+        )
+    return warnings
 
 
 def longest_signing_stall_seconds() -> int:

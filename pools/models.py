@@ -333,6 +333,9 @@ class StakingOperation(BaseModel):
         WITHDRAW = "withdraw", "Withdraw matured unstakes"
         DELEGATE = "delegate", "Delegate energy"
         UNDELEGATE = "undelegate", "Undelegate energy"
+        # A TRX transfer out of the pool, made by the platform only: a rental order's payment
+        # (pools/services/rentals.py); partners cannot submit it (pools/apis/staking.py).
+        PAYMENT = "payment", "Pay for rented energy"
 
     class State(models.TextChoices):
         SIGNED = "signed", "Signed, not yet accepted by a node"
@@ -386,7 +389,7 @@ class StakingOperation(BaseModel):
             ),
             models.CheckConstraint(
                 name="staking_delegation_has_receiver",
-                condition=~Q(kind__in=["delegate", "undelegate"]) | ~Q(receiver=""),
+                condition=~Q(kind__in=["delegate", "undelegate", "payment"]) | ~Q(receiver=""),
             ),
             models.UniqueConstraint(
                 fields=["pool", "idempotency_key"],
@@ -483,6 +486,82 @@ class EnergyShare(BaseModel):
     @property
     def undelegate_key(self) -> str:
         return f"platform:share:{self.pk}:undelegate:{self.return_attempts}"
+
+
+class RentalOrder(BaseModel):
+    """Energy rented from a market for a pool the forecast says runs dry (automatic top-up).
+
+    States (docs/protocols.md, Energy rental): planned (recorded, nothing paid) → paying (the
+    payment is a signed, recorded `StakingOperation` of kind payment) → paid (its receipt is on
+    the solidified chain) → ordered (the market accepted the order) → delivered (the energy shows
+    on chain: the market's delegation to the pool is in a block and the pool holds the stake)
+    → expired (the rental's days are over); or failed at any step before delivery. Markets paid
+    from a prefunded account skip paying/paid.
+
+    One need, one order: `need_key` names the forecast that asked for it, unique per pool, and a
+    pool has at most one open order.
+    """
+
+    class State(models.TextChoices):
+        PLANNED = "planned", "Planned"
+        PAYING = "paying", "Paying"
+        PAID = "paid", "Paid"
+        ORDERED = "ordered", "Ordered"
+        DELIVERED = "delivered", "Delivered"
+        FAILED = "failed", "Failed"
+        EXPIRED = "expired", "Expired"
+
+    OPEN_STATES = (State.PLANNED, State.PAYING, State.PAID, State.ORDERED)
+
+    pool = models.ForeignKey(EnergyPool, on_delete=models.PROTECT, related_name="rental_orders")
+    provider = models.CharField(max_length=64)
+    need_key = models.CharField(max_length=64)
+    reason = models.CharField(max_length=300)
+    energy = models.BigIntegerField()
+    days = models.PositiveSmallIntegerField()
+    # The newest quote the decision used (sun per energy per day) and burning's price (sun per
+    # energy, the chain's energy fee) it was compared with.
+    price_sun = models.DecimalField(max_digits=20, decimal_places=6)
+    burn_price_sun = models.DecimalField(max_digits=20, decimal_places=6)
+    cost_sun = models.BigIntegerField()
+    # Where the payment goes (markets paid on chain), fixed when planned so a repeated payment
+    # step asks for the very same transfer (pools/services/rentals.py).
+    pay_to = TronAddressField(blank=True)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PLANNED)
+    payment = models.OneToOneField(
+        StakingOperation,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="rental_order",
+    )
+    market_order_id = models.CharField(max_length=64, blank=True)
+    delegate_txid = models.CharField(max_length=64, blank=True)
+    refund_txid = models.CharField(max_length=64, blank=True)
+    result = models.CharField(max_length=500, blank=True)
+    ordered_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["pool", "need_key"], name="rental_one_order_per_need"),
+            models.UniqueConstraint(
+                fields=["pool"],
+                condition=Q(state__in=["planned", "paying", "paid", "ordered"]),
+                name="rental_one_open_order_per_pool",
+            ),
+            models.CheckConstraint(
+                name="rental_order_positive",
+                condition=Q(energy__gt=0) & Q(days__gt=0) & Q(cost_sun__gt=0),
+            ),
+        ]
+        indexes = [models.Index(fields=["pool", "created_at"], name="rental_pool_created")]
+
+    def __str__(self) -> str:
+        return f"{self.energy} energy for {self.days} d on {self.pool_id} ({self.state})"
 
 
 class SigningKey(BaseModel):

@@ -18,12 +18,21 @@ stand-in that answers with the documented shapes, never against the real hosts):
 Each real provider quotes an order of `ENERGY_RENTAL_QUOTE_ENERGY` for each of
 `ENERGY_RENTAL_DURATIONS_DAYS`, and refuses any answer it cannot read with
 `RentalProviderError` (no guessing: a price that is not clearly stated is not recorded).
+
+Ordering (automatic top-up, `ENERGY_RENTAL_ORDER_PROVIDER`): only the devnet market orders
+(`tron_devnet/market.py`): the platform pays by a TRX transfer to the market's address, then
+orders with the payment's txid, which the market treats as the order's idempotency key, so an
+order whose answer was lost is asked for again without paying twice. TronSave's API-key order
+(`POST /v2/buy-resource`, developers/api-reference/buy-resources/api-key/create-order.md) is
+paid from a prefunded account and takes no idempotency key: a lost answer could not be retried
+without risking a second paid order, so ordering from TronSave raises
+`RentalOrderingUnsupported`; so does Feee.io, whose order API was not confirmed.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_CEILING, Decimal, InvalidOperation
 from typing import Any, Protocol
 
 import httpx
@@ -68,6 +77,8 @@ class DevnetRentalProvider:
     )
     MIN_ENERGY = 65_000
 
+    can_order = True
+
     def quotes(self) -> list[RentalQuote]:
         energy_fee = chain_client().chain_parameters().energy_fee
         return [
@@ -79,9 +90,140 @@ class DevnetRentalProvider:
             for days, share in self.DISCOUNTS
         ]
 
+    # Ordering: the devnet's market (tron_devnet/market.py, `/market`), on the first node.
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> tuple[int, dict[str, Any]]:
+        base = (settings.ENERGY_RENTAL_DEVNET_MARKET_URL or settings.TRON_NODE_URLS[0]).rstrip("/")
+        try:
+            with httpx.Client(
+                base_url=base, timeout=settings.ENERGY_RENTAL_TIMEOUT_SECONDS
+            ) as client:
+                response = client.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise RentalProviderError(f"{self.name}: unreachable ({type(exc).__name__})") from None
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            raise RentalProviderError(f"{self.name}: HTTP {response.status_code} without JSON")
+        if response.status_code in (400, 402, 404, 409):
+            raise RentalOrderRefused(f"{self.name}: {str(body.get('error', ''))[:300]}")
+        if response.status_code not in (200, 201):
+            raise RentalProviderError(
+                f"{self.name}: HTTP {response.status_code}: {str(body.get('error', ''))[:200]}"
+            )
+        return response.status_code, body
+
+    def terms(self, *, energy: int, days: int) -> MarketTerms:
+        _, market = self._request("GET", "/market")
+        prices = {p["days"]: Decimal(p["price_sun"]) for p in market["prices"]}
+        if days not in prices:
+            raise RentalOrderRefused(f"{self.name}: does not rent for {days} days")
+        cost = (prices[days] * energy * days).to_integral_value(rounding=ROUND_CEILING)
+        return MarketTerms(
+            address=str(market["address"]),
+            cost_sun=int(cost),
+            available_energy=int(market["available_energy"]),
+            min_energy=int(market["min_energy"]),
+        )
+
+    def place_order(
+        self, *, receiver: str, energy: int, days: int, payment_txid: str
+    ) -> MarketOrderStatus:
+        _, order = self._request(
+            "POST",
+            "/market/order",
+            json={
+                "receiver": receiver,
+                "energy": energy,
+                "days": days,
+                "payment_txid": payment_txid,
+            },
+        )
+        return self._status(order)
+
+    def order_status(self, market_order_id: str) -> MarketOrderStatus:
+        _, order = self._request("GET", f"/market/order/{market_order_id}")
+        return self._status(order)
+
+    def _status(self, order: dict[str, Any]) -> MarketOrderStatus:
+        states = {
+            "delegating": "pending",
+            "delivered": "delivered",
+            "failed": "failed",
+            "expired": "expired",
+        }
+        if order.get("state") not in states:
+            raise RentalProviderError(f"{self.name}: unknown order state {order.get('state')!r}")
+        return MarketOrderStatus(
+            market_order_id=str(order["id"]),
+            state=states[order["state"]],
+            delegate_txid=str(order.get("delegate_txid") or ""),
+            delegated_sun=int(order.get("delegated_sun") or 0),
+            refund_txid=str(order.get("refund_txid") or ""),
+            reason=str(order.get("reason") or "")[:300],
+        )
+
 
 class RentalProviderError(Exception):
     """A market could not be reached, refused the request, or answered something unreadable."""
+
+
+class RentalOrderRefused(RentalProviderError):
+    """The market answered that it will not take this order: asking again changes nothing."""
+
+
+class RentalOrderingUnsupported(RentalProviderError):
+    """This provider cannot place orders from the platform (the reason is the message)."""
+
+
+@dataclass(frozen=True)
+class MarketTerms:
+    """What ordering `energy` for `days` costs now, where to pay, and what the market has."""
+
+    address: str
+    cost_sun: int
+    available_energy: int
+    min_energy: int
+
+
+@dataclass(frozen=True)
+class MarketOrderStatus:
+    """A market's order: `state` is pending, delivered, failed or expired."""
+
+    market_order_id: str
+    state: str
+    delegate_txid: str
+    delegated_sun: int
+    refund_txid: str
+    reason: str
+
+
+class OrderingProvider(Protocol):
+    name: str
+
+    def terms(self, *, energy: int, days: int) -> MarketTerms: ...
+
+    def place_order(
+        self, *, receiver: str, energy: int, days: int, payment_txid: str
+    ) -> MarketOrderStatus:
+        """Idempotent per `payment_txid`. Raises `RentalOrderRefused` (no), or
+        `RentalProviderError` (unclear: ask again with the same payment)."""
+        ...
+
+    def order_status(self, market_order_id: str) -> MarketOrderStatus: ...
+
+
+def ordering_provider() -> OrderingProvider:
+    """The provider `ENERGY_RENTAL_ORDER_PROVIDER` names; `RentalOrderingUnsupported` if it
+    cannot order."""
+    provider = import_string(settings.ENERGY_RENTAL_ORDER_PROVIDER)()
+    if not getattr(provider, "can_order", False):
+        raise RentalOrderingUnsupported(
+            f"{provider.name}: {getattr(provider, 'ordering_gap', 'cannot place orders')}"
+        )
+    return provider  # type: ignore[no-any-return]
 
 
 SECONDS_PER_DAY = 86_400
@@ -177,6 +319,12 @@ class TronSaveRentalProvider(_MarketAPI):
     """TronSave's order book, asked what `ENERGY_RENTAL_QUOTE_ENERGY` would cost per duration."""
 
     name = "tronsave"
+    can_order = False
+    ordering_gap = (
+        "ordering is not built: TronSave's order (POST /v2/buy-resource) is paid from a "
+        "prefunded account and takes no idempotency key, so a lost answer could not be asked "
+        "again without risking a second paid order"
+    )
     api_key_setting = "TRONSAVE_API_KEY"
     url_setting = "TRONSAVE_API_URL"
 
@@ -216,6 +364,8 @@ class FeeeRentalProvider(_MarketAPI):
     """Feee.io's order price: the all-in TRX for the order, as sun per energy per day."""
 
     name = "feee"
+    can_order = False
+    ordering_gap = "ordering is not built: Feee.io's order API could not be confirmed"
     api_key_setting = "FEEE_API_KEY"
     url_setting = "FEEE_API_URL"
 

@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, DecimalField, F, OuterRef, QuerySet, Subquery, Sum, Value
+from django.db.models import Count, DecimalField, F, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, Greatest
 from django.http import Http404
 from django.utils import timezone
@@ -25,6 +25,7 @@ from pools.models import (
     EnergyShare,
     EnergyUsageLog,
     PriceQuote,
+    RentalOrder,
     Reservation,
     SigningKey,
     StakingOperation,
@@ -281,6 +282,40 @@ def staking_operation_for_key(*, pool: EnergyPool, key: str) -> StakingOperation
 
 def staking_operations_for_pool(*, pool: EnergyPool) -> QuerySet[StakingOperation]:
     return StakingOperation.objects.filter(pool=pool).order_by("-created_at", "-id")
+
+
+# What a rental order costs the partner's budget: every order not failed (a planned one is
+# about to pay), and a failed one whose payment went out and was not refunded.
+RENTAL_CHARGED = ~Q(state=RentalOrder.State.FAILED) | Q(
+    payment__state=StakingOperation.State.CONFIRMED, refund_txid=""
+)
+
+
+def rental_spent_sun(*, partner_id: int, since: datetime) -> int:
+    """Sun the partner's rental orders created since `since` cost its budget (one query)."""
+    spent: int = (
+        RentalOrder.objects.filter(pool__partner_id=partner_id, created_at__gte=since)
+        .filter(RENTAL_CHARGED)
+        .aggregate(total=Coalesce(Sum("cost_sun"), 0))["total"]
+    )
+    return spent
+
+
+def rental_orders_for_partner(*, caller: Caller) -> QuerySet[RentalOrder]:
+    """The caller's partner's rental orders, newest first."""
+    return (
+        RentalOrder.objects.filter(pool__partner_id=caller.partner.pk)
+        .select_related("payment")
+        .order_by("-created_at", "-id")
+    )
+
+
+def rental_order_get_for_partner(*, caller: Caller, order_id: int) -> RentalOrder:
+    """One of the caller's partner's rental orders; 404 for any other (never 403)."""
+    order = rental_orders_for_partner(caller=caller).filter(pk=order_id).first()
+    if order is None:
+        raise Http404
+    return order
 
 
 def pool_gauges() -> list[GaugeSample]:

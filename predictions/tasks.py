@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from operations.services import job_run
-from predictions.services import predictions_refresh
+from predictions.services import pools_topup, predictions_refresh
 from predictions.services.rebalance import pools_rebalance
 
 
@@ -26,3 +26,12 @@ def _rebalance() -> int:
 def rebalance_pools() -> int:
     """Energy sharing between each partner's pools (predictions/services/rebalance.py)."""
     return job_run(job="rebalance_pools", work=_rebalance).items
+
+
+def _topup() -> int:
+    return pools_topup().planned
+
+
+@shared_task(name="predictions.tasks.topup_pools")
+def topup_pools() -> int:
+    return job_run(job="topup_pools", work=_topup).items

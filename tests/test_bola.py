@@ -28,7 +28,7 @@ from partners.tests.factories import (
     PartnerFactory,
     raw_key_for,
 )
-from pools.models import EnergyPool
+from pools.models import EnergyPool, RentalOrder
 from pools.tests.factories import EnergyPoolFactory
 from withdrawals.models import Balance, Withdrawal
 from withdrawals.services.balances import balance_credit
@@ -49,6 +49,7 @@ class Victim:
     alert: Any
     channel: Any
     wallet: Any
+    rental_order: RentalOrder
 
     def marks(self) -> list[str]:
         """Strings that must never appear in an answer to someone else."""
@@ -62,6 +63,7 @@ class Victim:
             self.channel.name,
             self.wallet.address,
             self.channel.target,
+            self.rental_order.reason,
         ]
 
     def fingerprint(self) -> tuple[Any, ...]:
@@ -103,7 +105,18 @@ def victim() -> Victim:
         partner=partner, name="victim-channel", kind="email", target="victim-ops@example.com"
     )
     wallet = PartnerWallet.objects.create(partner=partner, address=VICTIM_WALLET, label="vw")
-    return Victim(partner, pool, customer, withdrawal, alert, channel, wallet)
+    rental_order = RentalOrder.objects.create(
+        pool=pool,
+        provider="devnet-market",
+        need_key="victim-need",
+        reason="victim-rental-reason",
+        energy=65_000,
+        days=1,
+        price_sun=40,
+        burn_price_sun=100,
+        cost_sun=2_600_000,
+    )
+    return Victim(partner, pool, customer, withdrawal, alert, channel, wallet, rental_order)
 
 
 # How to fill each path parameter with the victim's object.
@@ -115,6 +128,7 @@ PATH_PARAMS: dict[str, Callable[[Victim], object]] = {
     "alert_id": lambda v: v.alert.pk,
     "channel_id": lambda v: v.channel.pk,
     "wallet_id": lambda v: v.wallet.pk,
+    "rental_order_id": lambda v: v.rental_order.pk,
     "job": lambda v: "sync_pools",
 }
 

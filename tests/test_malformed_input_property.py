@@ -24,6 +24,7 @@ from alerts.tests.factories import EnergyAlertFactory
 from conftest import verified_staff_client
 from partners.models import PartnerWallet, Role
 from partners.tests.factories import CustomerFactory, MembershipFactory
+from pools.models import RentalOrder
 from pools.tests.factories import EnergyPoolFactory
 from tests.db_state import database_state
 from withdrawals.tests.factories import WithdrawalFactory
@@ -165,7 +166,19 @@ def world(partner, devnet):
         partner=partner, name="ops", kind="email", target="ops@example.com"
     )
     wallet = PartnerWallet.objects.create(partner=partner, address=pool.address)
+    rental_order = RentalOrder.objects.create(
+        pool=pool,
+        provider="devnet-market",
+        need_key="need",
+        reason="runs dry",
+        energy=65_000,
+        days=1,
+        price_sun=40,
+        burn_price_sun=100,
+        cost_sun=2_600_000,
+    )
     ids = {
+        "rental_order_id": rental_order.pk,
         "wallet_id": wallet.pk,
         "alert_id": alert.pk,
         "channel_id": channel.pk,

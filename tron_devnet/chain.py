@@ -23,7 +23,7 @@ import os
 import secrets
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tron_devnet import addresses, economics, protobuf, usdt
 from tron_devnet.actuators import Execution, TxFailure, execute_contract, validate_for_build
@@ -41,6 +41,9 @@ from tron_devnet.state import (
     record_to_json,
     tx_from_json,
 )
+
+if TYPE_CHECKING:
+    from tron_devnet.market import Market
 
 MAX_TX_SIZE = 500 * 1024  # java-tron TRANSACTION_MAX_BYTE_SIZE
 MAX_EXPIRATION_MS = 24 * 3600 * 1000  # Constant.MAXIMUM_TIME_UNTIL_EXPIRATION
@@ -109,6 +112,9 @@ class Chain:
         self.dirty = True
         self._witness = addresses.contract_address_for(self.seed + b"witness")
         self._genesis_block()
+        from tron_devnet.market import Market  # it builds on this module
+
+        self.market: Market = Market(self)  # the rental market (tron_devnet/market.py)
 
     # ------------------------------------------------------------------ setup
 
@@ -497,6 +503,7 @@ class Chain:
             "usdt": self.usdt.to_json(),
             "staked_energy_trx": self.staked_energy_trx,
             "staked_net_trx": self.staked_net_trx,
+            "market": self.market.to_json(),
         }
 
     @classmethod
@@ -530,6 +537,7 @@ class Chain:
         chain.usdt = usdt.Usdt.from_json(data["usdt"])
         chain.staked_energy_trx = data["staked_energy_trx"]
         chain.staked_net_trx = data["staked_net_trx"]
+        chain.market.load(data.get("market", {}))
         chain.dirty = False
         return chain
 

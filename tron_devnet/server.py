@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tron_devnet import addresses, api, usdt
+from tron_devnet import addresses, api, market, usdt
 from tron_devnet.chain import Chain
 from tron_devnet.economics import TRX
 
@@ -99,6 +99,10 @@ class DevnetServer:
         app.router.add_get("/devnet/state", self._state)
         app.router.add_post("/devnet/reset", self._reset)
         app.router.add_post("/devnet/params", self._params)
+        app.router.add_post("/devnet/market", self._market_control)
+        app.router.add_get("/market", self._market_info)
+        app.router.add_post("/market/order", self._market_order)
+        app.router.add_get("/market/order/{order_id}", self._market_order_get)
         return app
 
     async def start(self) -> int:
@@ -330,6 +334,36 @@ class DevnetServer:
 
     async def _params(self, request: web.Request) -> web.Response:
         return await self._control(request, "params")
+
+    # ------------------------------------------------------------------ rental market
+
+    async def _market(self, request: web.Request, call: Any) -> web.Response:
+        """Run a market call: its (status, body), or ``{"error": ...}`` with the refusal's
+        status."""
+        await self._faulty(request)
+        body = await self._body(request) if request.method == "POST" else {}
+        if body is None:
+            return json_response({"error": "body must be a JSON object"}, status=400)
+        try:
+            status, result = call(body)
+        except market.MarketError as exc:
+            return json_response({"error": exc.message}, status=exc.status)
+        except (KeyError, TypeError, ValueError) as exc:
+            return json_response({"error": f"{type(exc).__name__}: {exc}"}, status=400)
+        return json_response(result, status=status)
+
+    async def _market_info(self, request: web.Request) -> web.Response:
+        return await self._market(request, lambda body: (200, self.chain.market.info()))
+
+    async def _market_control(self, request: web.Request) -> web.Response:
+        return await self._market(request, lambda body: (200, self.chain.market.control(body)))
+
+    async def _market_order(self, request: web.Request) -> web.Response:
+        return await self._market(request, self.chain.market.order)
+
+    async def _market_order_get(self, request: web.Request) -> web.Response:
+        order_id = request.match_info["order_id"]
+        return await self._market(request, lambda body: (200, self.chain.market.get(order_id)))
 
     async def _state(self, request: web.Request) -> web.Response:
         await self._faulty(request)

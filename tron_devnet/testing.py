@@ -86,6 +86,18 @@ class DevnetControl:
         result: dict[str, Any] = self._post("/devnet/params", params)
         return result
 
+    def market(self, **control: Any) -> dict[str, Any]:
+        """The rental market (tron_devnet/market.py): ``market()`` reads it;
+        ``market(stake_trx=0)``, ``market(fail_orders=1)``, ``market(unavailable=True)``,
+        ``market(clear=True)`` control it."""
+        if not control:
+            resp = self._http.get("/market")
+            resp.raise_for_status()
+            info: dict[str, Any] = resp.json()
+            return info
+        result: dict[str, Any] = self._post("/devnet/market", control)
+        return result
+
     def calls(self) -> dict[str, int]:
         """java-tron endpoints served since the last reset, with how often each was called."""
         return dict(self.state()["calls"])

@@ -16,6 +16,9 @@ Rules and their defaults (README "Alerts"):
   queue's head can never be served);
 - low TRX: an emergency wallet holds less TRX than its paid, unsent emergency withdrawals
   will burn;
+- rental failed: the pool's newest rental order (automatic top-up, pools/services/rentals.py)
+  failed within the last `RENTAL_FAILED_ALERT_HOURS` (24); a later order, or that much time,
+  resolves it;
 - node: the TRON node unreachable (critical) or its head block stale (warning): platform-wide.
 
 Ledger invariants and failed withdrawals (including a signing key gone) are raised where they
@@ -37,7 +40,9 @@ from django.db.models import (
     ExpressionWrapper,
     FloatField,
     Func,
+    OuterRef,
     Q,
+    Subquery,
     Value,
 )
 from django.db.models.functions import Coalesce
@@ -54,7 +59,7 @@ from alerts.services.lifecycle import alert_raise, alert_resolve, alerts_renotif
 from alerts.services.sources import QueueFacts, emergency_burns, queues
 from operations.jobs import JOBS_BY_NAME
 from partners.models import Partner
-from pools.models import EnergyPool
+from pools.models import EnergyPool, RentalOrder
 from predictions.selectors import DepletionEstimate, pool_depletion_estimates
 
 Kind = EnergyAlert.Kind
@@ -64,7 +69,9 @@ POOL_RULE_KINDS = (
     Kind.STALE_SYNC,
     Kind.EXTERNAL_DRAIN,
     Kind.LOW_TRX,
+    Kind.RENTAL_FAILED,
 )
+RENTAL_FAILED_ALERT_HOURS = 24
 PARTNER_RULE_KINDS = (Kind.QUEUE_BACKLOG,)
 LIVE_STATUSES = (EnergyPool.Status.ACTIVE, EnergyPool.Status.DRAINING)
 SYNCED_STATUSES = (
@@ -233,6 +240,37 @@ def _external(row: dict[str, Any], energy: int, is_open: bool, limits: Limits) -
     )
 
 
+def failed_rentals(*, now: datetime) -> dict[int, dict[str, Any]]:
+    """Pools whose newest rental order failed within RENTAL_FAILED_ALERT_HOURS (one query)."""
+    newest = (
+        RentalOrder.objects.filter(pool_id=OuterRef("pool_id"))
+        .order_by("-created_at", "-id")
+        .values("pk")[:1]
+    )
+    rows = RentalOrder.objects.filter(
+        state=RentalOrder.State.FAILED,
+        ended_at__gte=now - timedelta(hours=RENTAL_FAILED_ALERT_HOURS),
+        pk=Subquery(newest),
+    ).values("pk", "pool_id", "energy", "cost_sun", "result")
+    return {row["pool_id"]: dict(row) for row in rows}
+
+
+def _rental(row: dict[str, Any], failed: dict[str, Any] | None, is_open: bool) -> Verdict | None:
+    if failed is None and not is_open:
+        return None
+    if failed is None:
+        return Verdict(row["partner_id"], row["id"], Kind.RENTAL_FAILED, None)
+    return Verdict(
+        row["partner_id"],
+        row["id"],
+        Kind.RENTAL_FAILED,
+        Level.WARNING,
+        f"Rental order {failed['pk']} ({failed['energy']} energy for pool {row['address']}) "
+        f"failed: {failed['result']}",
+        _dec(failed["cost_sun"]),
+    )
+
+
 def _backlog(
     partner: dict[str, Any], queue: QueueFacts | None, now: datetime, is_open: bool
 ) -> Verdict | None:
@@ -342,13 +380,14 @@ class EpochSeconds(Func):
 
 
 def pool_verdicts(*, now: datetime, current: dict[tuple[int | None, str], Level]) -> list[Verdict]:
-    """Every pool rule over every pool that is not archived (six queries whatever the
+    """Every pool rule over every pool that is not archived (seven queries whatever the
     number of pools). `current` holds the open alerts' levels by (pool, kind): a rule that
     finds nothing wrong where nothing is open yields no verdict."""
     limits = Limits.now()
     rates = energy_rates_per_hour(pool_ids=None, now=now)
     external = external_energy_since(since=now - timedelta(minutes=limits.drain_minutes), now=now)
     burns = emergency_burns()
+    rentals = failed_rentals(now=now)
     verdicts: list[Verdict | None] = []
     rows = (
         EnergyPool.objects.exclude(status=EnergyPool.Status.ARCHIVED)
@@ -384,6 +423,7 @@ def pool_verdicts(*, now: datetime, current: dict[tuple[int | None, str], Level]
             verdicts.append(
                 _external(row, external.get(pk, 0), (pk, Kind.EXTERNAL_DRAIN) in current, limits)
             )
+        verdicts.append(_rental(row, rentals.get(pk), (pk, Kind.RENTAL_FAILED) in current))
         if row["role"] == EnergyPool.Role.EMERGENCY:
             verdicts.append(_low_trx(row, burns.get(pk, 0), (pk, Kind.LOW_TRX) in current))
         elif row["status"] in LIVE_STATUSES:

@@ -70,7 +70,10 @@ class StakeQuoteApi(PartnerAPIView):
 
 
 class OperationInputSerializer(StrictInputSerializer):
-    kind = serializers.ChoiceField(choices=StakingOperation.Kind.choices)
+    # A payment moves TRX out of the pool: only the platform's rental orders make one.
+    kind = serializers.ChoiceField(
+        choices=[c for c in StakingOperation.Kind.choices if c[0] != StakingOperation.Kind.PAYMENT]
+    )
     amount_trx = trx_amount(required=False)
     receiver = StrictCharField(required=False, allow_blank=True, max_length=64)
     lock_period_blocks = StrictIntegerField(required=False, min_value=0, max_value=864_000)

@@ -1,4 +1,5 @@
-"""Stake 2.0 operations on custodial pools: quote, submit, drive to a final state.
+"""Stake 2.0 operations on custodial pools: quote, submit, drive to a final state. A rental
+order's payment (kind `payment`, a TRX transfer; pools/services/rentals.py) is one too.
 
 Exactly-once, as for withdrawals (docs/protocols.md, Exactly-once sending): the signed
 transaction is stored before it is broadcast; an unclear broadcast is retried with the same
@@ -82,7 +83,7 @@ def _check(*, pool: EnergyPool, kind: Kind, amount_sun: int | None, receiver: st
             raise ValidationError({"amount": ["Withdrawing takes every matured unstake."]})
     elif amount_sun is None or amount_sun < MIN_STAKE_SUN:
         raise ValidationError({"amount": ["At least 1 TRX."]})
-    if kind in (Kind.DELEGATE, Kind.UNDELEGATE):
+    if kind in (Kind.DELEGATE, Kind.UNDELEGATE, Kind.PAYMENT):
         if not receiver:
             raise ValidationError({"receiver": ["This field is required."]})
         try:
@@ -90,7 +91,7 @@ def _check(*, pool: EnergyPool, kind: Kind, amount_sun: int | None, receiver: st
         except ValidationError as exc:
             raise ValidationError({"receiver": exc.messages}) from None
         if receiver == pool.address:
-            raise ValidationError({"receiver": ["A pool cannot delegate to itself."]})
+            raise ValidationError({"receiver": ["A pool cannot delegate or pay to itself."]})
     elif receiver:
         raise ValidationError({"receiver": ["Only delegations have a receiver."]})
 
@@ -109,6 +110,8 @@ def _build(
     if kind == Kind.WITHDRAW:
         return client.build_withdraw_unstaked(owner=owner)
     assert amount_sun is not None
+    if kind == Kind.PAYMENT:
+        return client.build_trx_transfer(owner=owner, to=receiver, amount_sun=amount_sun)
     if kind == Kind.DELEGATE:
         return client.build_delegate(
             owner=owner, receiver=receiver, amount_sun=amount_sun, lock_period_blocks=lock_period
