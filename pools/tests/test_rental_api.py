@@ -73,6 +73,6 @@ def test_operators_see_orders_in_the_admin_and_cannot_edit_them(partner, admin_u
     assert "insufficient supply" in listing
     assert client.get(f"/admin/pools/rentalorder/{order.pk}/change/").status_code == 200
     assert client.get("/admin/pools/rentalorder/add/").status_code == 403
-    staking_form = client.get("/admin/pools/stakingoperation/add/").content.decode()
+    staking_form = client.get("/admin/pools/stakingoperation/submit/").content.decode()
     assert 'value="delegate"' in staking_form
     assert 'value="payment"' not in staking_form
