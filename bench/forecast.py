@@ -22,7 +22,7 @@ With `--job`, `job_seconds_1000_pools` times `predictions_refresh` itself (queri
 upserts, scoring) on a fresh `<db>_bench` PostgreSQL database (DATABASE_URL) with the same
 number of pools and eight weeks of hourly usage logs.
 
-Usage: `python bench/forecast.py [--pools 50] [--fit-pools 1000] [--job]`.
+Usage: `python bench/forecast.py [--pools 50] [--fit-pools 1000] [--seed 11] [--job]`.
 """
 
 from __future__ import annotations
@@ -178,11 +178,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--pools", type=int, default=50)
     parser.add_argument("--fit-pools", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=11, help="seed of the evaluated data")
     parser.add_argument(
         "--job", action="store_true", help="also time refresh_predictions on PostgreSQL"
     )
     args = parser.parse_args()
-    day, week = evaluate(generate(args.pools))
+    day, week = evaluate(generate(args.pools, seed=args.seed))
     seconds = round(fit_seconds(args.fit_pools), 1)
     job = round(job_seconds(args.fit_pools), 1) if args.job else None
     for horizon, figures in (("24h", day), ("7d_total", week)):
