@@ -28,10 +28,17 @@ The model (README "Forecasts") is multiplicative, `use(hour) = level(day) × pro
    damped trend) forecasts the next day's and the next week's totals; candidates are combined
    with weights ∝ 1/error² (one more than 1.3× the best's error gets none).
 5. Intervals are split-conformal from the same backtest, out of sample (the profile left one
-   week out for the hours of that week): hourly bounds from the quantiles of the square-root
-   residuals (the first day apart from the rest); the horizon's total and the first day's
+   week out for the hours of that week), with the finite-sample rank correction counted in
+   the units that are exchangeable, not in hours: hourly bounds from the quantiles of the
+   square-root residuals (the first day apart from the rest; the units are the backtest's
+   origins, whose hours share one level error); the horizon's total and the first day's
    total from the relative errors of the backtest's totals of the same length (not the hourly
-   bounds summed).
+   bounds summed; the units are the windows that do not overlap: for a week in eight weeks,
+   seven, too few for two 10 % tails, so the bound is on the absolute error, the 7th of 7).
+   Both are widened by the current level's uncertainty beyond the backtest's typical one
+   (`_excess_level_sd`): a level just restarted after a shift rests on two days, and an odd
+   last day may be a shift or a one-off, not yet known (Laplace's rule over the history's odd
+   runs gives the chance).
 
 Short histories fall back: under `MIN_DAILY_HOURS` the recent mean level with an empirical
 interval; under `MIN_WEEKLY_HOURS` a daily profile only. A history of zeros forecasts zeros.
@@ -181,8 +188,10 @@ def _seasonal(y: Array, period: int, horizon: int, level: float) -> HourlyForeca
     paths_bt: list[Array] = []  # per candidate: origins × lead days, the level per hour
     finals: list[Array] = []
     errors: list[float] = []
+    variances: list[Array] = []
     for alpha, beta in LEVEL_CANDIDATES:
-        levels, slopes = _robust_holt(r, alpha, beta, DAMPING, scale)
+        levels, slopes, variance = _robust_holt_state(r, alpha, beta, DAMPING, scale)
+        variances.append(variance)
         path = levels[origins, None] + slopes[origins, None] * steps[None, :]
         paths_bt.append(path)
         finals.append(levels[-1] + slopes[-1] * steps)
@@ -194,6 +203,12 @@ def _seasonal(y: Array, period: int, horizon: int, level: float) -> HourlyForeca
     final = np.asarray(sum(w * f for w, f in zip(weights, finals, strict=True)))
     path_bt = np.maximum(path_bt, 0.0)
     final = np.maximum(final, 0.0)
+    level_sd = _excess_level_sd(
+        np.asarray(sum(w * v for w, v in zip(weights, variances, strict=True))),
+        origins,
+        scale,
+        float(final[0]),
+    )
 
     # Bursts (and gaps) are clipped out of the level; they still happen: the mean carries
     # them at the history's rate (its use over its clipped use).
@@ -206,13 +221,26 @@ def _seasonal(y: Array, period: int, horizon: int, level: float) -> HourlyForeca
     # Out-of-sample backtest hours (the profile without the week they fall in).
     lo, hi = _hourly_bounds(y, path_bt, profile_loo, origins, horizon, level)
     zhat = np.sqrt(mean)
+    lo, hi = _widen(lo, hi, zhat * level_sd / 2, level)
     lower = np.minimum(np.maximum(zhat + lo, 0.0) ** 2, mean)
     upper = np.maximum(np.maximum(zhat + hi, 0.0) ** 2, mean)
 
-    total = _backtest_total(y, path_bt, profile_loo, origins, horizon, mean, zhat, lo, hi, level)
+    total = _backtest_total(
+        y, path_bt, profile_loo, origins, horizon, mean, zhat, lo, hi, level, level_sd
+    )
     day = min(DAY, horizon)
     day_total = _backtest_total(
-        y, path_bt, profile_loo, origins, day, mean[:day], zhat[:day], lo[:day], hi[:day], level
+        y,
+        path_bt,
+        profile_loo,
+        origins,
+        day,
+        mean[:day],
+        zhat[:day],
+        lo[:day],
+        hi[:day],
+        level,
+        level_sd,
     )
     trend = any(w > 0 and beta > 0 for w, (_, beta) in zip(weights, LEVEL_CANDIDATES, strict=True))
     name = f"profile×level{'+trend' if trend else ''}/{'weekly' if period == WEEK else 'daily'}"
@@ -261,20 +289,24 @@ def _hourly_bounds(
     level: float,
 ) -> tuple[Array, Array]:
     """Per forecast hour, the conformal bounds of the square-root residual: the first day's
-    from the backtest's first days, the later hours' from its days 2-7."""
+    from the backtest's first days, the later hours' from its days 2-7. The exchangeable
+    units are the backtest's origins (an origin's hours share its level's error), so the
+    conformal rank correction counts origins, not hours."""
     length = min(max(horizon, DAY), WEEK)
     predicted, actual = _backtest_matrix(y, path, profile_loo, origins, length)
     residuals = np.sqrt(actual) - np.sqrt(np.maximum(predicted, 0.0))
     lo = np.empty(horizon)
     hi = np.empty(horizon)
     first = residuals[:, :DAY]
-    lo[:DAY], hi[:DAY] = _conformal(first[np.isfinite(first)], level)
+    first_units = int(np.isfinite(first).any(axis=1).sum())
+    lo[:DAY], hi[:DAY] = _conformal(first[np.isfinite(first)], level, first_units)
     if horizon > DAY:
         rest = residuals[:, DAY:]
+        units = int(np.isfinite(rest).any(axis=1).sum())
         rest = rest[np.isfinite(rest)]
         if rest.size < DAY:
-            rest = first[np.isfinite(first)]
-        lo[DAY:], hi[DAY:] = _conformal(rest, level)
+            rest, units = first[np.isfinite(first)], first_units
+        lo[DAY:], hi[DAY:] = _conformal(rest, level, units)
     return lo, hi
 
 
@@ -289,14 +321,18 @@ def _backtest_total(
     lo: Array,
     hi: Array,
     level: float,
+    level_sd: float = 0.0,
 ) -> tuple[float, float, float]:
     """The total of the first `length` forecast hours with its interval, from the backtest's
     relative errors of totals of the same length (falling back to the longest shorter
     whole-day length with MIN_ORIGINS of them: a total's relative error changes little with
-    its length). Origins a day apart overlap, so the errors count as the non-overlapping
-    windows that fit in the same days: with enough of those for a split-conformal bound, the
-    conformal bounds; with fewer, Student's t over the errors' RMS with that many degrees of
-    freedom less one; with no backtest at all, the hours' spreads as if independent."""
+    its length). Origins a day apart overlap, so the errors count as the m non-overlapping
+    windows that fit in the same days: with enough of those for two split-conformal tails,
+    the conformal bounds; with enough for one bound on the absolute error
+    (⌈(m+1)·level⌉ ≤ m), that bound (`_absolute_conformal`); with fewer, Student's t over
+    the errors' RMS with m-1 degrees of freedom; with no backtest at all, the hours' spreads
+    as if independent. `level_sd` (the current level's extra relative uncertainty) is added
+    in quadrature."""
     total = float(mean.sum())
     n = y.size
     span = length
@@ -315,13 +351,32 @@ def _backtest_total(
     effective = (complete.size * DAY + span - DAY) // span
     if math.ceil((effective + 1) * (1 + level) / 2) <= effective:
         q_lo, q_hi = _conformal(relative, level)
+    elif math.ceil((effective + 1) * level) <= effective:
+        q_hi = _absolute_conformal(relative, span // DAY, level)
+        q_lo = -q_hi
     else:
         rms = float(np.sqrt(np.mean(relative**2)))
         t = float(stats.t.ppf((1 + level) / 2, df=max(1, effective - 1)))
         q_lo, q_hi = -t * rms, t * rms
+    # The level's extra uncertainty now (see _excess_level_sd) is shared by every hour.
+    (q_lo,), (q_hi,) = _widen(np.array([q_lo]), np.array([q_hi]), np.array([level_sd]), level)
     lower = max(0.0, total * (1 + q_lo))
     upper = total * (1 + q_hi)
     return total, min(lower, total), max(upper, total)
+
+
+def _absolute_conformal(relative: Array, stride: int, level: float) -> float:
+    """Split-conformal bound on |relative error| from windows that do not overlap: the
+    ⌈(m+1)·level⌉-th smallest of the m windows' absolute errors (coverage ≥ level for
+    exchangeable windows), computed for each of the `stride` ways of picking every
+    `stride`-th origin and averaged over those that have enough windows."""
+    bounds = []
+    for phase in range(max(1, stride)):
+        scores = np.sort(np.abs(relative[phase :: max(1, stride)]))
+        rank = math.ceil((scores.size + 1) * level)
+        if rank <= scores.size:
+            bounds.append(float(scores[rank - 1]))
+    return float(np.mean(bounds)) if bounds else float(np.max(np.abs(relative)))
 
 
 def _independent_total(
@@ -336,16 +391,26 @@ def _independent_total(
     return total, max(0.0, total - z_level * sd), total + z_level * sd
 
 
-def _conformal(residuals: Array, level: float) -> tuple[float, float]:
-    """Split-conformal bounds: the ⌊(m+1)(1-level)/2⌋-th and ⌈(m+1)(1+level)/2⌉-th smallest of
-    m residuals (clamped to the sample), never excluding zero."""
+def _conformal(residuals: Array, level: float, units: int | None = None) -> tuple[float, float]:
+    """Split-conformal bounds: the ⌊(u+1)(1-level)/2⌋-th and ⌈(u+1)(1+level)/2⌉-th of u
+    exchangeable units (clamped to the sample), never excluding zero. With `units` = None
+    every residual is a unit (the exact order statistics); with fewer units than residuals
+    (an hour's residuals come in days that share the level's error) the same ranks are
+    taken as fractions of the units and read off the residuals' quantiles, so the finite-
+    sample correction is that of the units actually exchangeable, not of the hours."""
     m = residuals.size
     if m == 0:
         return 0.0, 0.0
     ordered = np.sort(residuals)
-    k_lo = max(1, math.floor((m + 1) * (1 - level) / 2))
-    k_hi = min(m, math.ceil((m + 1) * (1 + level) / 2))
-    return min(float(ordered[k_lo - 1]), 0.0), max(float(ordered[k_hi - 1]), 0.0)
+    u = m if units is None else min(max(units, 2), m)
+    k_lo = max(1, math.floor((u + 1) * (1 - level) / 2))
+    k_hi = min(u, math.ceil((u + 1) * (1 + level) / 2))
+    if u == m:
+        low, high = float(ordered[k_lo - 1]), float(ordered[k_hi - 1])
+    else:
+        low = float(np.quantile(ordered, (k_lo - 1) / (u - 1)))
+        high = float(np.quantile(ordered, (k_hi - 1) / (u - 1)))
+    return min(low, 0.0), max(high, 0.0)
 
 
 def _finish(
@@ -385,38 +450,91 @@ def _quantiles(residuals: Array, level: float) -> tuple[float, float]:
 def _robust_holt(
     r: Array, alpha: float, beta: float, phi: float, scale: float, k: float = HUBER_K
 ) -> tuple[Array, Array]:
+    """The levels and slopes of `_robust_holt_state`."""
+    levels, slopes, _ = _robust_holt_state(r, alpha, beta, phi, scale, k)
+    return levels, slopes
+
+
+def _robust_holt_state(
+    r: Array, alpha: float, beta: float, phi: float, scale: float, k: float = HUBER_K
+) -> tuple[Array, Array, Array]:
     """Robust damped Holt filter on the daily level `r` (Gelper, Fried & Croux 2010): element d
     of the returned levels and slopes is the state known before day d (element len(r): after
     the last day); the forecast h days ahead of it is level + (φ + … + φʰ)·slope.
 
     Each day's innovation is clipped at ±k·scale; SHIFT_DAYS clipped days in a row on the
-    same side are a level shift: the level restarts at the last of them, the slope at zero.
-    With k = ∞ this is statsmodels' Holt(damped_trend=True) with the given α, β, φ."""
+    same side are a level shift: the level restarts at their mean, the slope at zero.
+    With k = ∞ this is statsmodels' Holt(damped_trend=True) with the given α, β, φ.
+
+    The third array is the level's variance in units of a day's noise variance (scale²), known
+    before day d: it starts at 1/(the days the first level is taken from), each ordinary day
+    makes it (1-α)²·v + α² (steady state α/(2-α)), a clipped day teaches nothing (v stays) and
+    a restart makes it 1/SHIFT_DAYS: a level just restarted rests on two days."""
     n = r.size
     levels = np.empty(n + 1)
     slopes = np.empty(n + 1)
-    lvl = float(np.median(r[: min(WARMUP_DAYS, n)]))
+    variance = np.empty(n + 1)
+    first = min(WARMUP_DAYS, n)
+    lvl = float(np.median(r[:first]))
     slope = 0.0
-    levels[0], slopes[0] = lvl, slope
+    v = 1.0 / max(first, 1)
+    levels[0], slopes[0], variance[0] = lvl, slope, v
     bound = k * scale
     run = 0  # clipped days in a row, signed by their side
+    runs = shifts = 0  # odd runs that ended, and those of them that were shifts
     for d in range(n):
         predicted = lvl + phi * slope
         error = float(r[d]) - predicted
+        pending = 0.0
         if abs(error) > bound:
             side = 1 if error > 0 else -1
+            if run * side < 0:
+                runs += 1
             run = run + side if run * side > 0 else side
             if abs(run) >= SHIFT_DAYS:
                 lvl, slope, run = float(np.mean(r[d + 1 - SHIFT_DAYS : d + 1])), 0.0, 0
-                levels[d + 1], slopes[d + 1] = lvl, slope
+                runs, shifts = runs + 1, shifts + 1
+                v = 1.0 / SHIFT_DAYS
+                levels[d + 1], slopes[d + 1], variance[d + 1] = lvl, slope, v
                 continue
             error = side * bound
+            # Unresolved: a shift (the level is where the odd days are) with the chance
+            # the history's odd runs give (Laplace's rule), else a one-off.
+            chance = (shifts + 1) / (runs + 2)
+            distance = (float(np.mean(r[d + 1 - abs(run) : d + 1])) - predicted) / scale
+            pending = chance * (1 - chance) * distance**2
         else:
+            if run:
+                runs += 1
             run = 0
+            v = (1 - alpha) ** 2 * v + alpha**2
         lvl = predicted + alpha * error
         slope = phi * slope + alpha * beta * error
-        levels[d + 1], slopes[d + 1] = lvl, slope
-    return levels, slopes
+        levels[d + 1], slopes[d + 1], variance[d + 1] = lvl, slope, v + pending
+    return levels, slopes, variance
+
+
+def _excess_level_sd(
+    variance: Array, origins: NDArray[np.int64], scale: float, level_now: float
+) -> float:
+    """The relative standard deviation of the current level's error beyond what the backtest
+    saw: the backtest's errors already hold the level's usual uncertainty (its variance at
+    the backtest's typical origin, the median); a level that now rests on fewer days than
+    usual (just restarted after a shift) or whose last days were odd (a shift or a one-off,
+    not yet known) adds the difference, in units of the daily level's noise (`scale`) over
+    the level itself."""
+    if level_now <= 0 or origins.size == 0:
+        return 0.0
+    excess = float(variance[-1]) - float(np.median(variance[origins]))
+    return math.sqrt(max(excess, 0.0)) * scale / level_now
+
+
+def _widen(lo: Array, hi: Array, sd: Array | float, level: float) -> tuple[Array, Array]:
+    """Bounds `lo` ≤ 0 ≤ `hi` widened by an independent normal error of standard deviation
+    `sd` (added in quadrature at the interval's normal quantile)."""
+    z = float(stats.norm.ppf((1 + level) / 2))
+    extra = (z * np.asarray(sd, dtype=np.float64)) ** 2
+    return -np.sqrt(lo**2 + extra), np.sqrt(hi**2 + extra)
 
 
 def _innovation_scale(r: Array) -> float:
