@@ -315,7 +315,7 @@ TRONSAVE_API_URL: str = env.str("TRONSAVE_API_URL", default="https://api.tronsav
 TRONSAVE_API_KEY: str = env.str("TRONSAVE_API_KEY", default="")
 FEEE_API_URL: str = env.str("FEEE_API_URL", default="https://feee.io/open")
 FEEE_API_KEY: str = env.str("FEEE_API_KEY", default="")
-# Automatic top-up by rental (predictions/services.py, `pools_topup`): the market orders go to
+# Automatic top-up by rental (predictions/services/topup.py, `pools_topup`): the market orders go to
 # (a provider that can order: pools/pricing.py), the devnet market's URL (empty: the first
 # TRON node), the rental's days, how soon a forecast shortfall must come to rent for it, and
 # how long a placed order may take to show on chain before it is given up.

@@ -65,7 +65,7 @@ class Partner(BaseModel):
         default=0, validators=[MaxValueValidator(864_000)]
     )
 
-    # Automatic top-up by rental (predictions/services.py, `pools_topup`): what rented energy
+    # Automatic top-up by rental (predictions/services/topup.py, `pools_topup`): what rented energy
     # may cost per day and per calendar month (in `time_zone`), in whole TRX. 0: off.
     rental_budget_daily_trx = models.PositiveIntegerField(default=0)
     rental_budget_monthly_trx = models.PositiveIntegerField(default=0)

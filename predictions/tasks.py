@@ -5,8 +5,9 @@ from __future__ import annotations
 from celery import shared_task
 
 from operations.services import job_run
-from predictions.services import pools_topup, predictions_refresh
+from predictions.services import predictions_refresh
 from predictions.services.rebalance import pools_rebalance
+from predictions.services.topup import pools_topup
 
 
 def _refresh() -> int:

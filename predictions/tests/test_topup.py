@@ -11,16 +11,19 @@ from tronpy.keys import PrivateKey
 from alerts.models import EnergyAlert
 from alerts.services.rules import alerts_check
 from pools.chain import chain_client
-from pools.models import EnergyPool, RentalOrder, StakingOperation
+from pools.models import EnergyPool, EnergyShare, RentalOrder, StakingOperation
 from pools.services.keys import signing_key_import
 from pools.services.prices import prices_monitor
 from pools.services.rentals import payment_key, rental_order_plan
 from pools.services.staking import staking_operations_drive, staking_submit
+from pools.services.sync import pools_sync
 from pools.tests.factories import EnergyPoolFactory
 from predictions.forecasting import WEEK
 from predictions.selectors import hour_floor
-from predictions.services import pools_topup
+from predictions.services.rebalance import pools_rebalance
+from predictions.services.topup import pools_topup
 from predictions.tests.factories import EnergyPredictionFactory
+from predictions.tests.test_rebalance import customer, drive, two_pools, withdraw  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 
@@ -205,3 +208,47 @@ def test_an_unclear_market_answer_is_asked_again_without_paying_twice(devnet, po
     order.refresh_from_db()
     assert order.state == RentalOrder.State.DELIVERED
     assert StakingOperation.objects.filter(kind="payment").count() == 1
+
+
+@pytest.fixture
+def drained(devnet, partner, two_pools, customer):  # noqa: F811
+    """rebalance's two pools after a burst: the busy one drained with a withdrawal queued,
+    the idle one able to lend; rental budgets set and prices recorded."""
+    busy, idle = two_pools
+    partner.rental_budget_daily_trx = 100
+    partner.rental_budget_monthly_trx = 1_000
+    partner.save()
+    burst = [withdraw(customer) for _ in range(4)]
+    assert [w.status for w in burst] == ["reserved"] * 3 + ["queued"]
+    drive(devnet)
+    pools_sync()
+    prices_monitor()
+    return busy, idle
+
+
+def test_sharing_goes_first_and_renting_covers_only_what_it_cannot(devnet, partner, drained):
+    busy, idle = drained
+    report = pools_topup()  # this minute's sharing plan lends to the busy pool
+    assert report.planned == 0
+    assert report.skipped[busy.pk].startswith(f"sharing first: pool {idle.pk} lends it ")
+    assert pools_rebalance().delegated == 1
+    report = pools_topup()  # the loan is on its way
+    assert report.skipped[busy.pk].startswith(f"sharing first: {EnergyShare.objects.get().energy}")
+    assert "on its way" in report.skipped[busy.pk]
+    devnet.mine()
+    staking_operations_drive()  # the loan arrives: the busy pool covers its queue
+    pools_rebalance()
+    assert EnergyShare.objects.get().state == "active"
+    report = pools_topup()
+    assert report.planned == 0
+    assert busy.pk not in report.skipped  # not short any more
+    assert not RentalOrder.objects.exists()
+
+
+def test_without_sharing_the_drained_pool_is_rented_for(devnet, partner, drained):
+    busy, _ = drained
+    partner.sharing_enabled = False
+    partner.save()
+    report = pools_topup()
+    assert report.planned == 1, report.skipped
+    assert RentalOrder.objects.get().pool_id == busy.pk
