@@ -86,6 +86,14 @@ def balance_credit(
     return existing, False
 
 
+def insufficient_funds(currency: str) -> ValidationError:
+    """The refusal of a hold the balance does not cover (or there is no balance)."""
+    return ValidationError(
+        {"amount": [f"The {currency} balance does not cover this amount."]},
+        code="insufficient_funds",
+    )
+
+
 def hold_place(*, withdrawal: Withdrawal, currency: str, amount: Decimal) -> Hold:
     """Move `amount` from available to held for `withdrawal`.
 
@@ -113,10 +121,7 @@ def hold_place(*, withdrawal: Withdrawal, currency: str, amount: Decimal) -> Hol
         )
         row = cursor.fetchone()
     if row is None:
-        raise ValidationError(
-            {"amount": [f"The {currency} balance does not cover this amount."]},
-            code="insufficient_funds",
-        )
+        raise insufficient_funds(currency)
     return Hold.objects.create(balance_id=row[0], withdrawal=withdrawal, amount=amount)
 
 
