@@ -224,50 +224,67 @@ def compiled_query(
     return compiled
 
 
-def insert_select(
-    obj: Model,
-    *,
-    source: str,
-    expressions: Mapping[str, str | tuple[str, Sequence[Any]]] | None = None,
-    where: str = "",
-) -> tuple[str, list[Any]]:
-    """`INSERT INTO <obj's table> (…) SELECT … FROM <source> [WHERE <where>] RETURNING pk`,
-    and its parameters: for hand-written statements that insert several related rows at once.
+class InsertSelect:
+    """`INSERT INTO <model's table> (…) SELECT … FROM <source> [WHERE <where>] RETURNING pk`,
+    for hand-written statements that insert several related rows at once; its SQL is built
+    once per vendor, its parameters per row (`params`).
 
     Every concrete column gets the value `obj.save()` would write (its defaults, auto_now,
     each field's own preparation), cast to the column's type; `expressions` puts SQL (over
-    `source`) in place of some columns' values, by attribute name (`"withdrawal_id"`), alone
-    or with its own parameters (`("CASE … %s …", [value])`). The
-    primary key is left to the database unless `expressions` names it. Like `bulk_create`,
-    it sends no signals and calls no `save()`; `obj` is not changed beyond what `pre_save`
-    sets (auto_now times).
+    `source`) in place of some columns' values, by attribute name (`"withdrawal_id"`), with
+    its own parameters if it has placeholders (given to `params`). The primary key is left
+    to the database unless `expressions` names it. Like `bulk_create`, it sends no signals
+    and calls no `save()`.
     """
-    meta = obj._meta
-    quote = connection.ops.quote_name
-    expressions = expressions or {}
-    columns: list[str] = []
-    values: list[str] = []
-    params: list[Any] = []
-    for field in meta.local_concrete_fields:
-        if field.primary_key and field.attname not in expressions:
-            continue
-        columns.append(quote(str(field.column)))
-        if field.attname in expressions:
-            expression = expressions[field.attname]
-            if isinstance(expression, str):
-                values.append(expression)
+
+    def __init__(
+        self,
+        model: type[Model],
+        *,
+        source: str,
+        expressions: Mapping[str, str] | None = None,
+        where: str = "",
+    ) -> None:
+        self.model = model
+        self.source = source
+        self.expressions = dict(expressions or {})
+        self.where = where
+        self.fields = [
+            field
+            for field in model._meta.local_concrete_fields
+            if not field.primary_key or field.attname in self.expressions
+        ]
+        self._sql: dict[str, str] = {}
+
+    @property
+    def sql(self) -> str:
+        found = self._sql.get(connection.vendor)
+        if found is not None:
+            return found
+        quote = connection.ops.quote_name
+        columns = ", ".join(quote(str(field.column)) for field in self.fields)
+        values = ", ".join(
+            self.expressions.get(field.attname) or f"%s::{field.cast_db_type(connection)}"
+            for field in self.fields
+        )
+        pk = self.model._meta.pk
+        assert pk is not None
+        sql = (
+            f"INSERT INTO {quote(self.model._meta.db_table)} ({columns}) "  # noqa: S608
+            f"SELECT {values} FROM {self.source}"
+            + (f" WHERE {self.where}" if self.where else "")
+            + f" RETURNING {quote(str(pk.column))}"
+        )
+        self._sql[connection.vendor] = sql
+        return sql
+
+    def params(self, obj: Model, **expression_params: Sequence[Any]) -> list[Any]:
+        """The statement's parameters for `obj` (an unsaved instance of the model; `pre_save`
+        sets its auto_now times, as `save()` would)."""
+        params: list[Any] = []
+        for field in self.fields:
+            if field.attname in self.expressions:
+                params.extend(expression_params.get(field.attname, ()))
             else:
-                values.append(expression[0])
-                params.extend(expression[1])
-            continue
-        values.append(f"CAST(%s AS {field.cast_db_type(connection)})")
-        params.append(field.get_db_prep_save(field.pre_save(obj, add=True), connection))
-    pk = meta.pk
-    assert pk is not None
-    sql = (
-        f"INSERT INTO {quote(meta.db_table)} ({', '.join(columns)}) "  # noqa: S608
-        f"SELECT {', '.join(values)} FROM {source}"
-        + (f" WHERE {where}" if where else "")
-        + f" RETURNING {quote(str(pk.column))}"
-    )
-    return sql, params
+                params.append(field.get_db_prep_save(field.pre_save(obj, add=True), connection))
+        return params

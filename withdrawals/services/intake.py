@@ -26,11 +26,13 @@ the statement. The rules are the same ones, stated in SQL:
   queue entry — both only once the hold exists.
 
 No hold (the balance does not cover it, or there is none): nothing is written at all. The
-rows get the values `save()` would give them (`common.db.insert_select`).
+rows get the values `save()` would give them (`common.db.InsertSelect`). The statement's SQL
+is built once per process; each request only binds its values.
 """
 
 from __future__ import annotations
 
+import functools
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
@@ -39,7 +41,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
-from common.db import db_value, insert_select
+from common.db import InsertSelect, db_value
 from common.idempotency import claim_expression
 from pools.models import EnergyPool, Reservation
 from withdrawals.models import Balance, Currency, Hold, QueueEntry, Withdrawal
@@ -61,6 +63,72 @@ class IntakeOutcome:
     reservation_id: int | None
 
 
+_HOLD = InsertSelect(
+    Hold, source="b, ids", expressions={"balance_id": "b.id", "withdrawal_id": "ids.id"}
+)
+_RESERVATION = InsertSelect(
+    Reservation, source="p, ids", expressions={"pool_id": "p.id", "withdrawal_id": "ids.id"}
+)
+_WITHDRAWAL = InsertSelect(
+    Withdrawal,
+    source="ids",
+    expressions={
+        "id": "ids.id",
+        "status": "CASE WHEN EXISTS (SELECT 1 FROM p) THEN %s ELSE %s END",
+        "pool_id": "(SELECT id FROM p)",
+    },
+    where="EXISTS (SELECT 1 FROM h)",
+)
+_QUEUE_ENTRY = InsertSelect(
+    QueueEntry,
+    source="ids",
+    expressions={"withdrawal_id": "ids.id"},
+    where="EXISTS (SELECT 1 FROM h) AND NOT EXISTS (SELECT 1 FROM p)",
+)
+
+
+@functools.cache
+def _statement(*, keyed: bool, vendor: str) -> str:
+    """The statement's SQL, built once (its parameters, in this order, by `intake_record`)."""
+    quote = connection.ops.quote_name
+    withdrawals = quote(Withdrawal._meta.db_table)
+    if keyed:
+        claim_sql, _ = claim_expression(scope=CLAIM_SCOPE, owner_id=0, key="")
+        head = [
+            f"k AS (SELECT {claim_sql} AS got)",
+            f"prior AS (SELECT id, request_hash FROM {withdrawals} "  # noqa: S608
+            "WHERE partner_id = %s AND idempotency_key = %s)",
+        ]
+        guard = " AND (SELECT got FROM k) AND NOT EXISTS (SELECT 1 FROM prior)"
+    else:
+        head = [
+            "k AS (SELECT true AS got)",
+            "prior AS (SELECT NULL::bigint AS id, NULL::text AS request_hash WHERE false)",
+        ]
+        guard = ""
+    blocking_sql, _ = queue_blocking_sql(partner_id=0)
+    ctes = [
+        *head,
+        f"ids AS (SELECT nextval(pg_get_serial_sequence('{withdrawals}', 'id')) AS id)",
+        f"b AS (UPDATE {quote(Balance._meta.db_table)} "  # noqa: S608
+        "SET available = available - %s, held = held + %s, updated_at = %s "
+        f"WHERE customer_id = %s AND currency = %s AND available >= %s{guard} RETURNING id)",
+        f"h AS ({_HOLD.sql})",
+        f"p AS (UPDATE {quote(EnergyPool._meta.db_table)} "  # noqa: S608
+        "SET reserved_energy = reserved_energy + %s "
+        "WHERE id = %s AND status = %s AND reserved_energy <= energy_limit - energy_used - %s "
+        f"AND EXISTS (SELECT 1 FROM h) AND NOT EXISTS ({blocking_sql}) RETURNING id)",
+        f"r AS ({_RESERVATION.sql})",
+        f"w AS ({_WITHDRAWAL.sql})",
+        f"q AS ({_QUEUE_ENTRY.sql})",
+    ]
+    return (
+        f"WITH {', '.join(ctes)} "  # noqa: S608  # quoted identifiers; values are parameters
+        "SELECT (SELECT got FROM k), (SELECT id FROM prior), (SELECT request_hash FROM prior), "
+        "(SELECT id FROM ids), (SELECT id FROM h), (SELECT id FROM r), (SELECT id FROM w)"
+    )
+
+
 def intake_record(
     *, withdrawal: Withdrawal, pool_id: int, energy: int, ttl: timedelta
 ) -> IntakeOutcome:
@@ -77,126 +145,43 @@ def intake_record(
     if connection.vendor != "postgresql":
         raise RuntimeError("intake_record() is the PostgreSQL path of withdrawal_request")
     now = timezone.now()
-    quote = connection.ops.quote_name
     key = withdrawal.idempotency_key
+    partner_id = withdrawal.partner_id
     params: list[Any] = []
-    ctes: list[str] = []
-
-    def cte(name: str, sql: str, values: list[Any]) -> None:
-        ctes.append(f"{name} AS ({sql})")
-        params.extend(values)
-
-    withdrawals = quote(Withdrawal._meta.db_table)
     if key is not None:
-        claim_sql, claim_params = claim_expression(
-            scope=CLAIM_SCOPE, owner_id=withdrawal.partner_id, key=key
-        )
-        cte("k", f"SELECT {claim_sql} AS got", claim_params)
-        cte(
-            "prior",
-            f"SELECT id, request_hash FROM {withdrawals} "  # noqa: S608
-            "WHERE partner_id = %s AND idempotency_key = %s",
-            [withdrawal.partner_id, key],
-        )
-        guard = "AND (SELECT got FROM k) AND NOT EXISTS (SELECT 1 FROM prior)"
-    else:
-        cte("k", "SELECT true AS got", [])
-        cte(
-            "prior",
-            "SELECT CAST(NULL AS bigint) AS id, CAST(NULL AS text) AS request_hash WHERE false",
-            [],
-        )
-        guard = ""
-    cte("ids", f"SELECT nextval(pg_get_serial_sequence('{withdrawals}', 'id')) AS id", [])
-
+        _, claim_params = claim_expression(scope=CLAIM_SCOPE, owner_id=partner_id, key=key)
+        params += [*claim_params, partner_id, key]
     amount = db_value(Balance, "available", withdrawal.amount)
-    cte(
-        "b",
-        f"UPDATE {quote(Balance._meta.db_table)} "  # noqa: S608
-        "SET available = available - %s, held = held + %s, updated_at = %s "
-        f"WHERE customer_id = %s AND currency = %s AND available >= %s {guard} RETURNING id",
-        [
-            amount,
-            amount,
-            db_value(Balance, "updated_at", now),
-            withdrawal.customer_id,
-            Currency.USDT,
-            amount,
-        ],
+    updated_at = db_value(Balance, "updated_at", now)
+    params += [amount, amount, updated_at, withdrawal.customer_id, Currency.USDT, amount]
+    params += _HOLD.params(Hold(amount=withdrawal.amount))
+    _, blocking_params = queue_blocking_sql(partner_id=partner_id)
+    params += [energy, pool_id, EnergyPool.Status.ACTIVE, energy, *blocking_params]
+    params += _RESERVATION.params(Reservation(estimated_energy=energy, expires_at=now + ttl))
+    params += _WITHDRAWAL.params(
+        withdrawal, status=[Withdrawal.Status.RESERVED, Withdrawal.Status.QUEUED]
     )
-    hold = Hold(amount=withdrawal.amount)
-    cte(
-        "h",
-        *insert_select(
-            hold,
-            source="b, ids",
-            expressions={"balance_id": "b.id", "withdrawal_id": "ids.id"},
-        ),
+    params += _QUEUE_ENTRY.params(
+        QueueEntry(partner_id=partner_id, energy_needed=energy, enqueued_at=now)
     )
-    blocking_sql, blocking_params = queue_blocking_sql(partner_id=withdrawal.partner_id)
-    cte(
-        "p",
-        f"UPDATE {quote(EnergyPool._meta.db_table)} "  # noqa: S608
-        "SET reserved_energy = reserved_energy + %s "
-        "WHERE id = %s AND status = %s AND reserved_energy <= energy_limit - energy_used - %s "
-        f"AND EXISTS (SELECT 1 FROM h) AND NOT EXISTS ({blocking_sql}) RETURNING id",
-        [energy, pool_id, EnergyPool.Status.ACTIVE, energy, *blocking_params],
-    )
-    reservation = Reservation(estimated_energy=energy, expires_at=now + ttl)
-    cte(
-        "r",
-        *insert_select(
-            reservation, source="p, ids", expressions={"pool_id": "p.id", "withdrawal_id": "ids.id"}
-        ),
-    )
-    status = (
-        "CASE WHEN EXISTS (SELECT 1 FROM p) THEN %s ELSE %s END",
-        [Withdrawal.Status.RESERVED, Withdrawal.Status.QUEUED],
-    )
-    w_sql, w_params = insert_select(
-        withdrawal,
-        source="ids",
-        expressions={"id": "ids.id", "status": status, "pool_id": "(SELECT id FROM p)"},
-        where="EXISTS (SELECT 1 FROM h)",
-    )
-    cte("w", w_sql, w_params)
-    entry = QueueEntry(partner_id=withdrawal.partner_id, energy_needed=energy, enqueued_at=now)
-    cte(
-        "q",
-        *insert_select(
-            entry,
-            source="ids",
-            expressions={"withdrawal_id": "ids.id"},
-            where="EXISTS (SELECT 1 FROM h) AND NOT EXISTS (SELECT 1 FROM p)",
-        ),
-    )
-    sql = (
-        f"WITH {', '.join(ctes)} "  # noqa: S608  # quoted identifiers; values are parameters
-        "SELECT (SELECT got FROM k), (SELECT id FROM prior), (SELECT request_hash FROM prior), "
-        "(SELECT id FROM ids), (SELECT id FROM h), (SELECT id FROM r), (SELECT id FROM w), "
-        "(SELECT id FROM q)"
-    )
+    sql = _statement(keyed=key is not None, vendor=connection.vendor)
     savepoint = transaction.atomic() if connection.in_atomic_block else nullcontext()
     with savepoint, connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
     assert row is not None
-    claimed, replay_id, replay_hash, new_id, hold_id, reservation_id, written, _ = row
-    outcome = IntakeOutcome(
+    claimed, replay_id, replay_hash, new_id, hold_id, reservation_id, written = row
+    if written is not None:
+        withdrawal.pk = new_id
+        withdrawal._state.adding = False
+        withdrawal._state.db = connection.alias
+        queued = reservation_id is None
+        withdrawal.status = Withdrawal.Status.QUEUED if queued else Withdrawal.Status.RESERVED
+        withdrawal.pool_id = None if queued else pool_id
+    return IntakeOutcome(
         claimed=bool(claimed),
         replay_id=replay_id,
         replay_hash=replay_hash,
         hold_id=hold_id,
         reservation_id=reservation_id,
     )
-    if written is not None:
-        withdrawal.pk = new_id
-        withdrawal._state.adding = False
-        withdrawal._state.db = connection.alias
-        if reservation_id is None:
-            withdrawal.status = Withdrawal.Status.QUEUED
-            withdrawal.pool_id = None
-        else:
-            withdrawal.status = Withdrawal.Status.RESERVED
-            withdrawal.pool_id = pool_id
-    return outcome
