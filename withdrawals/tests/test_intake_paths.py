@@ -186,3 +186,29 @@ def test_a_compiled_query_refuses_a_parameter_it_cannot_bind():
         "test_bound", lambda ref: Customer.objects.filter(external_ref=ref).values("pk"), ref=str
     )
     assert query.bind(ref="x").count("x") == 1
+
+
+def test_the_withdrawal_written_by_hand_is_what_drf_would_write(customer, pool, record):
+    """`WithdrawalSerializer.to_representation` is written out by hand for the intake path:
+    it must stay equal to DRF's generic walk over the declared fields, whatever the state."""
+    from rest_framework import serializers
+
+    from withdrawals.apis import WithdrawalSerializer, WithdrawalSummarySerializer
+
+    reserved, _ = record(unsaved(customer, pool), pool_id=pool.pk, energy=ENERGY)
+    EnergyPool.objects.filter(pk=pool.pk).update(energy_used=2 * ENERGY)
+    queued, _ = record(unsaved(customer, pool, amount="0.000001"), pool_id=pool.pk, energy=ENERGY)
+    done = WithdrawalFactory(
+        partner=customer.partner,
+        status=Withdrawal.Status.CONFIRMED,
+        energy_used=64_285,
+        trx_burned_sun=0,
+        failure_reason="",
+        confirmed_at=timezone.now(),
+    )
+    for withdrawal in (reserved, queued, Withdrawal.objects.get(pk=reserved.pk), done):
+        for cls in (WithdrawalSummarySerializer, WithdrawalSerializer):
+            serializer = cls(withdrawal)
+            generic = dict(serializers.ModelSerializer.to_representation(serializer, withdrawal))
+            assert serializer.to_representation(withdrawal) == generic
+            assert list(serializer.to_representation(withdrawal)) == list(generic)
