@@ -212,3 +212,58 @@ def test_the_withdrawal_written_by_hand_is_what_drf_would_write(customer, pool, 
             generic = dict(serializers.ModelSerializer.to_representation(serializer, withdrawal))
             assert serializer.to_representation(withdrawal) == generic
             assert list(serializer.to_representation(withdrawal)) == list(generic)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_requests_in_one_statement_never_overspend_nor_overreserve(partner):
+    """Twelve requests at once on one balance that covers eight and one pool that covers
+    three: three reserved, five queued behind them, four refused; the ledger balances."""
+    import threading
+
+    from django.db import connection
+
+    from pools.services.ledger import ledger_audit
+
+    key = PrivateKey.random()
+    signing_key_import(private_key_hex=key.hex())
+    pool = EnergyPoolFactory(
+        partner=partner,
+        address=key.public_key.to_base58check_address(),
+        custody=EnergyPool.Custody.CUSTODIAL,
+        energy_limit=3 * ENERGY,
+        energy_used=0,
+        reserved_energy=0,
+    )
+    customer = CustomerFactory(partner=partner)
+    balance_credit(customer=customer, currency="USDT", amount=Decimal("8"), idempotency_key="s")
+    barrier = threading.Barrier(12)
+    outcomes: list[str] = []
+    errors: list[BaseException] = []
+
+    def request() -> None:
+        try:
+            barrier.wait()
+            withdrawal, _ = _record_in_one_statement(
+                unsaved(customer, pool, amount="1"), pool_id=pool.pk, energy=ENERGY
+            )
+            outcomes.append(withdrawal.status)
+        except ValidationError:
+            outcomes.append("refused")
+        except BaseException as exc:  # a deadlock or a constraint would surface here
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=request) for _ in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert sorted(outcomes) == sorted(["reserved"] * 3 + ["queued"] * 5 + ["refused"] * 4)
+    assert balance(customer) == (Decimal("0"), Decimal("8"))
+    assert Hold.objects.filter(withdrawal__customer=customer).count() == 8
+    assert QueueEntry.objects.filter(partner=partner).count() == 5
+    pool.refresh_from_db()
+    assert pool.reserved_energy == 3 * ENERGY
+    assert ledger_audit() == []
