@@ -188,6 +188,14 @@ class CompiledQuery:
             params[index] = values[name]
         return params
 
+    def fetchone(self, **values: Any) -> tuple[Any, ...] | None:
+        """Run the query with `values`; its first row as the database returns it (no
+        field converters: for ids, text and numbers), or None."""
+        with connection.cursor() as cursor:
+            cursor.execute(self.sql, self.bind(**values))
+            row: tuple[Any, ...] | None = cursor.fetchone()
+        return row
+
 
 _compiled: dict[tuple[str, str], CompiledQuery] = {}
 

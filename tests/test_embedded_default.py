@@ -25,20 +25,6 @@ pool = EnergyPoolFactory(partner=partner, energy_limit=1_000_000, energy_used=95
 EnergyUsageLogFactory(pool=pool, energy_used=65_000)
 PoolSnapshotFactory(pool=pool)
 QueueEntryFactory(withdrawal=WithdrawalFactory(partner=partner, status="queued"))
-from alerts.services.rules import alerts_check
-from predictions.services import predictions_refresh
-from withdrawals.services.requests import queue_allocate
-from withdrawals.services.audit import expire_and_audit
-from operations.services import cleanup_run
-from dashboard.selectors import partner_dashboard
-from dashboard.selectors import analytics
-alerts_check(check_node=False)
-predictions_refresh()
-queue_allocate()
-expire_and_audit()
-cleanup_run()
-partner_dashboard(partner_id=partner.pk)
-analytics(partner_id=partner.pk, days=30)
 # A withdrawal request, as `make run`'s API takes it: the step-by-step writer (no
 # data-modifying CTEs, no advisory locks), and the reads the ORM compiles once.
 from decimal import Decimal
@@ -64,6 +50,20 @@ again, repeated = withdrawal_request(customer=customer, to_address=recipient,
     amount=Decimal(1), idempotency_key="k")
 assert created and not repeated and again.pk == first.pk, (first, again)
 assert first.status == "queued", first.status  # behind the queued withdrawal above
+from alerts.services.rules import alerts_check
+from predictions.services import predictions_refresh
+from withdrawals.services.requests import queue_allocate
+from withdrawals.services.audit import expire_and_audit
+from operations.services import cleanup_run
+from dashboard.selectors import partner_dashboard
+from dashboard.selectors import analytics
+alerts_check(check_node=False)
+predictions_refresh()
+queue_allocate()
+expire_and_audit()
+cleanup_run()
+partner_dashboard(partner_id=partner.pk)
+analytics(partner_id=partner.pk, days=30)
 print("embedded default ok")
 """
 

@@ -11,20 +11,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection
-from django.db.models import (
-    BigIntegerField,
-    CharField,
-    Count,
-    Exists,
-    Min,
-    OuterRef,
-    Q,
-    QuerySet,
-    Subquery,
-    Sum,
-    Value,
-)
+from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils import timezone
@@ -139,26 +126,19 @@ class IntakeLookup:
 
 def _intake_lookup_query(partner_id: int, key: str | None = None) -> QuerySet[Any, Any]:
     pools = _next_pools(partner_id)
-    prior = Withdrawal.objects.filter(partner_id=partner_id, idempotency_key=key).order_by()
-    replay = {
-        "replay_id": (
-            Subquery(prior.values("pk")[:1])
-            if key is not None
-            else Value(None, output_field=BigIntegerField())
-        ),
-        "replay_hash": (
-            Subquery(prior.values("request_hash")[:1])
-            if key is not None
-            else Value(None, output_field=CharField())
-        ),
-    }
+    prior = (
+        Withdrawal.objects.filter(partner_id=partner_id, idempotency_key=key)
+        if key is not None
+        else Withdrawal.objects.filter(pk__isnull=True)  # no key: nothing to replay
+    ).order_by()
     return (
         Partner.objects.filter(pk=partner_id)
         .order_by()
         .annotate(
             pool_id=Subquery(pools.values("pk")[:1]),
             pool_address=Subquery(pools.values("address")[:1]),
-            **replay,
+            replay_id=Subquery(prior.values("pk")[:1]),
+            replay_hash=Subquery(prior.values("request_hash")[:1]),
         )
         .values_list("pool_id", "pool_address", "replay_id", "replay_hash")
     )
@@ -170,13 +150,10 @@ def intake_lookup(*, partner_id: int, key: str | None) -> IntakeLookup:
     on the intake path compiling the querysets cost more than running them."""
     if key is None:
         query = compiled_query("intake_lookup", _intake_lookup_query, partner_id=int)
-        params = query.bind(partner_id=partner_id)
+        row = query.fetchone(partner_id=partner_id)
     else:
         query = compiled_query("intake_lookup_keyed", _intake_lookup_query, partner_id=int, key=str)
-        params = query.bind(partner_id=partner_id, key=key)
-    with connection.cursor() as cursor:
-        cursor.execute(query.sql, params)
-        row = cursor.fetchone()
+        row = query.fetchone(partner_id=partner_id, key=key)
     if row is None:
         return IntakeLookup(pool_id=None, pool_address=None, replay_id=None, replay_hash=None)
     return IntakeLookup(pool_id=row[0], pool_address=row[1], replay_id=row[2], replay_hash=row[3])

@@ -86,14 +86,6 @@ def balance_credit(
     return existing, False
 
 
-def insufficient_funds(currency: str) -> ValidationError:
-    """The refusal of a hold the balance does not cover (or there is no balance)."""
-    return ValidationError(
-        {"amount": [f"The {currency} balance does not cover this amount."]},
-        code="insufficient_funds",
-    )
-
-
 def hold_place(*, withdrawal: Withdrawal, currency: str, amount: Decimal) -> Hold:
     """Move `amount` from available to held for `withdrawal`.
 
@@ -172,4 +164,12 @@ def withdrawal_holds_release(*, withdrawal_id: int, currency: str | None = None)
     """Release the withdrawal's holds (or only those in `currency`); returns how many."""
     return sum(
         hold_release(hold_id=pk) for pk in _holds_in_lock_order(withdrawal_id, currency=currency)
+    )
+
+
+def insufficient_funds(currency: str) -> ValidationError:
+    """The refusal of a hold the balance does not cover (or there is no balance)."""
+    return ValidationError(
+        {"amount": [f"The {currency} balance does not cover this amount."]},
+        code="insufficient_funds",
     )
