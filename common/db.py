@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection
-from django.db.models import Field, Model
+from django.db.models import Field, Model, QuerySet
 
 
 def release_pooled_connection() -> None:
@@ -160,3 +161,138 @@ def bulk_insert_columns(objs: Sequence[Model], fields: Sequence[str]) -> int:
         obj._state.adding = False
         obj._state.db = connection.alias
     return len(keys)
+
+
+# Stand-ins for a query's parameters while the ORM compiles it once (`compiled_query`):
+# values no caller passes (a negative id far below any key, a string with NUL bytes, which
+# PostgreSQL refuses anyway).
+_INT_STANDIN = -(2**62)
+
+
+def _standin(name: str, kind: type[int] | type[str], index: int) -> int | str:
+    return _INT_STANDIN - index if kind is int else f"\x00{name}\x00"
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledQuery:
+    """A query the ORM compiled once, with the positions of its named parameters."""
+
+    sql: str
+    params: tuple[Any, ...]
+    slots: tuple[tuple[int, str], ...]
+
+    def bind(self, **values: Any) -> list[Any]:
+        """The query's parameters with `values` in place of its named ones."""
+        params = list(self.params)
+        for index, name in self.slots:
+            params[index] = values[name]
+        return params
+
+    def fetchone(self, **values: Any) -> tuple[Any, ...] | None:
+        """Run the query with `values`; its first row as the database returns it (no
+        field converters: for ids, text and numbers), or None."""
+        with connection.cursor() as cursor:
+            cursor.execute(self.sql, self.bind(**values))
+            row: tuple[Any, ...] | None = cursor.fetchone()
+        return row
+
+
+_compiled: dict[tuple[str, str], CompiledQuery] = {}
+
+
+def compiled_query(
+    name: str, build: Callable[..., QuerySet[Any]], **parameters: type[int] | type[str]
+) -> CompiledQuery:
+    """The SQL of `build(**parameters)`, compiled by the ORM once per process and vendor.
+
+    For the hot path, where compiling a queryset costs more than running it: `build` gets a
+    stand-in for each named parameter (ints or strings, compared for equality only: each
+    must reach the SQL unchanged, as an exact lookup passes it), and `bind` puts the real
+    values in their places. Raises `ValueError` when a parameter does not reach the SQL as
+    it was given (a lookup that transforms it), so a wrong binding cannot pass silently.
+    """
+    cache_key = (name, connection.vendor)
+    found = _compiled.get(cache_key)
+    if found is not None:
+        return found
+    standins = {
+        arg: _standin(arg, kind, index) for index, (arg, kind) in enumerate(parameters.items())
+    }
+    sql, params = build(**standins).query.sql_with_params()
+    by_value = {(type(value), value): arg for arg, value in standins.items()}
+    slots = tuple(
+        (index, by_value[(type(value), value)])
+        for index, value in enumerate(params)
+        if (type(value), value) in by_value
+    )
+    if {arg for _, arg in slots} != set(standins):
+        raise ValueError(f"{name}: a parameter did not reach the SQL unchanged")
+    compiled = CompiledQuery(sql=sql, params=tuple(params), slots=slots)
+    _compiled[cache_key] = compiled
+    return compiled
+
+
+class InsertSelect:
+    """`INSERT INTO <model's table> (…) SELECT … FROM <source> [WHERE <where>] RETURNING pk`,
+    for hand-written statements that insert several related rows at once; its SQL is built
+    once per vendor, its parameters per row (`params`).
+
+    Every concrete column gets the value `obj.save()` would write (its defaults, auto_now,
+    each field's own preparation), cast to the column's type; `expressions` puts SQL (over
+    `source`) in place of some columns' values, by attribute name (`"withdrawal_id"`), with
+    its own parameters if it has placeholders (given to `params`). The primary key is left
+    to the database unless `expressions` names it. Like `bulk_create`, it sends no signals
+    and calls no `save()`.
+    """
+
+    def __init__(
+        self,
+        model: type[Model],
+        *,
+        source: str,
+        expressions: Mapping[str, str] | None = None,
+        where: str = "",
+    ) -> None:
+        self.model = model
+        self.source = source
+        self.expressions = dict(expressions or {})
+        self.where = where
+        self.fields = [
+            field
+            for field in model._meta.local_concrete_fields
+            if not field.primary_key or field.attname in self.expressions
+        ]
+        self._sql: dict[str, str] = {}
+
+    @property
+    def sql(self) -> str:
+        found = self._sql.get(connection.vendor)
+        if found is not None:
+            return found
+        quote = connection.ops.quote_name
+        columns = ", ".join(quote(str(field.column)) for field in self.fields)
+        values = ", ".join(
+            self.expressions.get(field.attname) or f"%s::{field.cast_db_type(connection)}"
+            for field in self.fields
+        )
+        pk = self.model._meta.pk
+        assert pk is not None
+        sql = (
+            f"INSERT INTO {quote(self.model._meta.db_table)} ({columns}) "  # noqa: S608
+            f"SELECT {values} FROM {self.source}"
+            + (f" WHERE {self.where}" if self.where else "")
+            + f" RETURNING {quote(str(pk.column))}"
+        )
+        self._sql[connection.vendor] = sql
+        return sql
+
+    def params(self, obj: Model, **expression_params: Sequence[Any]) -> list[Any]:
+        """The statement's parameters for `obj` (an unsaved instance of the model; `pre_save`
+        sets its auto_now times, as `save()` would)."""
+        params: list[Any] = []
+        for field in self.fields:
+            if field.attname in self.expressions:
+                params.extend(expression_params.get(field.attname, ()))
+            else:
+                params.append(field.get_db_prep_save(field.pre_save(obj, add=True), connection))
+        return params

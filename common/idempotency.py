@@ -128,3 +128,14 @@ def claim(*, scope: str, owner_id: int, key: str) -> None:
         row = cursor.fetchone()
     if not row or not row[0]:
         raise IdempotencyInFlight
+
+
+def claim_expression(*, scope: str, owner_id: int, key: str) -> tuple[str, list[object]]:
+    """`claim` as an SQL boolean and its parameters, for a service that records a request's
+    effect in one statement (no transaction of its own to call `claim` in): true when the
+    claim is held for the rest of that statement's transaction, false when a twin holds it
+    (the service then raises `IdempotencyInFlight` and must change nothing). PostgreSQL only.
+    """
+    if connection.vendor != "postgresql":
+        raise RuntimeError("claim_expression() needs PostgreSQL's advisory locks")
+    return "pg_try_advisory_xact_lock(%s)", [claim_lock_id(scope=scope, owner_id=owner_id, key=key)]

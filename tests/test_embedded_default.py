@@ -25,6 +25,31 @@ pool = EnergyPoolFactory(partner=partner, energy_limit=1_000_000, energy_used=95
 EnergyUsageLogFactory(pool=pool, energy_used=65_000)
 PoolSnapshotFactory(pool=pool)
 QueueEntryFactory(withdrawal=WithdrawalFactory(partner=partner, status="queued"))
+# A withdrawal request, as `make run`'s API takes it: the step-by-step writer (no
+# data-modifying CTEs, no advisory locks), and the reads the ORM compiles once.
+from decimal import Decimal
+from tronpy.keys import PrivateKey
+from partners.selectors import Caller
+from partners.tests.factories import CustomerFactory
+from pools.services.keys import signing_key_import
+from withdrawals.selectors import customer_get_for_partner
+from withdrawals.services.balances import balance_credit
+from withdrawals.services.requests import withdrawal_request
+key = PrivateKey.random()
+signing_key_import(private_key_hex=key.hex())
+sender = EnergyPoolFactory(partner=partner, custody="custodial", energy_limit=10**9,
+    address=key.public_key.to_base58check_address())
+customer = CustomerFactory(partner=partner)
+balance_credit(customer=customer, currency="USDT", amount=Decimal(10), idempotency_key="s")
+customer = customer_get_for_partner(caller=Caller(partner=partner, role="operator"),
+    customer_id=customer.pk)
+recipient = PrivateKey.random().public_key.to_base58check_address()
+first, created = withdrawal_request(customer=customer, to_address=recipient,
+    amount=Decimal(1), idempotency_key="k")
+again, repeated = withdrawal_request(customer=customer, to_address=recipient,
+    amount=Decimal(1), idempotency_key="k")
+assert created and not repeated and again.pk == first.pk, (first, again)
+assert first.status == "queued", first.status  # behind the queued withdrawal above
 from alerts.services.rules import alerts_check
 from predictions.services import predictions_refresh
 from withdrawals.services.requests import queue_allocate
@@ -48,7 +73,7 @@ print("embedded default ok")
 
 
 @pytest.mark.slow
-def test_migrations_and_jobs_run_on_the_embedded_sqlite(tmp_path):
+def test_migrations_and_jobs_run_on_the_embedded_sqlite(tmp_path, devnet):
     env = {
         key: value
         for key, value in os.environ.items()
@@ -59,6 +84,7 @@ def test_migrations_and_jobs_run_on_the_embedded_sqlite(tmp_path):
         DEBUG="1",
         TESTING="",
         DJANGO_SETTINGS_MODULE="energy_platform.settings",
+        TRON_NODE_URLS=devnet.url,
     )
     result = subprocess.run(
         [sys.executable, "-c", SCRIPT],

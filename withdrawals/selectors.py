@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
@@ -16,9 +17,10 @@ from django.http import Http404
 from django.utils import timezone
 
 from alerts.services.sources import QueueFacts
+from common.db import compiled_query
 from common.metrics import GaugeSample
 from common.tron import SUN_PER_TRX
-from partners.models import Customer
+from partners.models import Customer, Partner
 from partners.selectors import Caller
 from pools.chain import chain_client
 from pools.chain.client import USDT_TRANSFER_ENERGY_COLD
@@ -58,13 +60,21 @@ def customer_list_for_partner(*, caller: Caller) -> QuerySet[Customer]:
     return Customer.objects.filter(partner_id=caller.partner.pk).order_by("external_ref", "id")
 
 
+def _customer_query(customer_id: int, partner_id: int) -> QuerySet[Customer]:
+    return Customer.objects.filter(pk=customer_id, partner_id=partner_id).order_by()
+
+
 def customer_get_for_partner(*, caller: Caller, customer_id: int) -> Customer:
-    try:
-        return Customer.objects.select_related("partner").get(
-            pk=customer_id, partner_id=caller.partner.pk
-        )
-    except Customer.DoesNotExist:
-        raise Http404 from None
+    """The caller's customer `customer_id`, with the caller's partner as its partner (no
+    join); 404 otherwise. On every withdrawal request, so the SQL is compiled once per
+    process (`common.db.compiled_query`)."""
+    query = compiled_query("customer_for_partner", _customer_query, customer_id=int, partner_id=int)
+    params = query.bind(customer_id=customer_id, partner_id=caller.partner.pk)
+    customer = next(iter(Customer.objects.raw(query.sql, params)), None)
+    if customer is None:
+        raise Http404
+    customer.partner = caller.partner
+    return customer
 
 
 def balances_for_customer(*, customer: Customer) -> QuerySet[Balance]:
@@ -96,15 +106,56 @@ def sending_pools(*, partner_id: int) -> QuerySet[EnergyPool]:
     return _sending().filter(partner_id=partner_id)
 
 
-def pool_for_next_withdrawal(*, partner_id: int) -> EnergyPool | None:
-    """The partner's sending pool with the most energy free now (a new request reserves
-    there when nobody of the partner is queued)."""
+def _next_pools(partner_id: int) -> QuerySet[EnergyPool]:
+    """The partner's sending pools, the one with the most energy free now first (a new
+    request reserves there when nobody of the partner is queued)."""
+    pools = sending_pools(partner_id=partner_id).annotate(free=AVAILABLE_ENERGY)
+    return pools.order_by("-free", "pk")
+
+
+@dataclass(frozen=True, slots=True)
+class IntakeLookup:
+    """What a new withdrawal request reads before it asks the node (`intake_lookup`)."""
+
+    pool_id: int | None  # the first of `_next_pools`, None when the partner has none
+    pool_address: str | None
+    replay_id: int | None  # the withdrawal the Idempotency-Key already made, if any
+    replay_hash: str | None  # and its request's digest
+
+
+def _intake_lookup_query(partner_id: int, key: str | None = None) -> QuerySet[Any, Any]:
+    pools = _next_pools(partner_id)
+    prior = (
+        Withdrawal.objects.filter(partner_id=partner_id, idempotency_key=key)
+        if key is not None
+        else Withdrawal.objects.filter(pk__isnull=True)  # no key: nothing to replay
+    ).order_by()
     return (
-        sending_pools(partner_id=partner_id)
-        .annotate(free=AVAILABLE_ENERGY)
-        .order_by("-free", "pk")
-        .first()
+        Partner.objects.filter(pk=partner_id)
+        .order_by()
+        .annotate(
+            pool_id=Subquery(pools.values("pk")[:1]),
+            pool_address=Subquery(pools.values("address")[:1]),
+            replay_id=Subquery(prior.values("pk")[:1]),
+            replay_hash=Subquery(prior.values("request_hash")[:1]),
+        )
+        .values_list("pool_id", "pool_address", "replay_id", "replay_hash")
     )
+
+
+def intake_lookup(*, partner_id: int, key: str | None) -> IntakeLookup:
+    """The pool a new request of the partner would reserve on and what `key` already made,
+    in one query whose SQL the ORM compiles once per process (`common.db.compiled_query`):
+    on the intake path compiling the querysets cost more than running them."""
+    if key is None:
+        query = compiled_query("intake_lookup", _intake_lookup_query, partner_id=int)
+        row = query.fetchone(partner_id=partner_id)
+    else:
+        query = compiled_query("intake_lookup_keyed", _intake_lookup_query, partner_id=int, key=str)
+        row = query.fetchone(partner_id=partner_id, key=key)
+    if row is None:
+        return IntakeLookup(pool_id=None, pool_address=None, replay_id=None, replay_hash=None)
+    return IntakeLookup(pool_id=row[0], pool_address=row[1], replay_id=row[2], replay_hash=row[3])
 
 
 @dataclass(frozen=True)
@@ -175,6 +226,17 @@ def queue_blocking(*, partner_id: int) -> QuerySet[QueueEntry]:
     whole limit cannot be served as things stand; it keeps its place but nobody waits
     behind it (`queue_unservable`; expire_and_audit raises an alert for it)."""
     return QueueEntry.objects.filter(_covered(), partner_id=partner_id)
+
+
+def queue_blocking_sql(*, partner_id: int) -> tuple[str, list[object]]:
+    """`queue_blocking`'s ids as SQL and parameters, to embed in a hand-written statement
+    (compiled by the ORM once per process: `common.db.compiled_query`)."""
+    query = compiled_query(
+        "queue_blocking",
+        lambda partner_id: queue_blocking(partner_id=partner_id).order_by().values("pk"),
+        partner_id=int,
+    )
+    return query.sql, query.bind(partner_id=partner_id)
 
 
 @dataclass(frozen=True)

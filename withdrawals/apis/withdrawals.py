@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from drf_spectacular.utils import (
     OpenApiParameter,
     extend_schema,
@@ -20,7 +22,7 @@ from common.api.serializers import (
     StrictIntegerField,
 )
 from common.idempotency import parse_key
-from common.tron import validate_tron_address
+from common.tron import USDT_DECIMALS, validate_tron_address
 from partners.api_base import PartnerAPIView
 from withdrawals.apis.fields import usdt_amount
 from withdrawals.models import Withdrawal
@@ -71,6 +73,33 @@ class WithdrawalSummarySerializer(serializers.ModelSerializer):  # type: ignore[
             }
         }
 
+    def to_representation(self, instance: Withdrawal) -> dict[str, Any]:
+        """The declared fields, written out by hand: DRF's field-by-field walk was a tenth
+        of a withdrawal request's time (bench/intake.py). A test holds the two equal
+        (withdrawals/tests/test_intake_paths.py)."""
+        w = instance
+        return {
+            "id": w.pk,
+            "customer": w.customer_id,
+            "to_address": w.to_address,
+            "amount": _AMOUNT.to_representation(w.amount),
+            "mode": w.mode,
+            "status": w.status,
+            "pool": w.pool_id,
+            "energy_estimate": w.energy_estimate,
+            "energy_used": w.energy_used,
+            "trx_burned_sun": w.trx_burned_sun,
+            "failure_reason": w.failure_reason,
+            "created_at": _DATETIME.to_representation(w.created_at),
+            "confirmed_at": (
+                None if w.confirmed_at is None else _DATETIME.to_representation(w.confirmed_at)
+            ),
+        }
+
+
+_AMOUNT = serializers.DecimalField(max_digits=24, decimal_places=USDT_DECIMALS)
+_DATETIME = serializers.DateTimeField()
+
 
 class QueuePlaceSerializer(serializers.Serializer):  # type: ignore[type-arg]
     position = serializers.IntegerField(help_text="In the partner's queue; 1 is next")
@@ -89,6 +118,9 @@ class WithdrawalSerializer(WithdrawalSummarySerializer):
     class Meta(WithdrawalSummarySerializer.Meta):
         fields = [*WithdrawalSummarySerializer.Meta.fields, "queue"]
         read_only_fields = fields
+
+    def to_representation(self, instance: Withdrawal) -> dict[str, Any]:
+        return {**super().to_representation(instance), "queue": self.get_queue(instance)}
 
     @extend_schema_field(QueuePlaceSerializer(allow_null=True))
     def get_queue(self, withdrawal: Withdrawal) -> dict[str, int] | None:

@@ -113,10 +113,7 @@ def hold_place(*, withdrawal: Withdrawal, currency: Currency, amount: Decimal) -
         )
         row = cursor.fetchone()
     if row is None:
-        raise ValidationError(
-            {"amount": [f"The {currency} balance does not cover this amount."]},
-            code="insufficient_funds",
-        )
+        raise insufficient_funds(currency)
     return Hold.objects.create(balance_id=row[0], withdrawal=withdrawal, amount=amount)
 
 
@@ -167,4 +164,12 @@ def withdrawal_holds_release(*, withdrawal_id: int, currency: Currency | None = 
     """Release the withdrawal's holds (or only those in `currency`); returns how many."""
     return sum(
         hold_release(hold_id=pk) for pk in _holds_in_lock_order(withdrawal_id, currency=currency)
+    )
+
+
+def insufficient_funds(currency: str) -> ValidationError:
+    """The refusal of a hold the balance does not cover (or there is no balance)."""
+    return ValidationError(
+        {"amount": [f"The {currency} balance does not cover this amount."]},
+        code="insufficient_funds",
     )

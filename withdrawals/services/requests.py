@@ -25,19 +25,19 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef, Subquery
 from django.utils import timezone
 
-from common.idempotency import claim, request_hash
+from common.idempotency import IdempotencyInFlight, claim, ensure_same_request, request_hash
 from common.logs import request_id_current
 from common.tron import USDT_UNIT
 from partners.models import Customer, Partner
 from pools.chain import chain_client
 from pools.chain.client import USDT_TRANSFER_ENERGY_COLD, USDT_TRANSFER_ENERGY_WARM
 from pools.chain.errors import ChainRejected
-from pools.events import partner_queue_changed, remember_partner
-from pools.models import EnergyPool, Reservation
+from pools.events import partner_queue_changed, pools_changed, remember_partner
+from pools.models import Reservation
 from pools.services.ledger import (
     Allocation,
     Placement,
@@ -49,10 +49,11 @@ from pools.services.ledger import (
 )
 from withdrawals.events import withdrawal_changed
 from withdrawals.models import Currency, QueueEntry, Withdrawal
-from withdrawals.selectors import pool_for_next_withdrawal, queue_blocking, sending_room
-from withdrawals.services.balances import hold_place, withdrawal_holds_release
+from withdrawals.selectors import intake_lookup, queue_blocking, sending_room
+from withdrawals.services.balances import hold_place, insufficient_funds, withdrawal_holds_release
 from withdrawals.services.emergency import emergency_fee_refund
 from withdrawals.services.idempotency import CLAIM_SCOPE, withdrawal_for_key
+from withdrawals.services.intake import intake_record
 
 logger = logging.getLogger(__name__)
 
@@ -65,24 +66,14 @@ def _replay(*, partner: Partner, key: str, body_hash: str) -> Withdrawal | None:
     return None if found is None else Withdrawal.objects.get(pk=found)
 
 
-def pool_for_withdrawal(*, partner: Partner) -> EnergyPool:
-    """The pool for a new withdrawal, or a field error when the partner has none."""
-    pool = pool_for_next_withdrawal(partner_id=partner.pk)
-    if pool is None:
-        raise ValidationError(
-            {"non_field_errors": ["The partner has no active pool that can send withdrawals."]}
-        )
-    return pool
-
-
-def transfer_energy_estimate(*, pool: EnergyPool, to_address: str, amount: Decimal) -> int:
+def transfer_energy_estimate(*, pool_address: str, to_address: str, amount: Decimal) -> int:
     """Energy the USDT transfer will cost, from the node's estimate; if the node cannot
     simulate it (the hot wallet's balance would not cover it now), from whether the
     recipient already holds USDT (docs/tron.md, A USDT transfer)."""
     client = chain_client()
     try:
         return client.estimate_usdt_transfer_energy(
-            owner=pool.address, to=to_address, amount=int(amount * USDT_UNIT)
+            owner=pool_address, to=to_address, amount=int(amount * USDT_UNIT)
         )
     except ChainRejected:
         holder = client.usdt_balance(to_address) > 0
@@ -111,78 +102,130 @@ def withdrawal_request(
 
     Holds the amount, then reserves energy for it on the partner's pool with the most
     energy free, or queues it in the partner's queue: behind anyone of the partner already
-    waiting (`queue_blocking`), or when that pool cannot cover it now. Raises
-    `ValidationError` (bad input, not enough funds, no pool: nothing changes),
-    `IdempotencyMismatch`, `IdempotencyInFlight`, or `ChainUnavailable`.
+    waiting (`queue_blocking`), or when that pool cannot cover it now. All in one
+    transaction: on PostgreSQL one statement (`withdrawals.services.intake`), elsewhere
+    statement by statement. Raises `ValidationError` (bad input, not enough funds, no
+    pool: nothing changes), `IdempotencyMismatch`, `IdempotencyInFlight`, or
+    `ChainUnavailable`.
     """
     partner = customer.partner
     body_hash = request_hash(
         {"customer": customer.pk, "to_address": to_address, "amount": str(amount.normalize())}
     )
-    if idempotency_key and (
-        found := _replay(partner=partner, key=idempotency_key, body_hash=body_hash)
-    ):
-        return found, False
+    # One read before the node is asked: the pool, and what the key already made (a replay
+    # asks the node nothing).
+    lookup = intake_lookup(partner_id=partner.pk, key=idempotency_key)
+    if lookup.replay_id is not None:
+        assert lookup.replay_hash is not None
+        ensure_same_request(stored_hash=lookup.replay_hash, body_hash=body_hash)
+        return Withdrawal.objects.get(pk=lookup.replay_id), False
+    if lookup.pool_id is None or lookup.pool_address is None:
+        raise ValidationError(
+            {"non_field_errors": ["The partner has no active pool that can send withdrawals."]}
+        )
     # The chain is asked before any lock or transaction is held (and the chain client
     # gives a pooled database connection back while it waits).
-    pool = pool_for_withdrawal(partner=partner)
-    energy = transfer_energy_estimate(pool=pool, to_address=to_address, amount=amount)
-    remember_partner(pool_id=pool.pk, partner_id=pool.partner_id)  # the ledger's hint needs it
+    energy = transfer_energy_estimate(
+        pool_address=lookup.pool_address, to_address=to_address, amount=amount
+    )
+    remember_partner(pool_id=lookup.pool_id, partner_id=partner.pk)  # the ledger's hint needs it
+    withdrawal = Withdrawal(
+        customer=customer,
+        partner=partner,
+        pool_id=lookup.pool_id,
+        to_address=to_address,
+        amount=amount,
+        idempotency_key=idempotency_key,
+        request_hash=body_hash,
+        energy_estimate=energy,
+        retry_of=retry_of,
+        status=Status.RESERVED,
+        request_id=request_id_current(),
+    )
     try:
-        with transaction.atomic():
-            if idempotency_key:
-                claim(scope=CLAIM_SCOPE, owner_id=partner.pk, key=idempotency_key)
-                found = _replay(partner=partner, key=idempotency_key, body_hash=body_hash)
-                if found is not None:
-                    return found, False
-            # The withdrawal, its funds (lock order: balance before pool), then the pool's
-            # row last, so only the reservation's insert and the commit wait behind that
-            # hot lock. Inserted as reserved; turned to queued (and off the pool: the
-            # queue is the partner's) if the pool cannot cover it.
-            withdrawal = Withdrawal.objects.create(
-                customer=customer,
-                partner=partner,
-                pool=pool,
-                to_address=to_address,
-                amount=amount,
-                idempotency_key=idempotency_key,
-                request_hash=body_hash,
-                energy_estimate=energy,
-                retry_of=retry_of,
-                status=Status.RESERVED,
-                request_id=request_id_current(),
-            )
-            hold_place(withdrawal=withdrawal, currency=Currency.USDT, amount=amount)
-            # Others of the partner already waiting go first: no jumping the queue.
-            reservation = (
-                None
-                if queue_blocking(partner_id=partner.pk).exists()
-                else reservation_reserve(
-                    pool_id=pool.pk,
-                    withdrawal_id=withdrawal.pk,
-                    energy=energy,
-                    ttl=timedelta(seconds=settings.RESERVATION_TTL_SECONDS),
-                )
-            )
-            if reservation is None:
-                QueueEntry.objects.create(
-                    withdrawal=withdrawal,
-                    partner=partner,
-                    energy_needed=energy,
-                    enqueued_at=timezone.now(),
-                )
-                withdrawal.status = Status.QUEUED
-                withdrawal.pool = None
-                withdrawal.save(update_fields=["status", "pool", "updated_at"])
-                partner_queue_changed(partner_id=partner.pk)
-            _publish(withdrawal, "withdrawal.requested", new=True)
+        if connection.vendor == "postgresql":
+            created = _record_in_one_statement(withdrawal, pool_id=lookup.pool_id, energy=energy)
+        else:
+            created = _record_step_by_step(withdrawal, pool_id=lookup.pool_id, energy=energy)
     except IntegrityError:
-        # Without the advisory lock (SQLite) the unique key is the referee.
+        # The key's twin committed after this request looked (or, without the advisory
+        # lock on SQLite, while it ran): the unique key is the referee.
         if idempotency_key and (
             found := _replay(partner=partner, key=idempotency_key, body_hash=body_hash)
         ):
             return found, False
         raise
+    return created
+
+
+def _record_in_one_statement(
+    withdrawal: Withdrawal, *, pool_id: int, energy: int
+) -> tuple[Withdrawal, bool]:
+    outcome = intake_record(
+        withdrawal=withdrawal,
+        pool_id=pool_id,
+        energy=energy,
+        ttl=timedelta(seconds=settings.RESERVATION_TTL_SECONDS),
+    )
+    if not outcome.claimed:
+        raise IdempotencyInFlight
+    if outcome.replay_id is not None:
+        assert outcome.replay_hash is not None
+        ensure_same_request(stored_hash=outcome.replay_hash, body_hash=withdrawal.request_hash)
+        return Withdrawal.objects.get(pk=outcome.replay_id), False
+    if outcome.hold_id is None:
+        raise insufficient_funds(Currency.USDT)
+    if outcome.reservation_id is not None:
+        pools_changed(pool_ids=[pool_id], reason="reserve")
+    else:
+        partner_queue_changed(partner_id=withdrawal.partner_id)
+    _publish(withdrawal, "withdrawal.requested", new=True)
+    return withdrawal, True
+
+
+def _record_step_by_step(
+    withdrawal: Withdrawal, *, pool_id: int, energy: int
+) -> tuple[Withdrawal, bool]:
+    """`_record_in_one_statement`'s writes as separate statements in a transaction (the
+    embedded SQLite of `make run`, which has no data-modifying CTEs nor advisory locks)."""
+    partner_id = withdrawal.partner_id
+    key = withdrawal.idempotency_key
+    with transaction.atomic():
+        if key:
+            claim(scope=CLAIM_SCOPE, owner_id=partner_id, key=key)
+            found = withdrawal_for_key(
+                partner_id=partner_id, key=key, body_hash=withdrawal.request_hash
+            )
+            if found is not None:
+                return Withdrawal.objects.get(pk=found), False
+        # The withdrawal, its funds (lock order: balance before pool), then the pool's
+        # row last. Inserted as reserved; turned to queued (and off the pool: the queue is
+        # the partner's) if the pool cannot cover it.
+        withdrawal.save(force_insert=True)
+        hold_place(withdrawal=withdrawal, currency=Currency.USDT, amount=withdrawal.amount)
+        # Others of the partner already waiting go first: no jumping the queue.
+        reservation = (
+            None
+            if queue_blocking(partner_id=partner_id).exists()
+            else reservation_reserve(
+                pool_id=pool_id,
+                withdrawal_id=withdrawal.pk,
+                energy=energy,
+                ttl=timedelta(seconds=settings.RESERVATION_TTL_SECONDS),
+            )
+        )
+        if reservation is None:
+            QueueEntry.objects.create(
+                withdrawal=withdrawal,
+                partner_id=partner_id,
+                energy_needed=energy,
+                enqueued_at=timezone.now(),
+            )
+            withdrawal.status = Status.QUEUED
+            withdrawal.pool = None
+            withdrawal.save(update_fields=["status", "pool", "updated_at"])
+            partner_queue_changed(partner_id=partner_id)
+        _publish(withdrawal, "withdrawal.requested", new=True)
     return withdrawal, True
 
 
