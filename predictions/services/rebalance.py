@@ -24,6 +24,14 @@ still given back as their shortage passes), at most `sharing_max_moves_per_hour`
 delegations and `sharing_max_trx_per_hour` TRX delegated in any hour; when moves are too few
 for every short pool, the pools served longest ago go first, so none is starved.
 
+Operator reserves (`EnergyPool.is_reserve`, `ReserveGrant`): after a partner's own pools
+have lent, what its short pools still lack (`Plan.unmet`) is asked of the reserves it holds a
+grant on (`plan_reserves`): each reserve's surplus beyond its own forecast need is split
+fairly among the partners drawing in the run, never beyond a grant's `max_energy` (the
+partner's open loans from that reserve summed), then among each partner's short pools by
+priority. The loan is the borrower's `EnergyShare` (its limits, lock, off switch and return
+rule); a reserve never lends to or borrows from its own partner's pools.
+
 Idempotent: loans in flight (planned or delegating) count as already delivered, so a run
 right after another does not lend twice; one open loan per donor and receiver.
 """

@@ -41,7 +41,7 @@ def operator_partner(db):
 
 
 def reserve_pool(devnet, operator_partner, *, energy: int, per_hour: int = 0) -> EnergyPool:
-    pool = custodial_pool(devnet, operator_partner, energy=energy, label="reserve")
+    pool: EnergyPool = custodial_pool(devnet, operator_partner, energy=energy, label="reserve")
     pool.is_reserve = True
     pool.save()
     pools_sync()
@@ -59,7 +59,7 @@ def grant(pool: EnergyPool, partner, max_energy: int) -> ReserveGrant:
 
 def short_pool(devnet, partner, *, energy: int = 100_000, label: str = "short") -> EnergyPool:
     """A pool whose forecast spends its whole limit every hour: short within the horizon."""
-    pool = custodial_pool(devnet, partner, energy=energy, label=label)
+    pool: EnergyPool = custodial_pool(devnet, partner, energy=energy, label=label)
     pools_sync()
     pool.refresh_from_db()
     forecast(pool, pool.energy_limit)
