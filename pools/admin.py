@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.options import InlineModelAdmin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import (
@@ -41,6 +42,7 @@ from pools.models import (
     PriceQuote,
     RentalOrder,
     Reservation,
+    ReserveGrant,
     SigningKey,
     StakingOperation,
 )
@@ -105,10 +107,18 @@ class PoolChangeForm(forms.ModelForm):  # type: ignore[type-arg]
 
     class Meta:
         model = EnergyPool
-        fields = ["label", "role", *THRESHOLD_FIELDS, "share_priority"]
+        fields = ["label", "role", *THRESHOLD_FIELDS, "share_priority", "is_reserve"]
 
     def clean(self) -> dict[str, object]:
         data = super().clean() or {}
+        if data.get("is_reserve") and (
+            self.instance.custody != EnergyPool.Custody.CUSTODIAL
+            or data.get("role", self.instance.role) != EnergyPool.Role.ENERGY
+        ):
+            self.add_error(
+                "is_reserve",
+                "A reserve lends by delegating its stake: only a custodial energy pool can be one.",
+            )
         changed = {name: data.get(name) for name in THRESHOLD_FIELDS if name in self.changed_data}
         if changed and not self.errors:
             try:
@@ -118,6 +128,17 @@ class PoolChangeForm(forms.ModelForm):  # type: ignore[type-arg]
                 for field, errors in exc.message_dict.items():
                     self.add_error(field if field in self.fields else None, errors)
         return data
+
+
+class ReserveGrantInline(admin.TabularInline):  # type: ignore[type-arg]
+    """The partners granted a draw on a reserve pool, on the pool's page."""
+
+    model = ReserveGrant
+    fk_name = "pool"
+    extra = 0
+    fields = ["partner", "max_energy", "created_at"]
+    readonly_fields = ["created_at"]
+    autocomplete_fields = ["partner"]
 
 
 @admin.register(EnergyPool)
@@ -137,7 +158,7 @@ class EnergyPoolAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "days_left",
         "last_synced_at",
     ]
-    list_filter = ["status", "custody", "role", "partner"]
+    list_filter = ["status", "custody", "role", "is_reserve", "partner"]
     list_select_related = ["partner"]
     search_fields = ["address", "label", "partner__name"]
     autocomplete_fields = ["partner"]
@@ -158,6 +179,13 @@ class EnergyPoolAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     ]
 
     actions = ["pause", "resume", "drain", "archive"]
+    inlines = [ReserveGrantInline]
+
+    def get_inlines(
+        self, request: HttpRequest, obj: EnergyPool | None
+    ) -> list[type[InlineModelAdmin]]:  # type: ignore[type-arg]
+        # Grants are made on a reserve's own page, not while onboarding a pool.
+        return [ReserveGrantInline] if obj is not None and obj.is_reserve else []
 
     def get_form(  # type: ignore[override]
         self, request: HttpRequest, obj: EnergyPool | None = None, **kwargs: object
@@ -361,6 +389,33 @@ class EnergyShareAdmin(ReadOnlyAdmin):
     show_full_result_count = False
 
 
+@admin.register(ReserveGrant)
+class ReserveGrantAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Which partners may draw from which operator reserve pool, and how much at a time
+    (predictions/services/rebalance.py lends within the cap after the partner's own pools).
+    Deleting a grant stops new loans; loans out are given back by the usual rule."""
+
+    list_display = ["id", "pool", "partner", "max_energy", "drawn", "created_at"]
+    list_select_related = ["pool", "partner"]
+    list_filter = ["pool"]
+    search_fields = ["pool__address", "pool__label", "partner__name"]
+    autocomplete_fields = ["pool", "partner"]
+    fields = ["pool", "partner", "max_energy"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ReserveGrant]:
+        loans = EnergyShare.objects.filter(
+            donor_id=OuterRef("pool_id"),
+            partner_id=OuterRef("partner_id"),
+            state__in=EnergyShare.OPEN_STATES,
+        )
+        drawn = loans.order_by().values("partner_id").annotate(total=Sum("energy")).values("total")
+        return super().get_queryset(request).annotate(drawn_energy=Coalesce(Subquery(drawn), 0))  # type: ignore[no-any-return]
+
+    @admin.display(description="Drawn (open loans)", ordering="drawn_energy")
+    def drawn(self, obj: ReserveGrant) -> int:
+        return int(getattr(obj, "drawn_energy", 0))
+
+
 @admin.register(PriceQuote)
 class PriceQuoteAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ["quoted_at", "source", "kind", "price_sun", "duration_days", "min_energy"]
@@ -534,4 +589,4 @@ class RentalOrderAdmin(ReadOnlyAdmin):
     show_full_result_count = False
 
 
-audit_trail_register(EnergyPool)
+audit_trail_register(EnergyPool, ReserveGrant)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
@@ -63,6 +64,15 @@ class EnergyPool(BaseModel):
     # (predictions/services/rebalance.py): more is served first, none is starved.
     share_priority = models.PositiveSmallIntegerField(
         default=1, validators=[MinValueValidator(1), MaxValueValidator(100)]
+    )
+
+    # An operator reserve: a custodial energy pool (of an operator-owned partner) that lends
+    # to the partners granted a draw on it (`ReserveGrant`), as their donor of last resort
+    # (predictions/services/rebalance.py). It never lends to or borrows from its own
+    # partner's other pools.
+    is_reserve = models.BooleanField(
+        default=False,
+        help_text="Operator reserve: lends to the partners granted a draw on it (reserve grants).",
     )
 
     # Alert thresholds in percent; None means "use the partner's default".
@@ -123,6 +133,11 @@ class EnergyPool(BaseModel):
                     Q(emergency_threshold__isnull=True)
                     | Q(emergency_threshold__gt=0, emergency_threshold__lte=100)
                 ),
+            ),
+            # A reserve lends by delegating its stake: the platform must sign for it.
+            models.CheckConstraint(
+                name="pool_reserve_is_custodial_energy",
+                condition=Q(is_reserve=False) | Q(custody="custodial", role="energy"),
             ),
         ]
         indexes = [
@@ -409,9 +424,60 @@ class StakingOperation(BaseModel):
         return f"{self.kind} {self.amount_sun or ''} on {self.pool_id} ({self.state})"
 
 
+class ReserveGrant(BaseModel):
+    """A partner's right to draw energy from an operator reserve pool (`EnergyPool.is_reserve`),
+    set by an operator in the admin: `rebalance_pools` lends from the reserve to the partner's
+    short pools after the partner's own pools, never more than `max_energy` (of limit, the
+    sum of the partner's open loans from this reserve) at a time. Deleting a grant stops new
+    loans; loans out are given back by the usual rule (after the lock, when the shortage has
+    passed).
+    """
+
+    pool = models.ForeignKey(
+        EnergyPool,
+        on_delete=models.CASCADE,
+        related_name="reserve_grants",
+        limit_choices_to={"is_reserve": True},
+    )
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="reserve_grants")
+    max_energy = models.PositiveBigIntegerField(
+        validators=[MinValueValidator(1)],
+        help_text="The most energy (of limit) the partner may have on loan from this reserve.",
+    )
+
+    history = audited()
+
+    class Meta:
+        ordering = ["pool_id", "partner_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["pool", "partner"], name="reserve_grant_one_per_pair"),
+            models.CheckConstraint(
+                name="reserve_grant_cap_positive", condition=Q(max_energy__gt=0)
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.partner} may draw {self.max_energy} energy from {self.pool}"
+
+    def clean(self) -> None:
+        """The pool is a reserve and belongs to another partner than the grantee."""
+        errors: dict[str, str] = {}
+        pool = EnergyPool.objects.filter(pk=self.pool_id).first() if self.pool_id else None
+        if pool is not None and not pool.is_reserve:
+            errors["pool"] = "Only a pool marked as a reserve can be drawn from."
+        if pool is not None and self.partner_id and pool.partner_id == self.partner_id:
+            errors["partner"] = (
+                "The reserve's own partner shares with its pools by the usual rule, not a grant."
+            )
+        if errors:
+            raise ValidationError(errors)
+
+
 class EnergyShare(BaseModel):
-    """Energy lent by one pool of a partner to another: a delegation the `rebalance_pools`
-    job made (predictions/services/rebalance.py), and its return.
+    """Energy lent by one pool to another: a delegation the `rebalance_pools` job made
+    (predictions/services/rebalance.py), and its return. The donor is a pool of the same
+    partner, or an operator reserve the partner was granted a draw on (`ReserveGrant`);
+    `partner` is always the receiver's, the borrower, whose limits and loans list count it.
 
     planned → delegating (its DelegateResource operation recorded) → active (confirmed and
     both pools synced) → returning (UnDelegateResource recorded) → returned; failed when the

@@ -196,11 +196,12 @@ def energy_totals(entries: list[PoolEnergy]) -> dict[str, Any]:
 
 
 def energy_shares_for_partner(*, caller: Caller) -> QuerySet[EnergyShare]:
-    """The caller's partner's energy loans between its pools, newest first, with the
-    staking operations that made and returned them."""
+    """The caller's partner's energy loans, newest first, with the staking operations that
+    made and returned them: between its pools, and to its pools from an operator reserve (a
+    loan's partner is always the receiver's, so a reserve's loans to others never show)."""
     return (
         EnergyShare.objects.filter(partner_id=caller.partner.pk)
-        .select_related("delegate_operation", "undelegate_operation")
+        .select_related("donor", "delegate_operation", "undelegate_operation")
         .order_by("-created_at", "-id")
     )
 

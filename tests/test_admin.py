@@ -557,3 +557,57 @@ def test_pool_thresholds_the_api_refuses_are_refused_by_the_admin_too(
         Decimal("70"),
     )
     assert pool.emergency_threshold == Decimal("80")
+
+
+def test_admin_marks_a_reserve_and_grants_partners_a_draw(admin_user):
+    from partners.tests.factories import PartnerFactory
+    from pools.models import EnergyPool, EnergyShare, ReserveGrant
+
+    operator, borrower = PartnerFactory(), PartnerFactory()
+    client = verified_client(*admin_user)
+
+    def change(pool, **values):
+        url = f"/admin/pools/energypool/{pool.pk}/change/"
+        form = client.get(url).context["adminform"].form
+        data = {name: form[name].value() or "" for name in form.fields}
+        return client.post(url, {**data, **values})
+
+    watch = EnergyPoolFactory(partner=operator, custody="watch_only")
+    refused = change(watch, is_reserve="on")
+    assert refused.status_code == 200
+    assert "only a custodial energy pool can be one" in refused.content.decode()
+    assert not EnergyPool.objects.get(pk=watch.pk).is_reserve
+    reserve = EnergyPoolFactory(partner=operator, custody="custodial")
+    assert change(reserve, is_reserve="on").status_code == 302
+    reserve.refresh_from_db()
+    assert reserve.is_reserve
+    assert (
+        "reserve grants"
+        in client.get(f"/admin/pools/energypool/{reserve.pk}/change/").content.decode().lower()
+    )
+
+    url = "/admin/pools/reservegrant/add/"
+    own = client.post(url, {"pool": reserve.pk, "partner": operator.pk, "max_energy": 1_000})
+    assert own.status_code == 200
+    assert "not a grant" in own.content.decode()
+    other = EnergyPoolFactory(partner=operator, custody="custodial")
+    plain = client.post(url, {"pool": other.pk, "partner": borrower.pk, "max_energy": 1_000})
+    assert plain.status_code == 200  # not a reserve: not even a choice
+    assert not ReserveGrant.objects.exists()
+    made = client.post(url, {"pool": reserve.pk, "partner": borrower.pk, "max_energy": 300_000})
+    assert made.status_code == 302, made.content.decode()[:2000]
+    grant = ReserveGrant.objects.get()
+    assert (grant.pool_id, grant.partner_id, grant.max_energy) == (reserve.pk, borrower.pk, 300_000)
+    EnergyShare.objects.create(
+        partner=borrower,
+        donor=reserve,
+        receiver=EnergyPoolFactory(partner=borrower),
+        amount_sun=5_000_000,
+        energy=47_000,
+        state="active",
+        reason="reserve loan",
+    )
+    listing = client.get("/admin/pools/reservegrant/").content.decode()
+    assert "300000" in listing
+    assert "47000" in listing
+    assert grant.history.count() == 1  # audited

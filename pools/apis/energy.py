@@ -304,14 +304,25 @@ class ShareOperationSerializer(serializers.Serializer):  # type: ignore[type-arg
 
 
 class ShareSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+    """A loan to or between the partner's pools. When it came from an operator reserve, the
+    reserve shows as its id and address only (`from_reserve`), nothing else of it."""
+
+    donor_address = serializers.CharField(source="donor.address", read_only=True)
+    from_reserve = serializers.SerializerMethodField()
     delegate_operation = ShareOperationSerializer(allow_null=True)
     undelegate_operation = ShareOperationSerializer(allow_null=True)
+
+    def get_from_reserve(self, obj: EnergyShare) -> bool:
+        """The donor is an operator reserve pool (another partner's), not the partner's own."""
+        return bool(obj.donor.partner_id != obj.partner_id)
 
     class Meta:
         model = EnergyShare
         fields = [
             "id",
             "donor",
+            "donor_address",
+            "from_reserve",
             "receiver",
             "amount_sun",
             "energy",
@@ -330,8 +341,9 @@ class ShareSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
 
 
 class ShareListApi(PartnerAPIView):
-    """Energy lent between the partner's pools by `rebalance_pools`, newest first: each loan
-    with why it was made (and given back), and its staking operations."""
+    """Energy lent between the partner's pools by `rebalance_pools`, or to them from an
+    operator reserve the partner may draw from, newest first: each loan with why it was made
+    (and given back), and its staking operations. A reserve's other loans are never listed."""
 
     pagination_class = DefaultPagination
     filter_backends = [filters.DjangoFilterBackend]

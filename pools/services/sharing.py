@@ -1,4 +1,5 @@
-"""Energy lent between a partner's pools: the pool-level mechanics of a share (a delegation the
+"""Energy lent between a partner's pools, or to it from an operator reserve pool it holds a
+grant on: the pool-level mechanics of a share (a delegation the
 `rebalance_pools` job decided, predictions/services/rebalance.py) — record it, delegate,
 settle, give back.
 
@@ -15,10 +16,10 @@ from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Sum
 from django.utils import timezone
 
-from pools.models import EnergyPool, EnergyShare, StakingOperation
+from pools.models import EnergyPool, EnergyShare, ReserveGrant, StakingOperation
 from pools.services.staking import staking_submit
 from pools.services.sync import pools_sync
 
@@ -44,17 +45,44 @@ def share_open(
 ) -> EnergyShare | None:
     """Record a loan of `amount_sun` of the donor's stake to the receiver, then delegate it.
 
+    The donor is a pool of the receiver's partner, or an operator reserve
+    (`EnergyPool.is_reserve`) the receiver's partner holds a `ReserveGrant` on; anything
+    else raises ValueError. The loan's `partner` is the receiver's (the borrower). A reserve
+    loan is recorded only while the partner's open loans from that reserve plus this one stay
+    within the grant's `max_energy` (checked under a lock on the grant row, so two runs cannot
+    both fill the last of it).
+
     The share is committed (state planned) before anything is built, so a crash before its
     operation is recorded leaves a planned share that `shares_settle` delegates with the same
     key. Returns None, recording nothing, when the pair already has an open share (one loan
-    per donor and receiver: `share_one_open_per_pair`). Must run outside a transaction.
+    per donor and receiver: `share_one_open_per_pair`) or the grant's cap would be passed.
+    Must run outside a transaction.
     """
-    if donor.partner_id != receiver.partner_id:
-        raise ValueError("a share stays within one partner")
+    reserve = donor.partner_id != receiver.partner_id
+    if reserve and not donor.is_reserve:
+        raise ValueError("a share stays within one partner, or comes from an operator reserve")
     try:
         with transaction.atomic():
+            if reserve:
+                grant = (
+                    ReserveGrant.objects.select_for_update()
+                    .filter(pool=donor, partner_id=receiver.partner_id)
+                    .first()
+                )
+                if grant is None:
+                    raise ValueError(f"partner {receiver.partner_id} may not draw from {donor}")
+                drawn = (
+                    EnergyShare.objects.filter(
+                        donor=donor,
+                        partner_id=receiver.partner_id,
+                        state__in=EnergyShare.OPEN_STATES,
+                    ).aggregate(total=Sum("energy"))["total"]
+                    or 0
+                )
+                if drawn + energy > grant.max_energy:
+                    return None
             share = EnergyShare.objects.create(
-                partner_id=donor.partner_id,
+                partner_id=receiver.partner_id,
                 donor=donor,
                 receiver=receiver,
                 amount_sun=amount_sun,

@@ -7,7 +7,8 @@ import pytest
 from django.utils import timezone
 
 from partners.models import Partner
-from pools.models import EnergyPool, EnergyShare, StakingOperation
+from partners.tests.factories import PartnerFactory
+from pools.models import EnergyPool, EnergyShare, ReserveGrant, StakingOperation
 from pools.tests.factories import EnergyPoolFactory
 
 pytestmark = pytest.mark.django_db
@@ -100,3 +101,43 @@ def test_a_pools_sharing_priority(key_client, partner):
         refused = key_client.patch(url, {"share_priority": bad}, format="json")
         assert refused.status_code == 400, bad
     assert EnergyPool.objects.get(pk=pool.pk).share_priority == 7
+
+
+def test_a_reserve_loan_shows_to_its_borrower_only_with_the_reserve_as_id_and_address(
+    key_client, partner, other_partner
+):
+    operator = PartnerFactory(name="Operator")
+    reserve = EnergyPoolFactory(
+        partner=operator, custody="custodial", is_reserve=True, label="operator reserve"
+    )
+    loans = {}
+    for borrower in (partner, other_partner):
+        receiver = EnergyPoolFactory(partner=borrower)
+        ReserveGrant.objects.create(pool=reserve, partner=borrower, max_energy=500_000)
+        loans[borrower.pk] = EnergyShare.objects.create(
+            partner=borrower,
+            donor=reserve,
+            receiver=receiver,
+            amount_sun=5_000_000,
+            energy=75_000,
+            state="active",
+            reason=f"reserve lends to {borrower.name}",
+        )
+    mine = loans[partner.pk]
+    body = key_client.get("/api/v1/energy/shares").json()
+    assert [row["id"] for row in body["results"]] == [mine.pk]
+    row = body["results"][0]
+    assert (row["donor"], row["donor_address"], row["from_reserve"]) == (
+        reserve.pk,
+        reserve.address,
+        True,
+    )
+    assert other_partner.name not in str(body)
+    assert "operator reserve" not in str(body)  # the reserve's label, nothing of it but ids
+    by_reserve = key_client.get("/api/v1/energy/shares", {"pool": reserve.pk}).json()
+    assert [r["id"] for r in by_reserve["results"]] == [mine.pk]
+    assert key_client.get(f"/api/v1/pools/{reserve.pk}/").status_code == 404
+    assert key_client.get(f"/api/v1/pools/{reserve.pk}/operations").status_code == 404
+    own = loan(partner)
+    rows = key_client.get("/api/v1/energy/shares").json()["results"]
+    assert {r["id"]: r["from_reserve"] for r in rows} == {mine.pk: True, own.pk: False}

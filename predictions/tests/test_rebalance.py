@@ -336,12 +336,12 @@ def test_plan_reads_a_fixed_number_of_queries(
     devnet, partner, three_short, django_assert_num_queries
 ):
     value = ratio()
-    with django_assert_num_queries(6):
+    with django_assert_num_queries(7):
         plan = rebalance_plan(energy_per_trx=value, head_block=None)
     assert len(plan.moves) == 3
     for _ in range(3):
         custodial_pool(devnet, partner, energy=50_000, label="more")
-    with django_assert_num_queries(6):
+    with django_assert_num_queries(7):
         rebalance_plan(energy_per_trx=value, head_block=None)
 
 
