@@ -232,6 +232,14 @@ def compiled_query(
     return compiled
 
 
+def _base_type(field: Field[Any, Any]) -> str:
+    """The column's type without its length or scale (`varchar`, not `varchar(64)`): a cast
+    to `varchar(n)` cuts a longer value silently, where inserting it raises as `save()`'s
+    INSERT would (found by review)."""
+    db_type = str(field.cast_db_type(connection))
+    return db_type.split("(", 1)[0].strip()
+
+
 class InsertSelect:
     """`INSERT INTO <model's table> (…) SELECT … FROM <source> [WHERE <where>] RETURNING pk`,
     for hand-written statements that insert several related rows at once; its SQL is built
@@ -272,7 +280,7 @@ class InsertSelect:
         quote = connection.ops.quote_name
         columns = ", ".join(quote(str(field.column)) for field in self.fields)
         values = ", ".join(
-            self.expressions.get(field.attname) or f"%s::{field.cast_db_type(connection)}"
+            self.expressions.get(field.attname) or f"%s::{_base_type(field)}"
             for field in self.fields
         )
         pk = self.model._meta.pk

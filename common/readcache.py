@@ -78,34 +78,26 @@ def cached_read(*, partner_id: int, name: str, compute: Callable[[], T]) -> T:
     `name` must say everything else the result depends on (the endpoint and its validated
     parameters); the caller has already checked the partner may be read.
     """
-    ttl = settings.READS_CACHE_SECONDS
-    if ttl <= 0:
-        return compute()
-    try:
-        version = cache.get(_version_key(partner_id), 0)
-        key = f"reads:{partner_id}:{version}:{name}"
-        hit = cache.get(key)
-    except Exception:
-        logger.warning("read cache unavailable", exc_info=True)
-        return compute()
-    if hit is not None:
-        return hit  # type: ignore[no-any-return]
-    value = compute()
-    try:
-        cache.set(key, value, ttl)
-    except Exception:
-        logger.warning("read cache: could not store %s", key, exc_info=True)
-    return value
+    return _through_cache(
+        lambda: f"reads:{partner_id}:{cache.get(_version_key(partner_id), 0)}:{name}", compute
+    )
 
 
 def cached_shared(*, name: str, compute: Callable[[], T]) -> T:
     """`compute()` for data that is the same for every partner (market prices), cached for
     `READS_CACHE_SECONDS` or until `shared_changed(name)`."""
+    return _through_cache(lambda: f"reads:shared:{name}", compute)
+
+
+def _through_cache(key_now: Callable[[], str], compute: Callable[[], T]) -> T:
+    """The value under `key_now()` (the key is made first: a partner's version is read
+    before the database), else `compute()` stored there for `READS_CACHE_SECONDS`. Off when
+    the TTL is 0; a cache that fails is logged and the value computed."""
     ttl = settings.READS_CACHE_SECONDS
     if ttl <= 0:
         return compute()
-    key = f"reads:shared:{name}"
     try:
+        key = key_now()
         hit = cache.get(key)
     except Exception:
         logger.warning("read cache unavailable", exc_info=True)

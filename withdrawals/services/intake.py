@@ -54,13 +54,19 @@ class IntakeOutcome:
     """What the statement did. `claimed` False: a twin holds the key, nothing was written.
     `replay_id` set: the key already made that withdrawal (`replay_hash` its request's
     digest), nothing was written. `hold_id` None: the funds do not cover it, nothing was
-    written. Otherwise the withdrawal was recorded: reserved (`reservation_id`) or queued."""
+    written. Otherwise the withdrawal was recorded: reserved (`reservation_id`) or queued.
+
+    `queue_mark`, when reserved: a value of the queue entries' id sequence drawn as the pool
+    was charged. The statement checked the queue in its snapshot, taken before it waited for
+    any row lock, so an entry committed during that wait was not seen; such an entry's id
+    is below the mark (docs/protocols.md, Intake)."""
 
     claimed: bool
     replay_id: int | None
     replay_hash: str | None
     hold_id: int | None
     reservation_id: int | None
+    queue_mark: int | None
 
 
 _HOLD = InsertSelect(
@@ -92,6 +98,7 @@ def _statement(*, keyed: bool, vendor: str) -> str:
     """The statement's SQL, built once (its parameters, in this order, by `intake_record`)."""
     quote = connection.ops.quote_name
     withdrawals = quote(Withdrawal._meta.db_table)
+    queue = quote(QueueEntry._meta.db_table)
     if keyed:
         claim_sql, _ = claim_expression(scope=CLAIM_SCOPE, owner_id=0, key="")
         head = [
@@ -117,7 +124,10 @@ def _statement(*, keyed: bool, vendor: str) -> str:
         f"p AS (UPDATE {quote(EnergyPool._meta.db_table)} "  # noqa: S608
         "SET reserved_energy = reserved_energy + %s "
         "WHERE id = %s AND status = %s AND reserved_energy <= energy_limit - energy_used - %s "
-        f"AND EXISTS (SELECT 1 FROM h) AND NOT EXISTS ({blocking_sql}) RETURNING id)",
+        f"AND EXISTS (SELECT 1 FROM h) AND NOT EXISTS ({blocking_sql}) "
+        # A mark on the queue's sequence, drawn once the pool is charged: every queue entry
+        # inserted before this moment has a smaller id (`IntakeOutcome.queue_mark`).
+        f"RETURNING id, nextval(pg_get_serial_sequence('{queue}', 'id')) AS mark)",
         f"r AS ({_RESERVATION.sql})",
         f"w AS ({_WITHDRAWAL.sql})",
         f"q AS ({_QUEUE_ENTRY.sql})",
@@ -125,7 +135,8 @@ def _statement(*, keyed: bool, vendor: str) -> str:
     return (
         f"WITH {', '.join(ctes)} "  # noqa: S608  # quoted identifiers; values are parameters
         "SELECT (SELECT got FROM k), (SELECT id FROM prior), (SELECT request_hash FROM prior), "
-        "(SELECT id FROM ids), (SELECT id FROM h), (SELECT id FROM r), (SELECT id FROM w)"
+        "(SELECT id FROM ids), (SELECT id FROM h), (SELECT id FROM r), (SELECT id FROM w), "
+        "(SELECT mark FROM p)"
     )
 
 
@@ -170,7 +181,7 @@ def intake_record(
         cursor.execute(sql, params)
         row = cursor.fetchone()
     assert row is not None
-    claimed, replay_id, replay_hash, new_id, hold_id, reservation_id, written = row
+    claimed, replay_id, replay_hash, new_id, hold_id, reservation_id, written, mark = row
     if written is not None:
         withdrawal.pk = new_id
         withdrawal._state.adding = False
@@ -184,4 +195,5 @@ def intake_record(
         replay_hash=replay_hash,
         hold_id=hold_id,
         reservation_id=reservation_id,
+        queue_mark=mark,
     )

@@ -174,13 +174,52 @@ def _record_in_one_statement(
         ensure_same_request(stored_hash=outcome.replay_hash, body_hash=withdrawal.request_hash)
         return Withdrawal.objects.get(pk=outcome.replay_id), False
     if outcome.hold_id is None:
+        # The statement read the key's earlier answer in its snapshot, taken before it won
+        # the key: a twin that committed in between (and spent the funds) is not in it. A
+        # new statement sees it: answer with the twin's withdrawal, never "insufficient
+        # funds" for a request that was made (the caller could pay it twice under a new key).
+        key = withdrawal.idempotency_key
+        if key and (
+            found := withdrawal_for_key(
+                partner_id=withdrawal.partner_id, key=key, body_hash=withdrawal.request_hash
+            )
+        ):
+            return Withdrawal.objects.get(pk=found), False
         raise insufficient_funds(Currency.USDT)
     if outcome.reservation_id is not None:
-        pools_changed(pool_ids=[pool_id], reason="reserve")
+        assert outcome.queue_mark is not None
+        if _queued_before(withdrawal, mark=outcome.queue_mark):
+            _step_back_in_line(withdrawal, reservation_id=outcome.reservation_id)
+        else:
+            pools_changed(pool_ids=[pool_id], reason="reserve")
     else:
         partner_queue_changed(partner_id=withdrawal.partner_id)
     _publish(withdrawal, "withdrawal.requested", new=True)
     return withdrawal, True
+
+
+def _queued_before(withdrawal: Withdrawal, *, mark: int) -> bool:
+    """Whether a request of the partner that its pools could serve was put in the queue
+    before this one's reservation (its entry's id below `mark`, `IntakeOutcome.queue_mark`).
+
+    The one statement checks the queue in its snapshot, taken before it waited for the
+    balance's or the pool's row lock; an entry committed during that wait is not in it
+    (found by review: a younger request of the same customer took the energy an older one
+    had just queued for). This new statement sees it: then the younger request must not
+    keep the energy the older one waits for. One query, on the reserved path only."""
+    return queue_blocking(partner_id=withdrawal.partner_id).filter(pk__lt=mark).exists()
+
+
+def _step_back_in_line(withdrawal: Withdrawal, *, reservation_id: int) -> None:
+    """Undo a reservation that jumped the queue: the energy goes back to the pool and the
+    withdrawal into the partner's queue at its request time, as `step by step` would have
+    put it. A crash between the two leaves a reserved withdrawal without a reservation,
+    which `withdrawals_requeue_unreserved` puts in the queue the same way."""
+    with transaction.atomic():
+        reservation_void(reservation_id=reservation_id)
+        _requeue_unreserved(withdrawal)
+    withdrawal.status = Status.QUEUED
+    withdrawal.pool = None
 
 
 def _record_step_by_step(
@@ -408,24 +447,32 @@ def withdrawals_requeue_unreserved() -> int:
     moved = 0
     for withdrawal in stranded.only("pk", "partner_id", "pool_id", "energy_estimate", "created_at"):
         with transaction.atomic():
-            if (
-                not Withdrawal.objects.filter(pk=withdrawal.pk, status=Status.RESERVED)
-                .exclude(Exists(pending))
-                .update(status=Status.QUEUED, pool=None, updated_at=timezone.now())
-            ):
-                continue
-            assert withdrawal.energy_estimate is not None
-            QueueEntry.objects.get_or_create(
-                withdrawal_id=withdrawal.pk,
-                defaults={
-                    "partner_id": withdrawal.partner_id,
-                    "energy_needed": withdrawal.energy_estimate,
-                    "enqueued_at": withdrawal.created_at,
-                },
-            )
-            partner_queue_changed(partner_id=withdrawal.partner_id)
-            moved += 1
+            moved += _requeue_unreserved(withdrawal)
     return moved
+
+
+def _requeue_unreserved(withdrawal: Withdrawal) -> bool:
+    """A reserved withdrawal without a pending reservation (nothing signed) put in its
+    partner's queue at its request time, off its pool. False if it is not in that state
+    (any more). Call inside a transaction."""
+    pending = Reservation.objects.filter(withdrawal=OuterRef("pk"), state=Reservation.State.PENDING)
+    if (
+        not Withdrawal.objects.filter(pk=withdrawal.pk, status=Status.RESERVED)
+        .exclude(Exists(pending))
+        .update(status=Status.QUEUED, pool=None, updated_at=timezone.now())
+    ):
+        return False
+    assert withdrawal.energy_estimate is not None
+    QueueEntry.objects.get_or_create(
+        withdrawal_id=withdrawal.pk,
+        defaults={
+            "partner_id": withdrawal.partner_id,
+            "energy_needed": withdrawal.energy_estimate,
+            "enqueued_at": withdrawal.created_at,
+        },
+    )
+    partner_queue_changed(partner_id=withdrawal.partner_id)
+    return True
 
 
 def withdrawal_retry(*, withdrawal: Withdrawal) -> Withdrawal:

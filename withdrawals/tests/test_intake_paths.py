@@ -6,6 +6,8 @@ changes), and a key used again (the stored withdrawal, or 422 for another body).
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
@@ -273,3 +275,140 @@ def test_concurrent_requests_in_one_statement_never_overspend_nor_overreserve(pa
     assert pending.count() == 3
     assert pool.reserved_energy == 3 * ENERGY == sum(r.estimated_energy for r in pending)
     assert set(pending.values_list("withdrawal__status", flat=True)) == {"reserved"}
+
+
+def _started(*jobs: tuple[Callable[[], None], float]) -> list[threading.Thread]:
+    """Each job started in its own thread after its delay (seconds after the one before)."""
+    threads = []
+    for job, delay in jobs:
+        time.sleep(delay)
+        thread = threading.Thread(target=job)
+        thread.start()
+        threads.append(thread)
+    return threads
+
+
+@pytest.mark.parametrize("path", sorted(PATHS))
+@pytest.mark.django_db(transaction=True)
+def test_a_younger_request_does_not_take_energy_an_older_one_waits_for(path, partner):
+    """A (too big for the energy free now: queued) and then B (fits) of one customer wait on
+    the customer's balance row. A queues while B waits; B must queue behind A, not keep
+    the energy A waits for — the one statement checked the queue in a snapshot taken before
+    its wait (found by review), so it steps back in line after."""
+    from django.db import connection, connections
+
+    key = PrivateKey.random()
+    signing_key_import(private_key_hex=key.hex())
+    pool = EnergyPoolFactory(
+        partner=partner,
+        address=key.public_key.to_base58check_address(),
+        custody=EnergyPool.Custody.CUSTODIAL,
+        energy_limit=200_000,
+        energy_used=100_000,  # 100,000 free: A (130,000) later, B (65,000) now
+        reserved_energy=0,
+    )
+    customer = CustomerFactory(partner=partner)
+    balance_credit(customer=customer, currency="USDT", amount=Decimal("10"), idempotency_key="s")
+    results: dict[str, tuple[int, str]] = {}
+
+    def request(name: str, energy: int) -> Callable[[], None]:
+        def run() -> None:
+            try:
+                withdrawal = unsaved(customer, pool, amount="1")
+                withdrawal.energy_estimate = energy
+                recorded, _ = PATHS[path](withdrawal, pool_id=pool.pk, energy=energy)
+                results[name] = (recorded.pk, recorded.status)
+            finally:
+                connection.close()
+
+        return run
+
+    holder = connections.create_connection("default")
+    holder.set_autocommit(False)
+    with holder.cursor() as cursor:  # the balance row held: both requests wait on it
+        cursor.execute(
+            "UPDATE withdrawals_balance SET updated_at = now() WHERE customer_id = %s",
+            [customer.pk],
+        )
+
+    started = _started((request("A", 130_000), 0), (request("B", 65_000), 0.5))
+    time.sleep(0.5)
+    holder.commit()  # in this thread: the connection belongs to it
+    holder.close()
+    for thread in started:
+        thread.join()
+    assert results["A"][1] == "queued"
+    assert results["B"][1] == "queued"
+    b = Withdrawal.objects.get(pk=results["B"][0])
+    assert (b.status, b.pool_id) == ("queued", None)
+    entries = list(
+        QueueEntry.objects.order_by("enqueued_at").values_list("withdrawal_id", flat=True)
+    )
+    assert entries == [results["A"][0], results["B"][0]]
+    pool.refresh_from_db()
+    assert pool.reserved_energy == 0
+    assert not Reservation.objects.filter(state=Reservation.State.PENDING).exists()
+    assert balance(customer) == (Decimal("8"), Decimal("2"))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_twin_that_commits_after_the_statements_snapshot_is_replayed(partner, monkeypatch):
+    """T2 (same key and body as T1) starts its statement, T1 commits and spends the funds,
+    then T2 wins the key: T2 answers with T1's withdrawal, not "insufficient funds" (found
+    by review). The window is widened by a sleep before the claim."""
+    from django.db import connection
+
+    from withdrawals.services import intake
+
+    key = PrivateKey.random()
+    signing_key_import(private_key_hex=key.hex())
+    pool = EnergyPoolFactory(
+        partner=partner,
+        address=key.public_key.to_base58check_address(),
+        custody=EnergyPool.Custody.CUSTODIAL,
+        energy_limit=10 * ENERGY,
+        energy_used=0,
+        reserved_energy=0,
+    )
+    customer = CustomerFactory(partner=partner)
+    balance_credit(customer=customer, currency="USDT", amount=Decimal("1"), idempotency_key="s")
+    to_address = PrivateKey.random().public_key.to_base58check_address()
+    claim = "k AS (SELECT pg_try_advisory_xact_lock(%s) AS got)"
+    slow_sql = intake._statement(keyed=True, vendor="postgresql").replace(
+        claim, "k AS (SELECT pg_try_advisory_xact_lock(%s) AS got FROM pg_sleep(0.6))"
+    )
+    assert slow_sql != intake._statement(keyed=True, vendor="postgresql")
+    slow = threading.local()
+    real = intake._statement
+
+    def statement(*, keyed: bool, vendor: str) -> str:
+        return slow_sql if getattr(slow, "on", False) else real(keyed=keyed, vendor=vendor)
+
+    monkeypatch.setattr(intake, "_statement", statement)
+    results: dict[str, tuple[int, bool] | str] = {}
+
+    def request(name: str, delayed: bool) -> Callable[[], None]:
+        def run() -> None:
+            slow.on = delayed
+            try:
+                withdrawal = unsaved(customer, pool, amount="1", key="K")
+                withdrawal.to_address = to_address
+                withdrawal.request_hash = request_hash({"to": to_address, "amount": "1"})
+                recorded, created = _record_in_one_statement(
+                    withdrawal, pool_id=pool.pk, energy=ENERGY
+                )
+                results[name] = (recorded.pk, created)
+            except ValidationError as exc:
+                results[name] = str(exc)
+            finally:
+                connection.close()
+
+        return run
+
+    for thread in _started((request("T2", True), 0), (request("T1", False), 0.2)):
+        thread.join()
+    t1 = results["T1"]
+    assert isinstance(t1, tuple)
+    assert t1[1] is True
+    assert results["T2"] == (t1[0], False)
+    assert Withdrawal.objects.count() == 1
