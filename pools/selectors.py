@@ -163,7 +163,7 @@ def pool_energy(*, pools: list[EnergyPool], now: datetime | None = None) -> list
         }
     else:
         usage = recent_daily_usage(pool_ids=[p.pk for p in pools], now=now)
-    stale_before = now - timedelta(seconds=settings.POOL_STALE_AFTER_SECONDS)
+    stale_before = _stale_before(now)
     result = []
     for pool in pools:
         daily = usage.get(pool.pk, 0.0)
@@ -176,11 +176,74 @@ def pool_energy(*, pools: list[EnergyPool], now: datetime | None = None) -> list
                     committed=pool.energy_used + pool.reserved_energy,
                     daily_usage=daily,
                 ),
-                stale=pool.status != EnergyPool.Status.ARCHIVED
-                and (pool.last_synced_at is None or pool.last_synced_at < stale_before),
+                stale=_is_stale(pool.status, pool.last_synced_at, stale_before),
             )
         )
     return result
+
+
+def _stale_before(now: datetime) -> datetime:
+    return now - timedelta(seconds=settings.POOL_STALE_AFTER_SECONDS)
+
+
+def _is_stale(status: str, last_synced_at: datetime | None, stale_before: datetime) -> bool:
+    """Not synced lately (archived pools are never synced, so never stale)."""
+    return status != EnergyPool.Status.ARCHIVED and (
+        last_synced_at is None or last_synced_at < stale_before
+    )
+
+
+# The stored columns of a pool's energy picture (`PoolEnergy` and its serializer).
+POOL_ENERGY_FIELDS = (
+    "id",
+    "partner_id",
+    "address",
+    "label",
+    "status",
+    "energy_limit",
+    "energy_used",
+    "reserved_energy",
+    "staked_trx_sun",
+    "trx_balance_sun",
+    "last_synced_at",
+    "last_sync_error",
+)
+
+
+def pool_energy_rows(
+    pools: QuerySet[EnergyPool], *, now: datetime, fields: tuple[str, ...] = ()
+) -> list[dict[str, Any]]:
+    """`pool_energy` as plain rows, for the hot reads (bench/reads.py), which build no model
+    instances: each of `pools` as a `values()` row of `POOL_ENERGY_FIELDS` and `fields` (any
+    of the queryset's annotations, or related columns), with its week's usage folded in
+    (`with_recent_usage`, one query) and `available`, `daily_usage`, `days_left` and `stale`
+    added, computed as `PoolEnergy` does."""
+    stale_before = _stale_before(now)
+    rows = list(
+        with_recent_usage(pools, now=now).values(*POOL_ENERGY_FIELDS, *fields, "recent_usage")
+    )
+    for row in rows:
+        limit, used, reserved = row["energy_limit"], row["energy_used"], row["reserved_energy"]
+        daily = float(row.pop("recent_usage")) / RECENT_USAGE_DAYS
+        row["available"] = max(0, limit - used - reserved)  # EnergyPool.available_energy
+        row["daily_usage"] = daily
+        row["days_left"] = days_until_depleted(
+            limit=limit, committed=used + reserved, daily_usage=daily
+        )
+        row["stale"] = _is_stale(row["status"], row["last_synced_at"], stale_before)
+    return rows
+
+
+def energy_totals_rows(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """`energy_totals` over `pool_energy_rows`."""
+    return _totals(
+        pools=len(rows),
+        limit=sum(r["energy_limit"] for r in rows),
+        used=sum(r["energy_used"] for r in rows),
+        reserved=sum(r["reserved_energy"] for r in rows),
+        available=sum(r["available"] for r in rows),
+        daily_usage=sum(r["daily_usage"] for r in rows),
+    )
 
 
 def energy_totals(entries: list[PoolEnergy]) -> dict[str, Any]:

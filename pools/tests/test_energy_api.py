@@ -239,3 +239,70 @@ def test_the_hand_written_pool_equals_the_declared_fields():
             serializer = serializer_class()
             generic = serializers.ModelSerializer.to_representation(serializer, pool)
             assert serializer.to_representation(pool) == dict(generic)
+
+
+@pytest.mark.django_db
+def test_the_monitor_rows_equal_the_serializer_over_models(partner):
+    """The monitor builds plain rows (`pool_energy_rows`, `monitor_output`); the declared
+    serializer over the model path (`pool_energy`) says the same, field for field."""
+    from decimal import Decimal
+
+    from pools.apis.energy import (
+        SAVINGS_WINDOW,
+        MonitorOutputSerializer,
+        monitor_output,
+        with_forecast_accuracy,
+    )
+    from pools.selectors import energy_totals, pool_energy, trx_saved_sun, with_recent_usage
+    from pools.tests.factories import PriceQuoteFactory
+    from predictions.tests.factories import EnergyPredictionFactory
+
+    now = timezone.now()
+    busy = EnergyPoolFactory(
+        partner=partner, last_synced_at=now, reserved_energy=7, trx_balance_sun=5
+    )
+    EnergyUsageLogFactory(pool=busy, energy_used=10**8, at=now - timedelta(hours=1))
+    EnergyPredictionFactory(
+        pool=busy, made_at=now - timedelta(days=2), abs_error=300, covered=True
+    )
+    EnergyPredictionFactory(
+        pool=busy, made_at=now - timedelta(days=3), abs_error=100, covered=False
+    )
+    EnergyPoolFactory(partner=partner, energy_limit=0, energy_used=3, last_sync_error="down")
+    EnergyPoolFactory(partner=partner, status=EnergyPool.Status.ARCHIVED)
+    EnergyPoolFactory()  # another partner's
+    PriceQuoteFactory(price_sun=Decimal(210), quoted_at=now - timedelta(days=10))
+
+    output = monitor_output(
+        partner_id=partner.pk, pools=EnergyPool.objects.filter(partner=partner), now=now
+    )
+
+    pools = list(
+        with_recent_usage(
+            with_forecast_accuracy(
+                EnergyPool.objects.filter(partner=partner)
+                .exclude(status=EnergyPool.Status.ARCHIVED)
+                .order_by("id")
+            ),
+            now=now,
+        )
+    )
+    entries = pool_energy(pools=pools, now=now)
+    since = now - SAVINGS_WINDOW
+    reference = MonitorOutputSerializer(
+        {
+            "partner_id": partner.pk,
+            "totals": energy_totals(entries),
+            "savings": {
+                "since": since,
+                "trx_saved_sun": trx_saved_sun(partner_id=partner.pk, since=since),
+            },
+            "pools": entries,
+        }
+    ).data
+    assert output == reference
+    first = output["pools"][0]
+    assert first["forecast_scored"] == 2 and first["forecast_mae"] == 200.0
+    assert first["forecast_coverage"] == 0.5 and first["days_left"] is not None
+    assert output["savings"]["trx_saved_sun"] == 0  # external usage saves nothing
+    assert len(output["pools"]) == 2
