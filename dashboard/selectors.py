@@ -48,9 +48,8 @@ from pools.selectors import (
     latest_prices,
     latest_prices_cached,
     partner_energy_overview,
-    partner_savings,
     pool_energy,
-    pool_energy_rows,
+    pool_energy_rows_and_savings,
     trx_saved_sun,
     with_recent_usage,
 )
@@ -128,13 +127,21 @@ THRESHOLDS = ("warning_threshold", "critical_threshold", "emergency_threshold")
 CARD_FIELDS = ("partner__name", *THRESHOLDS, *(f"partner__{name}" for name in THRESHOLDS))
 
 
-def pool_card_rows(
-    *, pools: QuerySet[EnergyPool], now: datetime, queue: dict[int, dict[str, Any]]
-) -> list[dict[str, Any]]:
-    """`pool_cards` as plain rows (`pool_energy_rows`, one query, no model instances), each
-    with `partner_name`, its effective `warning`, `critical` and `emergency` thresholds,
-    `level`, `queue_length` and `oldest_wait_seconds`. `queue`: partner id -> `n`, `oldest`."""
-    rows = pool_energy_rows(pools, now=now, fields=CARD_FIELDS)
+def pool_card_rows_and_savings(
+    *, partner_id: int, now: datetime, since: datetime, queue: dict[int, dict[str, Any]]
+) -> tuple[list[dict[str, Any]], int]:
+    """`pool_cards` of the partner's pools as plain rows (no model instances), and its
+    `trx_saved_sun` since `since`, in one query (`pool_energy_rows_and_savings`). Each row
+    is a `pool_energy_rows` row with `partner_name`, its effective `warning`, `critical`
+    and `emergency` thresholds, `level`, `queue_length` and `oldest_wait_seconds`.
+    `queue`: partner id -> `n`, `oldest`."""
+    rows, saved = pool_energy_rows_and_savings(
+        _pool_scope(partner_id=partner_id),
+        partner_id=partner_id,
+        now=now,
+        since=since,
+        fields=CARD_FIELDS,
+    )
     for row in rows:
         partner_name = row.pop("partner__name")
         # EnergyPool.effective_thresholds: the pool's own, else its partner's.
@@ -159,7 +166,7 @@ def pool_card_rows(
             queue_length=waiting["n"] if waiting else 0,
             oldest_wait_seconds=wait_seconds(waiting["oldest"], now) if waiting else None,
         )
-    return rows
+    return rows, saved
 
 
 def pool_cards(
@@ -215,9 +222,9 @@ def _open_alerts(*, partner_id: int | None) -> QuerySet[EnergyAlert]:
 def partner_dashboard(*, partner_id: int, now: datetime | None = None) -> dict[str, Any]:
     """What the partner dashboard shows, in one dict of plain rows (no model instances: the
     hot read of bench/reads.py; `dashboard/apis.py` `dashboard_output` writes it out): six
-    queries whatever the pool count (pools with their week's usage; withdrawals by status
-    with the queue; recent withdrawals; alerts; channels; savings), the last one and the
-    prices cached (common/readcache.py)."""
+    queries whatever the pool count (pools with their week's usage and the partner's
+    savings; withdrawals by status with the queue; recent withdrawals; alerts; channels;
+    prices, shared and cached, common/readcache.py)."""
     now = now or timezone.now()
     # Every queue entry is a withdrawal's: counting them by the withdrawals' status folds
     # the queue into the same query (no withdrawals, no queue).
@@ -235,17 +242,18 @@ def partner_dashboard(*, partner_id: int, now: datetime | None = None) -> dict[s
         queued += row["queued"]
         if row["oldest"] is not None and (oldest is None or row["oldest"] < oldest):
             oldest = row["oldest"]
-    cards = pool_card_rows(
-        pools=_pool_scope(partner_id=partner_id),
+    since = now - SAVINGS_WINDOW
+    cards, saved = pool_card_rows_and_savings(
+        partner_id=partner_id,
         now=now,
+        since=since,
         queue={partner_id: {"n": queued, "oldest": oldest}} if queued else {},
     )
-    since = now - SAVINGS_WINDOW
     return {
         "partner_id": partner_id,
         "generated_at": now,
         "totals": energy_totals_rows(cards),
-        "savings": {"since": since, "trx_saved_sun": partner_savings(partner_id, since)},
+        "savings": {"since": since, "trx_saved_sun": saved},
         "pools": cards,
         # The partner's one queue (each card shows it too: all its pools serve it).
         "queue": {"length": queued, "oldest_wait_seconds": wait_seconds(oldest, now)},

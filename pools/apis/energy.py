@@ -33,9 +33,8 @@ from pools.selectors import (
     energy_totals_rows,
     latest_prices,
     partner_energy_overview,
-    partner_savings,
     pool_energy,
-    pool_energy_rows,
+    pool_energy_rows_and_savings,
     pool_list_for_partner,
     trx_saved_sun,
     usage_logs_for_partner,
@@ -228,22 +227,24 @@ def monitor_output(
 ) -> dict[str, Any]:
     """`MonitorOutputSerializer`'s output for the partner's `pools` (archived left out),
     built by hand from plain rows, no model instances (the monitor's hot path,
-    bench/reads.py; held equal to the serializer by pools/tests/test_energy_api.py): two
-    queries, the pools with their week's usage and forecast accuracy, and the savings
-    (cached per partner, common/readcache.py)."""
-    rows = pool_energy_rows(
+    bench/reads.py; held equal to the serializer by pools/tests/test_energy_api.py): one
+    query, the pools with their week's usage, forecast accuracy and the partner's savings
+    (a second for the savings when it shows no pool)."""
+    since = now - SAVINGS_WINDOW
+    rows, saved = pool_energy_rows_and_savings(
         with_forecast_accuracy(
             pools.select_related(None).exclude(status=EnergyPool.Status.ARCHIVED)
         ),
+        partner_id=partner_id,
         now=now,
+        since=since,
         fields=FORECAST_FIELDS,
     )
-    since = now - SAVINGS_WINDOW
     tz = output_timezone()
     return {
         "partner_id": partner_id,
         "totals": totals_output(energy_totals_rows(rows)),
-        "savings": savings_output(since, partner_savings(partner_id, since), tz),
+        "savings": savings_output(since, saved, tz),
         "pools": [pool_energy_output(row, tz) for row in rows],
     }
 

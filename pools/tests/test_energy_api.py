@@ -4,6 +4,7 @@ import math
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.utils import timezone
 from rest_framework.test import APIClient
 from tronpy.keys import PrivateKey
@@ -92,11 +93,12 @@ def test_monitor_of_another_partner_is_404(
 def test_monitor_query_count_is_constant(partner, key_client, django_assert_num_queries):
     key_client.get(monitor(partner.pk))  # records the key's last use
     EnergyPoolFactory.create_batch(2, partner=partner)
-    # key, pools (their week's usage and forecast accuracy folded in), savings; was 4.
-    with django_assert_num_queries(3):
+    # key, pools (their week's usage, forecast accuracy and the savings folded in); was 4,
+    # then 3.
+    with django_assert_num_queries(2):
         key_client.get(monitor(partner.pk))
     EnergyPoolFactory.create_batch(15, partner=partner)
-    with django_assert_num_queries(3):
+    with django_assert_num_queries(2):
         assert len(key_client.get(monitor(partner.pk)).json()["pools"]) == 17
 
 
@@ -247,6 +249,8 @@ def test_the_monitor_rows_equal_the_serializer_over_models(partner):
     serializer over the model path (`pool_energy`) says the same, field for field."""
     from decimal import Decimal
 
+    from django.conf import settings
+
     from pools.apis.energy import (
         SAVINGS_WINDOW,
         MonitorOutputSerializer,
@@ -262,9 +266,7 @@ def test_the_monitor_rows_equal_the_serializer_over_models(partner):
         partner=partner, last_synced_at=now, reserved_energy=7, trx_balance_sun=5
     )
     EnergyUsageLogFactory(pool=busy, energy_used=10**8, at=now - timedelta(hours=1))
-    EnergyPredictionFactory(
-        pool=busy, made_at=now - timedelta(days=2), abs_error=300, covered=True
-    )
+    EnergyPredictionFactory(pool=busy, made_at=now - timedelta(days=2), abs_error=300, covered=True)
     EnergyPredictionFactory(
         pool=busy, made_at=now - timedelta(days=3), abs_error=100, covered=False
     )
@@ -272,6 +274,15 @@ def test_the_monitor_rows_equal_the_serializer_over_models(partner):
     EnergyPoolFactory(partner=partner, status=EnergyPool.Status.ARCHIVED)
     EnergyPoolFactory()  # another partner's
     PriceQuoteFactory(price_sun=Decimal(210), quoted_at=now - timedelta(days=10))
+    EnergyUsageLogFactory(
+        pool=busy, kind=EnergyUsageLog.Kind.WITHDRAWAL, energy_used=1000, at=now - timedelta(days=2)
+    )
+    EnergyUsageLogFactory(  # before the fee was recorded: the default fee
+        pool=busy, kind=EnergyUsageLog.Kind.WITHDRAWAL, energy_used=10, at=now - timedelta(days=20)
+    )
+    EnergyUsageLogFactory(  # outside the 30 days
+        pool=busy, kind=EnergyUsageLog.Kind.WITHDRAWAL, energy_used=5, at=now - timedelta(days=40)
+    )
 
     output = monitor_output(
         partner_id=partner.pk, pools=EnergyPool.objects.filter(partner=partner), now=now
@@ -302,7 +313,26 @@ def test_the_monitor_rows_equal_the_serializer_over_models(partner):
     ).data
     assert output == reference
     first = output["pools"][0]
-    assert first["forecast_scored"] == 2 and first["forecast_mae"] == 200.0
-    assert first["forecast_coverage"] == 0.5 and first["days_left"] is not None
-    assert output["savings"]["trx_saved_sun"] == 0  # external usage saves nothing
+    assert first["forecast_scored"] == 2
+    assert first["forecast_mae"] == 200.0
+    assert first["forecast_coverage"] == 0.5
+    assert first["days_left"] is not None
+    # folded into the pools' query; external usage saves nothing
+    assert output["savings"]["trx_saved_sun"] == 1000 * 210 + 10 * settings.DEFAULT_ENERGY_FEE_SUN
     assert len(output["pools"]) == 2
+
+
+@pytest.mark.django_db
+def test_the_monitor_of_a_partner_without_pools_still_shows_its_savings(partner):
+    """The savings ride on the pools' query; with no pool to carry them, a query of their
+    own."""
+    from pools.apis.energy import monitor_output
+
+    now = timezone.now()
+    archived = EnergyPoolFactory(partner=partner, status=EnergyPool.Status.ARCHIVED)
+    EnergyUsageLogFactory(pool=archived, kind=EnergyUsageLog.Kind.WITHDRAWAL, energy_used=3)
+    output = monitor_output(
+        partner_id=partner.pk, pools=EnergyPool.objects.filter(partner=partner), now=now
+    )
+    assert output["pools"] == []
+    assert output["savings"]["trx_saved_sun"] == 3 * settings.DEFAULT_ENERGY_FEE_SUN
