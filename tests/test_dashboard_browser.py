@@ -125,7 +125,7 @@ def test_partner_staff_watch_their_pools_live(daphne_url, browser):  # noqa: F81
     assert _reserve_and_time(browser, pool, 2000) < 1.0
 
 
-def _console_login(browser, daphne_url: str, wait: WebDriverWait) -> None:  # noqa: F811
+def _console_login(browser, daphne_url: str, wait) -> None:  # noqa: F811
     """An operator ("root", password and TOTP) signs in to the admin and opens the console."""
     user = UserFactory(username="root", is_staff=True, is_superuser=True)
     device = TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
