@@ -3,6 +3,7 @@ the partner's analytics, and the operators' same across partners."""
 
 from __future__ import annotations
 
+from datetime import tzinfo
 from typing import Any
 
 from drf_spectacular.utils import extend_schema
@@ -11,6 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from common.api.permissions import IsVerifiedStaff
+from common.api.render import fixed_decimal, iso_datetime, output_timezone
 from common.api.serializers import QueryIntegerField
 from common.api.views import StaffAPIView
 from common.readcache import cached_read
@@ -24,6 +26,10 @@ from pools.apis.energy import (
     PriceSerializer,
     SavingsSerializer,
     TotalsSerializer,
+    pool_energy_as_row,
+    pool_energy_output,
+    savings_output,
+    totals_output,
 )
 from pools.models import EnergyPool
 from pools.selectors import PoolEnergy
@@ -51,25 +57,40 @@ class PoolCardSerializer(PoolEnergySerializer):
     stale = serializers.BooleanField(source="energy.stale")
 
     def to_representation(self, instance: PoolEnergy | PoolCard) -> dict[str, Any]:
-        """By hand, as its parent's (the hot path of the dashboards); held equal to the
-        declared fields by dashboard/tests/test_apis.py."""
+        """By hand (`pool_card_output`), as its parent's (the hot path of the dashboards);
+        held equal to the declared fields by dashboard/tests/test_apis.py."""
         if not isinstance(instance, PoolCard):
             raise TypeError("a pool card serializes a PoolCard")
-        pool = instance.pool
-        return {
-            **PoolEnergySerializer.to_representation(self, instance.energy),
-            "partner_id": pool.partner_id,
-            "partner_name": pool.partner.name,
-            "level": instance.level,
-            "warning_threshold": _THRESHOLD.to_representation(instance.warning),
-            "critical_threshold": _THRESHOLD.to_representation(instance.critical),
-            "emergency_threshold": _THRESHOLD.to_representation(instance.emergency),
-            "queue_length": instance.queue_length,
-            "oldest_wait_seconds": instance.oldest_wait_seconds,
-        }
+        return pool_card_output(pool_card_as_row(instance), output_timezone())
 
 
-_THRESHOLD = serializers.DecimalField(max_digits=5, decimal_places=2)
+def pool_card_as_row(card: PoolCard) -> dict[str, Any]:
+    """A `PoolCard` as a `pool_card_rows` row."""
+    return {
+        **pool_energy_as_row(card.energy),
+        "partner_name": card.pool.partner.name,
+        "warning": card.warning,
+        "critical": card.critical,
+        "emergency": card.emergency,
+        "level": card.level,
+        "queue_length": card.queue_length,
+        "oldest_wait_seconds": card.oldest_wait_seconds,
+    }
+
+
+def pool_card_output(row: dict[str, Any], tz: tzinfo) -> dict[str, Any]:
+    """`PoolCardSerializer`'s output from a `pool_card_rows` row."""
+    return {
+        **pool_energy_output(row, tz),
+        "partner_id": row["partner_id"],
+        "partner_name": row["partner_name"],
+        "level": row["level"],
+        "warning_threshold": fixed_decimal(row["warning"], 2),
+        "critical_threshold": fixed_decimal(row["critical"], 2),
+        "emergency_threshold": fixed_decimal(row["emergency"], 2),
+        "queue_length": row["queue_length"],
+        "oldest_wait_seconds": row["oldest_wait_seconds"],
+    }
 
 
 class QueueSummarySerializer(serializers.Serializer):  # type: ignore[type-arg]
@@ -119,6 +140,59 @@ class DashboardOutputSerializer(serializers.Serializer):  # type: ignore[type-ar
     prices = PriceSerializer(many=True)
 
 
+def dashboard_output(data: dict[str, Any]) -> dict[str, Any]:
+    """`DashboardOutputSerializer`'s output from `partner_dashboard`'s rows, written out by
+    hand (DRF's walk over a hundred cards was most of the uncached dashboard's time,
+    bench/reads.py); held equal to the serializer by dashboard/tests/test_apis.py."""
+    tz = output_timezone()
+    savings = data["savings"]
+    return {
+        "partner_id": data["partner_id"],
+        "generated_at": iso_datetime(data["generated_at"], tz),
+        "totals": totals_output(data["totals"]),
+        "savings": savings_output(savings["since"], savings["trx_saved_sun"], tz),
+        "pools": [pool_card_output(row, tz) for row in data["pools"]],
+        "queue": dict(data["queue"]),
+        "withdrawals_by_status": dict(data["withdrawals_by_status"]),
+        "recent_withdrawals": [
+            {
+                "id": w["id"],
+                "status": w["status"],
+                "mode": w["mode"],
+                "amount": fixed_decimal(w["amount"], 6),
+                "pool_id": w["pool_id"],
+                "created_at": iso_datetime(w["created_at"], tz),
+            }
+            for w in data["recent_withdrawals"]
+        ],
+        "alerts": [
+            {
+                "id": a["id"],
+                "partner_id": a["partner_id"],
+                "pool_id": a["pool_id"],
+                "kind": a["kind"],
+                "level": a["level"],
+                "message": a["message"],
+                "opened_at": iso_datetime(a["opened_at"], tz),
+                "acknowledged_at": iso_datetime(a["acknowledged_at"], tz),
+            }
+            for a in data["alerts"]
+        ],
+        "channels": [dict(c) for c in data["channels"]],
+        "prices": [
+            {
+                "source": q.source,
+                "kind": q.kind,
+                "price_sun": fixed_decimal(q.price_sun, 6),
+                "duration_days": q.duration_days,
+                "min_energy": q.min_energy,
+                "quoted_at": iso_datetime(q.quoted_at, tz),
+            }
+            for q in data["prices"]
+        ],
+    }
+
+
 class EnergyDashboardApi(PartnerAPIView):
     """The partner dashboard's cards in one call: every pool (archived left out) with its
     usage against its thresholds, frozen TRX, days left, queue and staleness; totals, the
@@ -129,7 +203,7 @@ class EnergyDashboardApi(PartnerAPIView):
         partner = partner_get_for_caller(caller=self.caller, partner_id=partner_id)
 
         def dashboard() -> dict[str, Any]:
-            return dict(DashboardOutputSerializer(partner_dashboard(partner_id=partner.pk)).data)
+            return dashboard_output(partner_dashboard(partner_id=partner.pk))
 
         # Cached until the partner's data changes (common/readcache.py).
         return Response(cached_read(partner_id=partner.pk, name="dashboard", compute=dashboard))

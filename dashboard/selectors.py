@@ -40,16 +40,16 @@ from django.utils import timezone
 from alerts.models import AlertChannel, EnergyAlert
 from operations.models import JobRun
 from operations.selectors import job_stats
-from pools.models import EnergyPool, EnergyUsageLog, PoolSnapshot, PriceQuote
+from pools.models import EnergyPool, EnergyUsageLog, PoolSnapshot, PriceQuote, usage_percent
 from pools.selectors import (
     CHAIN_SOURCE,
     PoolEnergy,
-    energy_totals,
+    energy_totals_rows,
     latest_prices,
     latest_prices_cached,
     partner_energy_overview,
-    partner_savings,
     pool_energy,
+    pool_energy_rows_and_savings,
     trx_saved_sun,
     with_recent_usage,
 )
@@ -60,6 +60,7 @@ SAVINGS_WINDOW = timedelta(days=30)
 RECENT_ROWS = 10
 MAX_DAYS = 365
 PEAK_HOURS = 3
+OPEN_ALERTS = 50  # a page shows the most recent ones
 FEE = DecimalField(max_digits=20, decimal_places=6)
 
 
@@ -82,32 +83,90 @@ class PoolCard:
     @property
     def level(self) -> str:
         """ok, warning, critical or emergency: the highest threshold the usage has reached."""
-        usage = self.pool.usage_percent
-        for name, threshold in (
-            ("emergency", self.emergency),
-            ("critical", self.critical),
-            ("warning", self.warning),
-        ):
-            if usage >= threshold:
-                return name
-        return "ok"
+        return card_level(self.pool.usage_percent, self.warning, self.critical, self.emergency)
 
     @property
     def oldest_wait_seconds(self) -> int | None:
-        if self.oldest_enqueued_at is None:
-            return None
-        return max(0, int((self.now - self.oldest_enqueued_at).total_seconds()))
+        return wait_seconds(self.oldest_enqueued_at, self.now)
+
+
+def card_level(usage: Decimal, warning: Decimal, critical: Decimal, emergency: Decimal) -> str:
+    """ok, warning, critical or emergency: the highest threshold `usage` has reached."""
+    for name, threshold in (("emergency", emergency), ("critical", critical), ("warning", warning)):
+        if usage >= threshold:
+            return name
+    return "ok"
+
+
+def wait_seconds(since: datetime | None, now: datetime) -> int | None:
+    """Whole seconds waited since `since` (None for no wait)."""
+    if since is None:
+        return None
+    return max(0, int((now - since).total_seconds()))
 
 
 def _pools(
     *, partner_id: int | None, status: str | None = None, now: datetime
 ) -> QuerySet[EnergyPool]:
+    return with_recent_usage(_pool_scope(partner_id=partner_id, status=status), now=now)
+
+
+def _pool_scope(*, partner_id: int | None, status: str | None = None) -> QuerySet[EnergyPool]:
+    """The pools a dashboard shows: archived left out, by partner then id."""
     pools = EnergyPool.objects.select_related("partner").exclude(status=EnergyPool.Status.ARCHIVED)
     if partner_id is not None:
         pools = pools.filter(partner_id=partner_id)
     if status:
         pools = pools.filter(status=status)
-    return with_recent_usage(pools, now=now).order_by("partner_id", "id")
+    return pools.order_by("partner_id", "id")
+
+
+THRESHOLDS = ("warning_threshold", "critical_threshold", "emergency_threshold")
+# A card's columns beyond `POOL_ENERGY_FIELDS`: its partner's name, its own thresholds and
+# its partner's.
+CARD_FIELDS = ("partner__name", *THRESHOLDS, *(f"partner__{name}" for name in THRESHOLDS))
+
+
+def pool_card_rows_and_savings(
+    *, partner_id: int, now: datetime, since: datetime, queue: dict[int, dict[str, Any]]
+) -> tuple[list[dict[str, Any]], int]:
+    """`pool_cards` of the partner's pools as plain rows (no model instances), and its
+    `trx_saved_sun` since `since`, in one query (`pool_energy_rows_and_savings`). Each row
+    is a `pool_energy_rows` row with `partner_name`, its effective `warning`, `critical`
+    and `emergency` thresholds, `level`, `queue_length` and `oldest_wait_seconds`.
+    `queue`: partner id -> `n`, `oldest`."""
+    rows, saved = pool_energy_rows_and_savings(
+        _pool_scope(partner_id=partner_id),
+        partner_id=partner_id,
+        now=now,
+        since=since,
+        fields=CARD_FIELDS,
+    )
+    for row in rows:
+        partner_name = row.pop("partner__name")
+        # EnergyPool.effective_thresholds: the pool's own, else its partner's.
+        warning, critical, emergency = (
+            row.pop(name) or row.pop(f"partner__{name}") for name in THRESHOLDS
+        )
+        for name in THRESHOLDS:
+            row.pop(f"partner__{name}", None)
+        limit, used, reserved = row["energy_limit"], row["energy_used"], row["reserved_energy"]
+        waiting = queue.get(row["partner_id"])
+        row.update(
+            partner_name=partner_name,
+            warning=warning,
+            critical=critical,
+            emergency=emergency,
+            level=card_level(
+                usage_percent(limit=limit, used=used, reserved=reserved),
+                warning,
+                critical,
+                emergency,
+            ),
+            queue_length=waiting["n"] if waiting else 0,
+            oldest_wait_seconds=wait_seconds(waiting["oldest"], now) if waiting else None,
+        )
+    return rows, saved
 
 
 def pool_cards(
@@ -149,17 +208,23 @@ def pool_cards(
 
 def open_alerts(*, partner_id: int | None) -> list[EnergyAlert]:
     """Open alerts, newest first (bounded: a page shows the most recent ones)."""
-    alerts = EnergyAlert.objects.filter(resolved_at__isnull=True).select_related("partner", "pool")
+    alerts = _open_alerts(partner_id=partner_id).select_related("partner", "pool")
+    return list(alerts[:OPEN_ALERTS])
+
+
+def _open_alerts(*, partner_id: int | None) -> QuerySet[EnergyAlert]:
+    alerts = EnergyAlert.objects.filter(resolved_at__isnull=True)
     if partner_id is not None:
         alerts = alerts.filter(partner_id=partner_id)
-    return list(alerts.order_by("-opened_at", "-id")[:50])
+    return alerts.order_by("-opened_at", "-id")
 
 
 def partner_dashboard(*, partner_id: int, now: datetime | None = None) -> dict[str, Any]:
-    """What the partner dashboard shows, in one dict: six queries whatever the pool count
-    (pools with their week's usage; withdrawals by status with the queue; recent
-    withdrawals; alerts; channels; savings), the last one and the prices cached
-    (common/readcache.py)."""
+    """What the partner dashboard shows, in one dict of plain rows (no model instances: the
+    hot read of bench/reads.py; `dashboard/apis.py` `dashboard_output` writes it out): six
+    queries whatever the pool count (pools with their week's usage and the partner's
+    savings; withdrawals by status with the queue; recent withdrawals; alerts; channels;
+    prices, shared and cached, common/readcache.py)."""
     now = now or timezone.now()
     # Every queue entry is a withdrawal's: counting them by the withdrawals' status folds
     # the queue into the same query (no withdrawals, no queue).
@@ -177,35 +242,50 @@ def partner_dashboard(*, partner_id: int, now: datetime | None = None) -> dict[s
         queued += row["queued"]
         if row["oldest"] is not None and (oldest is None or row["oldest"] < oldest):
             oldest = row["oldest"]
-    cards = pool_cards(
-        pools=list(_pools(partner_id=partner_id, now=now)),
+    since = now - SAVINGS_WINDOW
+    cards, saved = pool_card_rows_and_savings(
+        partner_id=partner_id,
         now=now,
+        since=since,
         queue={partner_id: {"n": queued, "oldest": oldest}} if queued else {},
     )
-    since = now - SAVINGS_WINDOW
     return {
         "partner_id": partner_id,
         "generated_at": now,
-        "totals": energy_totals([c.energy for c in cards]),
-        "savings": {"since": since, "trx_saved_sun": partner_savings(partner_id, since)},
+        "totals": energy_totals_rows(cards),
+        "savings": {"since": since, "trx_saved_sun": saved},
         "pools": cards,
         # The partner's one queue (each card shows it too: all its pools serve it).
-        "queue": {
-            "length": queued,
-            "oldest_wait_seconds": (
-                None if oldest is None else max(0, int((now - oldest).total_seconds()))
-            ),
-        },
+        "queue": {"length": queued, "oldest_wait_seconds": wait_seconds(oldest, now)},
         "withdrawals_by_status": by_status,
         "recent_withdrawals": list(
-            Withdrawal.objects.filter(partner_id=partner_id).order_by("-created_at", "-id")[
-                :RECENT_ROWS
-            ]
+            Withdrawal.objects.filter(partner_id=partner_id)
+            .order_by("-created_at", "-id")
+            .values(*RECENT_WITHDRAWAL_FIELDS)[:RECENT_ROWS]
         ),
-        "alerts": open_alerts(partner_id=partner_id),
-        "channels": list(AlertChannel.objects.filter(partner_id=partner_id).order_by("name")),
+        "alerts": list(_open_alerts(partner_id=partner_id).values(*ALERT_FIELDS)[:OPEN_ALERTS]),
+        "channels": list(
+            AlertChannel.objects.filter(partner_id=partner_id)
+            .order_by("name")
+            .values(*CHANNEL_FIELDS)
+        ),
         "prices": latest_prices_cached(),
     }
+
+
+# What the dashboard shows of each (dashboard/apis.py's serializers).
+RECENT_WITHDRAWAL_FIELDS = ("id", "status", "mode", "amount", "pool_id", "created_at")
+ALERT_FIELDS = (
+    "id",
+    "partner_id",
+    "pool_id",
+    "kind",
+    "level",
+    "message",
+    "opened_at",
+    "acknowledged_at",
+)
+CHANNEL_FIELDS = ("id", "name", "kind", "min_level", "is_active")
 
 
 def global_dashboard(

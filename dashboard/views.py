@@ -25,7 +25,7 @@ from rest_framework.exceptions import ValidationError
 from alerts.selectors import alert_get_for_staff
 from alerts.services import alert_acknowledge
 from common.api.render import iso_datetime, output_timezone
-from dashboard.apis import DashboardOutputSerializer, GlobalDashboardOutputSerializer
+from dashboard.apis import GlobalDashboardOutputSerializer, dashboard_output
 from dashboard.selectors import global_dashboard, partner_dashboard
 from partners.models import Partner
 from partners.selectors import caller_for_user
@@ -54,7 +54,7 @@ def partner_dashboard_page(request: HttpRequest) -> HttpResponse:
     caller = caller_for_user(user=request.user)
     if caller is None:  # a customer or a stranger: no partner to show
         raise Http404
-    data = DashboardOutputSerializer(partner_dashboard(partner_id=caller.partner.pk)).data
+    data = dashboard_output(partner_dashboard(partner_id=caller.partner.pk))
     config: dict[str, Any] = {
         "dashboardUrl": reverse("dashboard:dashboard", args=[caller.partner.pk]),
         "analyticsUrl": reverse("dashboard:analytics", args=[caller.partner.pk]),

@@ -15,7 +15,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from common.metrics import GaugeSample
-from common.readcache import cached_read, cached_shared
+from common.readcache import cached_shared
 from partners.models import PartnerWallet
 from partners.selectors import Caller
 from pools.chain.signers import LocalSigner
@@ -163,7 +163,7 @@ def pool_energy(*, pools: list[EnergyPool], now: datetime | None = None) -> list
         }
     else:
         usage = recent_daily_usage(pool_ids=[p.pk for p in pools], now=now)
-    stale_before = now - timedelta(seconds=settings.POOL_STALE_AFTER_SECONDS)
+    stale_before = _stale_before(now)
     result = []
     for pool in pools:
         daily = usage.get(pool.pk, 0.0)
@@ -176,11 +176,98 @@ def pool_energy(*, pools: list[EnergyPool], now: datetime | None = None) -> list
                     committed=pool.energy_used + pool.reserved_energy,
                     daily_usage=daily,
                 ),
-                stale=pool.status != EnergyPool.Status.ARCHIVED
-                and (pool.last_synced_at is None or pool.last_synced_at < stale_before),
+                stale=_is_stale(pool.status, pool.last_synced_at, stale_before),
             )
         )
     return result
+
+
+def _stale_before(now: datetime) -> datetime:
+    return now - timedelta(seconds=settings.POOL_STALE_AFTER_SECONDS)
+
+
+def _is_stale(status: str, last_synced_at: datetime | None, stale_before: datetime) -> bool:
+    """Not synced lately (archived pools are never synced, so never stale)."""
+    return status != EnergyPool.Status.ARCHIVED and (
+        last_synced_at is None or last_synced_at < stale_before
+    )
+
+
+# The stored columns of a pool's energy picture (`PoolEnergy` and its serializer).
+POOL_ENERGY_FIELDS = (
+    "id",
+    "partner_id",
+    "address",
+    "label",
+    "status",
+    "energy_limit",
+    "energy_used",
+    "reserved_energy",
+    "staked_trx_sun",
+    "trx_balance_sun",
+    "last_synced_at",
+    "last_sync_error",
+)
+
+
+def pool_energy_rows(
+    pools: QuerySet[EnergyPool], *, now: datetime, fields: tuple[str, ...] = ()
+) -> list[dict[str, Any]]:
+    """`pool_energy` as plain rows, for the hot reads (bench/reads.py), which build no model
+    instances: each of `pools` as a `values()` row of `POOL_ENERGY_FIELDS` and `fields` (any
+    of the queryset's annotations, or related columns), with its week's usage folded in
+    (`with_recent_usage`, one query) and `available`, `daily_usage`, `days_left` and `stale`
+    added, computed as `PoolEnergy` does."""
+    stale_before = _stale_before(now)
+    rows = list(
+        with_recent_usage(pools, now=now).values(*POOL_ENERGY_FIELDS, *fields, "recent_usage")
+    )
+    for row in rows:
+        limit, used, reserved = row["energy_limit"], row["energy_used"], row["reserved_energy"]
+        daily = float(row.pop("recent_usage")) / RECENT_USAGE_DAYS
+        row["available"] = max(0, limit - used - reserved)  # EnergyPool.available_energy
+        row["daily_usage"] = daily
+        row["days_left"] = days_until_depleted(
+            limit=limit, committed=used + reserved, daily_usage=daily
+        )
+        row["stale"] = _is_stale(row["status"], row["last_synced_at"], stale_before)
+    return rows
+
+
+def pool_energy_rows_and_savings(
+    pools: QuerySet[EnergyPool],
+    *,
+    partner_id: int,
+    now: datetime,
+    since: datetime,
+    fields: tuple[str, ...] = (),
+) -> tuple[list[dict[str, Any]], int]:
+    """`pool_energy_rows` of the partner's `pools`, and its `trx_saved_sun` since `since`
+    folded into the same query (`trx_saved_sun_subquery`); a second query only when no
+    pool is shown to carry it."""
+    rows = pool_energy_rows(
+        pools.annotate(saved_sun=trx_saved_sun_subquery(partner_id=partner_id, since=since)),
+        now=now,
+        fields=(*fields, "saved_sun"),
+    )
+    if not rows:
+        return rows, trx_saved_sun(partner_id=partner_id, since=since)
+    saved = rows[0]["saved_sun"]
+    for row in rows:
+        del row["saved_sun"]
+    return rows, int(saved or 0)
+
+
+def energy_totals_rows(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """`energy_totals` over `pool_energy_rows`."""
+    return _totals(
+        pools=len(rows),
+        limit=sum(r["energy_limit"] for r in rows),
+        used=sum(r["energy_used"] for r in rows),
+        reserved=sum(r["reserved_energy"] for r in rows),
+        available=sum(r["available"] for r in rows),
+        daily_usage=sum(r["daily_usage"] for r in rows),
+    )
 
 
 def energy_totals(entries: list[PoolEnergy]) -> dict[str, Any]:
@@ -356,9 +443,12 @@ def latest_prices() -> list[PriceQuote]:
     return sorted(newest.values(), key=lambda q: (q.source, q.kind, q.duration_days or 0))
 
 
-def trx_saved_sun(*, partner_id: int | None = None, since: datetime | None = None) -> int:
-    """Sun not burned because withdrawals used pooled energy: each unit of stake energy they
-    used, at the energy fee the chain charged then (the last recorded before it)."""
+SUN = DecimalField(max_digits=30, decimal_places=6)
+
+
+def _saved_sun_logs(*, partner_id: int | None, since: datetime | None) -> QuerySet[EnergyUsageLog]:
+    """The usage logs that saved TRX, each annotated with `fee`: the chain's energy fee when
+    it was used (the last recorded before it, or the default)."""
     fee_then = (
         PriceQuote.objects.filter(
             source=CHAIN_SOURCE, kind=PriceQuote.Kind.ENERGY_FEE, quoted_at__lte=OuterRef("at")
@@ -371,38 +461,43 @@ def trx_saved_sun(*, partner_id: int | None = None, since: datetime | None = Non
         logs = logs.filter(pool__partner_id=partner_id)
     if since is not None:
         logs = logs.filter(at__gte=since)
-    total = logs.annotate(
+    return logs.annotate(
         fee=Coalesce(
             Subquery(fee_then, output_field=DecimalField(max_digits=20, decimal_places=6)),
             Value(Decimal(settings.DEFAULT_ENERGY_FEE_SUN)),
             output_field=DecimalField(max_digits=20, decimal_places=6),
         )
-    ).aggregate(
-        saved=Sum(
-            F("energy_used") * F("fee"), output_field=DecimalField(max_digits=30, decimal_places=6)
-        )
+    )
+
+
+def trx_saved_sun(*, partner_id: int | None = None, since: datetime | None = None) -> int:
+    """Sun not burned because withdrawals used pooled energy: each unit of stake energy they
+    used, at the energy fee the chain charged then (the last recorded before it)."""
+    total = _saved_sun_logs(partner_id=partner_id, since=since).aggregate(
+        saved=Sum(F("energy_used") * F("fee"), output_field=SUN)
     )["saved"]
     return int(total or 0)
+
+
+def trx_saved_sun_subquery(*, partner_id: int, since: datetime) -> Subquery:
+    """`trx_saved_sun(partner_id=..., since=...)` as a scalar subquery (null when nothing was
+    saved), for a read to fold it into the query it runs anyway: it refers to no outer
+    column, so the database computes it once however many rows carry it (PostgreSQL's
+    InitPlan; SQLite caches an uncorrelated subquery's value too)."""
+    saved = (
+        _saved_sun_logs(partner_id=partner_id, since=since)
+        .order_by()
+        .values("pool__partner_id")
+        .annotate(saved=Sum(F("energy_used") * F("fee"), output_field=SUN))
+        .values("saved")
+    )
+    return Subquery(saved, output_field=SUN)
 
 
 def latest_prices_cached() -> list[PriceQuote]:
     """`latest_prices`, shared by every dashboard for a few seconds or until the next
     `prices_monitor` run (common/readcache.py)."""
     return cached_shared(name="prices", compute=latest_prices)
-
-
-def partner_savings(partner_id: int, since: datetime) -> int:
-    """`trx_saved_sun` of the partner since `since`, cached until its data changes.
-
-    The sum prices every usage log at the fee then (a subquery per log), the costliest part
-    of the monitor and the dashboard; it moves only when a withdrawal posts its usage, which
-    gives the partner a new read version (common/readcache.py).
-    """
-    return cached_read(
-        partner_id=partner_id,
-        name="savings",
-        compute=lambda: trx_saved_sun(partner_id=partner_id, since=since),
-    )
 
 
 def latest_energy_fee_sun() -> int:

@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import pytest
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
@@ -124,13 +125,10 @@ def test_partner_staff_watch_their_pools_live(daphne_url, browser):  # noqa: F81
     assert _reserve_and_time(browser, pool, 2000) < 1.0
 
 
-def test_an_operator_watches_every_pool_in_the_console(daphne_url, browser):  # noqa: F811
+def _console_login(browser, daphne_url: str, wait) -> None:  # noqa: F811
+    """An operator ("root", password and TOTP) signs in to the admin and opens the console."""
     user = UserFactory(username="root", is_staff=True, is_superuser=True)
     device = TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
-    pool = _pool(MembershipFactory().partner, label="first partner's pool")
-    _pool(MembershipFactory().partner, label="second partner's pool")
-    wait = WebDriverWait(browser, 20)
-
     browser.get(f"{daphne_url}/admin/login/?next=/admin/console/")
     # django-otp's admin login: the password first, then (the user known) the device and
     # its current token.
@@ -146,8 +144,75 @@ def test_an_operator_watches_every_pool_in_the_console(daphne_url, browser):  # 
     browser.find_element(By.CSS_SELECTOR, "input[type=submit]:not([name=otp_challenge])").click()
     wait.until(lambda b: b.current_url == f"{daphne_url}/admin/console/")
     _wait_live(browser, wait)
+
+
+def test_an_operator_watches_every_pool_in_the_console(daphne_url, browser):  # noqa: F811
+    pool = _pool(MembershipFactory().partner, label="first partner's pool")
+    _pool(MembershipFactory().partner, label="second partner's pool")
+    wait = WebDriverWait(browser, 20)
+    _console_login(browser, daphne_url, wait)
     cards = browser.find_element(By.ID, "pool-cards").text
     assert "first partner's pool" in cards
     assert "second partner's pool" in cards
     wait.until(_charts_drawn)
     assert _reserve_and_time(browser, pool, 3000) < 1.0
+
+
+def _alert_item(driver, message: str):
+    """The console's list item of the open alert whose message is `message`."""
+    (item,) = [
+        li for li in driver.find_elements(By.CSS_SELECTOR, "#alerts li") if message in li.text
+    ]
+    return item
+
+
+def test_an_operator_acknowledges_an_alert_from_the_console(daphne_url, browser):  # noqa: F811
+    from alerts.models import EnergyAlert
+    from alerts.tests.factories import EnergyAlertFactory
+
+    pool = _pool(MembershipFactory().partner, label="a pool with alerts")
+    alert = EnergyAlertFactory(pool=pool, message="usage above the warning threshold")
+    other = EnergyAlertFactory(
+        pool=pool, kind=EnergyAlert.Kind.STALE_SYNC, message="not synced for an hour"
+    )
+    wait = WebDriverWait(browser, 20)
+    _console_login(browser, daphne_url, wait)
+    # The script has rendered the alerts from the JSON endpoint (its first fetch is done).
+    wait.until(lambda b: b.execute_script("return window.epDashboard.fetches > 0;"))
+    assert browser.find_element(By.ID, "alert-count").text == "2"
+    browser.execute_script("window.epStayed = true;")  # gone if the page were reloaded
+
+    def click_acknowledge(driver) -> bool:
+        try:
+            button = driver.find_element(By.CSS_SELECTOR, f'form[data-ack="{alert.pk}"] button')
+            button.click()
+        except StaleElementReferenceException:  # re-rendered under us: find it again
+            return False
+        return True
+
+    wait.until(click_acknowledge)
+    # In place: the alert says so, its button is gone, the other keeps its own, and the page
+    # was not reloaded (the script posted it).
+    wait.until(lambda b: "acknowledged" in _alert_item(b, "usage above").text)
+    wait.until(lambda b: not b.find_elements(By.CSS_SELECTOR, f'form[data-ack="{alert.pk}"]'))
+    assert browser.find_elements(By.CSS_SELECTOR, f'form[data-ack="{other.pk}"] button')
+    assert "acknowledged" not in _alert_item(browser, "not synced").text
+    assert browser.execute_script("return window.epStayed === true;")
+    assert browser.current_url == f"{daphne_url}/admin/console/"
+
+    # In the database, through the alerts service: who and when; the other is untouched.
+    alert.refresh_from_db()
+    other.refresh_from_db()
+    assert alert.acknowledged_at is not None
+    assert alert.acknowledged_by_label == "root"
+    assert alert.acknowledged_by is not None
+    assert alert.acknowledged_by.get_username() == "root"
+    assert alert.resolved_at is None  # acknowledged, still open
+    assert other.acknowledged_at is None
+
+    # A fresh page (server-rendered) shows the same.
+    browser.get(f"{daphne_url}/admin/console/")
+    _wait_live(browser, wait)
+    assert "acknowledged" in _alert_item(browser, "usage above").text
+    assert not browser.find_elements(By.CSS_SELECTOR, f'form[data-ack="{alert.pk}"]')
+    assert browser.find_elements(By.CSS_SELECTOR, f'form[data-ack="{other.pk}"] button')

@@ -3,7 +3,7 @@ views across partners (seed documents 000 and 001)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 from django.db.models import Avg, Count, FloatField, IntegerField, OuterRef, Q, QuerySet, Subquery
@@ -18,25 +18,26 @@ from rest_framework.response import Response
 
 from common.api.filters import IdFilter, UtcDateTimeFilter
 from common.api.pagination import DefaultPagination
+from common.api.render import fixed_decimal, iso_datetime, output_timezone
 from common.api.serializers import StrictIntegerField
 from common.api.views import StaffAPIView
 from common.readcache import cached_read
 from partners.api_base import PartnerAPIView
 from partners.selectors import partner_get_by_id, partner_get_for_caller
 from pools.apis.pools import PoolCreateInputSerializer, PoolOutputSerializer, onboard
-from pools.models import EnergyPool, EnergyShare, EnergyUsageLog, PriceQuote
+from pools.models import EnergyPool, EnergyShare, EnergyUsageLog, PriceQuote, usage_percent
 from pools.selectors import (
+    POOL_ENERGY_FIELDS,
     PoolEnergy,
     energy_shares_for_partner,
-    energy_totals,
+    energy_totals_rows,
     latest_prices,
     partner_energy_overview,
-    partner_savings,
     pool_energy,
+    pool_energy_rows_and_savings,
     pool_list_for_partner,
     trx_saved_sun,
     usage_logs_for_partner,
-    with_recent_usage,
 )
 from pools.services.sync import pools_sync
 
@@ -83,46 +84,80 @@ class PoolEnergySerializer(serializers.Serializer):  # type: ignore[type-arg]
     )
 
     def to_representation(self, instance: PoolEnergy) -> dict[str, Any]:
-        """The declared fields, written out by hand: this list is the hot path of the monitor
-        and of the dashboards (bench/reads.py), and DRF's field-by-field walk took most of
-        their time. The declarations above still describe the schema; a test holds the two
-        equal (pools/tests/test_energy_api.py)."""
-        pool = instance.pool
-        return {
-            "pool_id": pool.pk,
-            "address": pool.address,
-            "label": pool.label,
-            "status": pool.status,
-            "energy_limit": pool.energy_limit,
-            "energy_used": pool.energy_used,
-            "reserved_energy": pool.reserved_energy,
-            "available_energy": instance.available,
-            "usage_percent": _PERCENT.to_representation(pool.usage_percent),
-            "regeneration_per_hour": pool.regeneration_per_hour,
-            "daily_usage": float(instance.daily_usage),
-            "days_left": None if instance.days_left is None else float(instance.days_left),
-            "staked_trx_sun": pool.staked_trx_sun,
-            "trx_balance_sun": pool.trx_balance_sun,
-            "last_synced_at": (
-                None
-                if pool.last_synced_at is None
-                else _DATETIME.to_representation(pool.last_synced_at)
-            ),
-            "last_sync_error": pool.last_sync_error,
-            "stale": instance.stale,
-            # Annotated by the monitor's query (`with_forecast_accuracy`); absent elsewhere.
-            "forecast_scored": getattr(pool, "forecast_scored", None),
-            "forecast_mae": _float_or_none(getattr(pool, "forecast_mae", None)),
-            "forecast_coverage": _float_or_none(getattr(pool, "forecast_coverage", None)),
-        }
+        """The declared fields, written out by hand (`pool_energy_output`): this list is the
+        hot path of the monitor and of the dashboards (bench/reads.py), and DRF's
+        field-by-field walk took most of their time. The declarations above still describe
+        the schema; a test holds the two equal (pools/tests/test_energy_api.py)."""
+        return pool_energy_output(pool_energy_as_row(instance), output_timezone())
+
+
+def pool_energy_as_row(entry: PoolEnergy) -> dict[str, Any]:
+    """A `PoolEnergy` as a `pool_energy_rows` row (the forecast's accuracy where the pool
+    was annotated with it)."""
+    pool = entry.pool
+    return {
+        **{name: getattr(pool, name) for name in POOL_ENERGY_FIELDS},
+        "id": pool.pk,
+        "available": entry.available,
+        "daily_usage": entry.daily_usage,
+        "days_left": entry.days_left,
+        "stale": entry.stale,
+        **{name: getattr(pool, name) for name in FORECAST_FIELDS if hasattr(pool, name)},
+    }
+
+
+# The monitor's annotations (`with_forecast_accuracy`); absent elsewhere.
+FORECAST_FIELDS = ("forecast_scored", "forecast_mae", "forecast_coverage")
+
+
+def pool_energy_output(row: dict[str, Any], tz: tzinfo) -> dict[str, Any]:
+    """`PoolEnergySerializer`'s output from a `pool_energy_rows` row."""
+    limit, used, reserved = row["energy_limit"], row["energy_used"], row["reserved_energy"]
+    days_left = row["days_left"]
+    return {
+        "pool_id": row["id"],
+        "address": row["address"],
+        "label": row["label"],
+        "status": row["status"],
+        "energy_limit": limit,
+        "energy_used": used,
+        "reserved_energy": reserved,
+        "available_energy": row["available"],
+        "usage_percent": fixed_decimal(usage_percent(limit=limit, used=used, reserved=reserved), 2),
+        "regeneration_per_hour": limit // 24,  # EnergyPool.regeneration_per_hour
+        "daily_usage": float(row["daily_usage"]),
+        "days_left": None if days_left is None else float(days_left),
+        "staked_trx_sun": row["staked_trx_sun"],
+        "trx_balance_sun": row["trx_balance_sun"],
+        "last_synced_at": iso_datetime(row["last_synced_at"], tz),
+        "last_sync_error": row["last_sync_error"],
+        "stale": row["stale"],
+        "forecast_scored": row.get("forecast_scored"),
+        "forecast_mae": _float_or_none(row.get("forecast_mae")),
+        "forecast_coverage": _float_or_none(row.get("forecast_coverage")),
+    }
+
+
+def totals_output(totals: dict[str, Any]) -> dict[str, Any]:
+    """`TotalsSerializer`'s output from `energy_totals`' (or `energy_totals_rows`') dict."""
+    return {
+        "pools": totals["pools"],
+        "energy_limit": totals["energy_limit"],
+        "energy_used": totals["energy_used"],
+        "reserved_energy": totals["reserved_energy"],
+        "available_energy": totals["available_energy"],
+        "daily_usage": float(totals["daily_usage"]),
+        "usage_percent": fixed_decimal(totals["usage_percent"], 2),
+    }
+
+
+def savings_output(since: datetime, saved_sun: int, tz: tzinfo) -> dict[str, Any]:
+    """`SavingsSerializer`'s output."""
+    return {"since": iso_datetime(since, tz), "trx_saved_sun": int(saved_sun)}
 
 
 def _float_or_none(value: object) -> float | None:
     return None if value is None else float(value)  # type: ignore[arg-type]
-
-
-_PERCENT = serializers.DecimalField(max_digits=7, decimal_places=2)
-_DATETIME = serializers.DateTimeField()
 
 
 class AdminPoolEnergySerializer(PoolEnergySerializer):
@@ -187,6 +222,33 @@ def with_forecast_accuracy(pools: QuerySet[EnergyPool]) -> QuerySet[EnergyPool]:
     )
 
 
+def monitor_output(
+    *, partner_id: int, pools: QuerySet[EnergyPool], now: datetime
+) -> dict[str, Any]:
+    """`MonitorOutputSerializer`'s output for the partner's `pools` (archived left out),
+    built by hand from plain rows, no model instances (the monitor's hot path,
+    bench/reads.py; held equal to the serializer by pools/tests/test_energy_api.py): one
+    query, the pools with their week's usage, forecast accuracy and the partner's savings
+    (a second for the savings when it shows no pool)."""
+    since = now - SAVINGS_WINDOW
+    rows, saved = pool_energy_rows_and_savings(
+        with_forecast_accuracy(
+            pools.select_related(None).exclude(status=EnergyPool.Status.ARCHIVED)
+        ),
+        partner_id=partner_id,
+        now=now,
+        since=since,
+        fields=FORECAST_FIELDS,
+    )
+    tz = output_timezone()
+    return {
+        "partner_id": partner_id,
+        "totals": totals_output(energy_totals_rows(rows)),
+        "savings": savings_output(since, saved, tz),
+        "pools": [pool_energy_output(row, tz) for row in rows],
+    }
+
+
 class EnergyMonitorApi(PartnerAPIView):
     """Live energy of the partner and each of its pools (archived pools left out)."""
 
@@ -196,26 +258,11 @@ class EnergyMonitorApi(PartnerAPIView):
         partner = partner_get_for_caller(caller=caller, partner_id=partner_id)
 
         def monitor() -> dict[str, Any]:
-            now = timezone.now()
-            pools = list(
-                with_recent_usage(
-                    with_forecast_accuracy(
-                        pool_list_for_partner(caller=caller)
-                        .select_related(None)
-                        .exclude(status=EnergyPool.Status.ARCHIVED)
-                    ),
-                    now=now,
-                )
+            return monitor_output(
+                partner_id=partner.pk,
+                pools=pool_list_for_partner(caller=caller),
+                now=timezone.now(),
             )
-            entries = pool_energy(pools=pools, now=now)
-            since = now - SAVINGS_WINDOW
-            data = {
-                "partner_id": partner.pk,
-                "totals": energy_totals(entries),
-                "savings": {"since": since, "trx_saved_sun": partner_savings(partner.pk, since)},
-                "pools": entries,
-            }
-            return dict(MonitorOutputSerializer(data).data)
 
         return Response(cached_read(partner_id=partner.pk, name="monitor", compute=monitor))
 

@@ -4,6 +4,7 @@ import math
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.utils import timezone
 from rest_framework.test import APIClient
 from tronpy.keys import PrivateKey
@@ -92,11 +93,12 @@ def test_monitor_of_another_partner_is_404(
 def test_monitor_query_count_is_constant(partner, key_client, django_assert_num_queries):
     key_client.get(monitor(partner.pk))  # records the key's last use
     EnergyPoolFactory.create_batch(2, partner=partner)
-    # key, pools (their week's usage and forecast accuracy folded in), savings; was 4.
-    with django_assert_num_queries(3):
+    # key, pools (their week's usage, forecast accuracy and the savings folded in); was 4,
+    # then 3.
+    with django_assert_num_queries(2):
         key_client.get(monitor(partner.pk))
     EnergyPoolFactory.create_batch(15, partner=partner)
-    with django_assert_num_queries(3):
+    with django_assert_num_queries(2):
         assert len(key_client.get(monitor(partner.pk)).json()["pools"]) == 17
 
 
@@ -239,3 +241,98 @@ def test_the_hand_written_pool_equals_the_declared_fields():
             serializer = serializer_class()
             generic = serializers.ModelSerializer.to_representation(serializer, pool)
             assert serializer.to_representation(pool) == dict(generic)
+
+
+@pytest.mark.django_db
+def test_the_monitor_rows_equal_the_serializer_over_models(partner):
+    """The monitor builds plain rows (`pool_energy_rows`, `monitor_output`); the declared
+    serializer over the model path (`pool_energy`) says the same, field for field."""
+    from decimal import Decimal
+
+    from django.conf import settings
+
+    from pools.apis.energy import (
+        SAVINGS_WINDOW,
+        MonitorOutputSerializer,
+        monitor_output,
+        with_forecast_accuracy,
+    )
+    from pools.selectors import energy_totals, pool_energy, trx_saved_sun, with_recent_usage
+    from pools.tests.factories import PriceQuoteFactory
+    from predictions.tests.factories import EnergyPredictionFactory
+
+    now = timezone.now()
+    busy = EnergyPoolFactory(
+        partner=partner, last_synced_at=now, reserved_energy=7, trx_balance_sun=5
+    )
+    EnergyUsageLogFactory(pool=busy, energy_used=10**8, at=now - timedelta(hours=1))
+    EnergyPredictionFactory(pool=busy, made_at=now - timedelta(days=2), abs_error=300, covered=True)
+    EnergyPredictionFactory(
+        pool=busy, made_at=now - timedelta(days=3), abs_error=100, covered=False
+    )
+    EnergyPoolFactory(partner=partner, energy_limit=0, energy_used=3, last_sync_error="down")
+    EnergyPoolFactory(partner=partner, status=EnergyPool.Status.ARCHIVED)
+    EnergyPoolFactory()  # another partner's
+    PriceQuoteFactory(price_sun=Decimal(210), quoted_at=now - timedelta(days=10))
+    EnergyUsageLogFactory(
+        pool=busy, kind=EnergyUsageLog.Kind.WITHDRAWAL, energy_used=1000, at=now - timedelta(days=2)
+    )
+    EnergyUsageLogFactory(  # before the fee was recorded: the default fee
+        pool=busy, kind=EnergyUsageLog.Kind.WITHDRAWAL, energy_used=10, at=now - timedelta(days=20)
+    )
+    EnergyUsageLogFactory(  # outside the 30 days
+        pool=busy, kind=EnergyUsageLog.Kind.WITHDRAWAL, energy_used=5, at=now - timedelta(days=40)
+    )
+
+    output = monitor_output(
+        partner_id=partner.pk, pools=EnergyPool.objects.filter(partner=partner), now=now
+    )
+
+    pools = list(
+        with_recent_usage(
+            with_forecast_accuracy(
+                EnergyPool.objects.filter(partner=partner)
+                .exclude(status=EnergyPool.Status.ARCHIVED)
+                .order_by("id")
+            ),
+            now=now,
+        )
+    )
+    entries = pool_energy(pools=pools, now=now)
+    since = now - SAVINGS_WINDOW
+    reference = MonitorOutputSerializer(
+        {
+            "partner_id": partner.pk,
+            "totals": energy_totals(entries),
+            "savings": {
+                "since": since,
+                "trx_saved_sun": trx_saved_sun(partner_id=partner.pk, since=since),
+            },
+            "pools": entries,
+        }
+    ).data
+    assert output == reference
+    first = output["pools"][0]
+    assert first["forecast_scored"] == 2
+    assert first["forecast_mae"] == 200.0
+    assert first["forecast_coverage"] == 0.5
+    assert first["days_left"] is not None
+    # folded into the pools' query; external usage saves nothing
+    assert output["savings"]["trx_saved_sun"] == 1000 * 210 + 10 * settings.DEFAULT_ENERGY_FEE_SUN
+    assert len(output["pools"]) == 2
+
+
+@pytest.mark.django_db
+def test_the_monitor_of_a_partner_without_pools_still_shows_its_savings(partner):
+    """The savings ride on the pools' query; with no pool to carry them, a query of their
+    own."""
+    from pools.apis.energy import monitor_output
+
+    now = timezone.now()
+    archived = EnergyPoolFactory(partner=partner, status=EnergyPool.Status.ARCHIVED)
+    EnergyUsageLogFactory(pool=archived, kind=EnergyUsageLog.Kind.WITHDRAWAL, energy_used=3)
+    output = monitor_output(
+        partner_id=partner.pk, pools=EnergyPool.objects.filter(partner=partner), now=now
+    )
+    assert output["pools"] == []
+    assert output["savings"]["trx_saved_sun"] == 3 * settings.DEFAULT_ENERGY_FEE_SUN
