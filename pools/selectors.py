@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -543,3 +544,35 @@ def ledger_audit() -> list[LedgerBreach]:
         .values_list("pk", "partner_id", "reserved_energy", "pending_total")
     )
     return [LedgerBreach(*row) for row in rows]
+
+
+def own_usage_since(
+    since: dict[int, int], *, kinds: Sequence[str]
+) -> dict[int, list[tuple[int, int]]]:
+    """Per pool, the energy the platform logged itself (`kinds`) after `since[pool_id]`
+    (epoch milliseconds), as (energy, at_ms) pairs; one query for any number of pools.
+    Sync's external-drain check compares it with what the chain shows."""
+    if not since:
+        return {}
+    earliest = datetime.fromtimestamp(min(since.values()) / 1000, tz=UTC)
+    rows = EnergyUsageLog.objects.filter(
+        pool_id__in=list(since), kind__in=kinds, at__gt=earliest
+    ).values_list("pool_id", "energy_used", "at")
+    usage: dict[int, list[tuple[int, int]]] = {}
+    for pool_id, energy, at in rows:
+        at_ms = int(at.timestamp() * 1000)
+        if at_ms > since[pool_id]:
+            usage.setdefault(pool_id, []).append((energy, at_ms))
+    return usage
+
+
+def pools_with_signed_in_flight(pool_ids: Sequence[int]) -> set[int]:
+    """Of `pool_ids`, the pools with a signed transaction of ours not yet settled (a pending
+    reservation that no longer expires)."""
+    return set(
+        Reservation.objects.filter(
+            pool_id__in=list(pool_ids),
+            state=Reservation.State.PENDING,
+            expires_at__isnull=True,
+        ).values_list("pool_id", flat=True)
+    )

@@ -28,7 +28,8 @@ from pools.chain.batch import BatchReader
 from pools.chain.errors import ChainError, ChainUnavailable
 from pools.chain.types import DEFAULT_WINDOW_MS, AccountState, BlockRef
 from pools.events import pools_changed, remember_partner
-from pools.models import EnergyPool, EnergyUsageLog, PoolSnapshot, Reservation
+from pools.models import EnergyPool, EnergyUsageLog, PoolSnapshot
+from pools.selectors import own_usage_since, pools_with_signed_in_flight
 
 logger = logging.getLogger(__name__)
 
@@ -204,29 +205,7 @@ def _own_usage(pools: Sequence[EnergyPool]) -> dict[int, list[tuple[int, int]]]:
         for p in pools
         if (baseline := UsageBaseline.from_json(p.usage_baseline)) is not None
     }
-    if not since:
-        return {}
-    earliest = datetime.fromtimestamp(min(since.values()) / 1000, tz=UTC)
-    rows = EnergyUsageLog.objects.filter(
-        pool_id__in=list(since), kind__in=OWN_USAGE_KINDS, at__gt=earliest
-    ).values_list("pool_id", "energy_used", "at")
-    usage: dict[int, list[tuple[int, int]]] = {}
-    for pool_id, energy, at in rows:
-        at_ms = int(at.timestamp() * 1000)
-        if at_ms > since[pool_id]:
-            usage.setdefault(pool_id, []).append((energy, at_ms))
-    return usage
-
-
-def _in_flight(pools: Sequence[EnergyPool]) -> set[int]:
-    """Pools with a signed transaction of ours not yet settled (pending, no longer expiring)."""
-    return set(
-        Reservation.objects.filter(
-            pool_id__in=[p.pk for p in pools],
-            state=Reservation.State.PENDING,
-            expires_at__isnull=True,
-        ).values_list("pool_id", flat=True)
-    )
+    return own_usage_since(since, kinds=OWN_USAGE_KINDS)
 
 
 def _write_batch(
@@ -245,7 +224,7 @@ def _write_batch(
         )
         pools = [p for p in pools if p.pk in current and current[p.pk] == p.last_sync_block]
         own = _own_usage(pools)
-        in_flight = _in_flight(pools)
+        in_flight = pools_with_signed_in_flight([p.pk for p in pools])
         snapshots: list[PoolSnapshot] = []
         logs: list[EnergyUsageLog] = []
         synced: list[EnergyPool] = []
