@@ -1,14 +1,21 @@
-"""Dashboard and analytics endpoints under /api/v1/ (seed document 000's names)."""
+"""The dashboard app's pages (its API is in api_urls.py): the operations console inside the
+admin, for verified staff only (`admin_view`: OTPAdminSite, energy_platform/urls.py), and
+the partner dashboard. Included before the admin's own URLs, which would otherwise take
+/admin/console/."""
 
+from django.contrib import admin
 from django.urls import path
 
-from dashboard import apis
+from dashboard.views import console_acknowledge, console_page, partner_dashboard_page
 
 app_name = "dashboard"
 
 urlpatterns = [
-    path("energy/dashboard/<int:partner_id>", apis.EnergyDashboardApi.as_view(), name="dashboard"),
-    path("energy/analytics/<int:partner_id>", apis.EnergyAnalyticsApi.as_view(), name="analytics"),
-    path("energy/global/analytics", apis.GlobalAnalyticsApi.as_view(), name="global-analytics"),
-    path("energy/global/dashboard", apis.GlobalDashboardApi.as_view(), name="global-dashboard"),
+    path("admin/console/", admin.site.admin_view(console_page), name="console"),
+    path(
+        "admin/console/alerts/<int:alert_id>/acknowledge",
+        admin.site.admin_view(console_acknowledge),
+        name="console-acknowledge",
+    ),
+    path("dashboard/", partner_dashboard_page, name="partner-dashboard"),
 ]

@@ -56,8 +56,8 @@ def partner_dashboard_page(request: HttpRequest) -> HttpResponse:
         raise Http404
     data = dashboard_output(partner_dashboard(partner_id=caller.partner.pk))
     config: dict[str, Any] = {
-        "dashboardUrl": reverse("dashboard:dashboard", args=[caller.partner.pk]),
-        "analyticsUrl": reverse("dashboard:analytics", args=[caller.partner.pk]),
+        "dashboardUrl": reverse("dashboard-api:dashboard", args=[caller.partner.pk]),
+        "analyticsUrl": reverse("dashboard-api:analytics", args=[caller.partner.pk]),
         "strings": _strings(),
     }
     return render(
@@ -92,14 +92,14 @@ def console_page(request: HttpRequest) -> HttpResponse:
         global_dashboard(partner_id=partner.pk if partner else None, status=status or None)
     ).data
     query = {k: v for k, v in (("partner", partner.pk if partner else ""), ("status", status)) if v}
-    dashboard_url = reverse("dashboard:global-dashboard")
+    dashboard_url = reverse("dashboard-api:global-dashboard")
     if query:
         dashboard_url += "?" + "&".join(f"{k}={v}" for k, v in query.items())
     config: dict[str, Any] = {
         "dashboardUrl": dashboard_url,
-        "analyticsUrl": reverse("dashboard:global-analytics"),
+        "analyticsUrl": reverse("dashboard-api:global-analytics"),
         # Acknowledge in place: POST with the CSRF token (console_acknowledge below).
-        "ackUrl": reverse("console-acknowledge", args=[0]),
+        "ackUrl": reverse("dashboard:console-acknowledge", args=[0]),
         "csrfToken": get_token(request),
         "strings": {
             **_strings(),
@@ -140,4 +140,4 @@ def console_acknowledge(request: HttpRequest, alert_id: int) -> HttpResponse:
                 "acknowledged_at": iso_datetime(alert.acknowledged_at, output_timezone()),
             }
         )
-    return redirect("console")
+    return redirect("dashboard:console")

@@ -1,14 +1,15 @@
+"""The pools app's pages: the partner staff's wallet page under /partner/wallets/ (the API is
+in api_urls.py)."""
+
 from django.urls import path
 
-from pools.apis.pools import PoolDetailApi, PoolListApi, PoolStatusApi
-from pools.apis.staking import OperationListApi, StakeQuoteApi
+from pools import wallet_views
 
 app_name = "pools"
 
 urlpatterns = [
-    path("", PoolListApi.as_view(), name="list"),
-    path("<int:pool_id>/", PoolDetailApi.as_view(), name="detail"),
-    path("<int:pool_id>/status", PoolStatusApi.as_view(), name="status"),
-    path("<int:pool_id>/stake-quote", StakeQuoteApi.as_view(), name="stake-quote"),
-    path("<int:pool_id>/operations", OperationListApi.as_view(), name="operations"),
+    path("partner/wallets/", wallet_views.wallets, name="wallets"),
+    path("partner/wallets/challenge", wallet_views.challenge, name="wallet-challenge"),
+    path("partner/wallets/sign/<str:nonce>/", wallet_views.sign, name="wallet-sign"),
+    path("partner/wallets/<int:wallet_id>/pool", wallet_views.add_pool, name="wallet-add-pool"),
 ]

@@ -99,7 +99,7 @@ def challenge(request: HttpRequest) -> HttpResponse:
     form = ChallengeForm(request.POST)
     if not form.is_valid():
         messages.error(request, gettext("TronLink did not give an address; try again."))
-        return redirect("wallet-pages:list")
+        return redirect("pools:wallets")
     try:
         issued = wallet_challenge_issue(
             partner=caller.partner,
@@ -109,8 +109,8 @@ def challenge(request: HttpRequest) -> HttpResponse:
     except ValidationError as exc:
         for message in _refusals(exc):
             messages.error(request, message)
-        return redirect("wallet-pages:list")
-    return redirect("wallet-pages:sign", nonce=issued.nonce)
+        return redirect("pools:wallets")
+    return redirect("pools:wallet-sign", nonce=issued.nonce)
 
 
 @login_required
@@ -139,7 +139,7 @@ def sign(request: HttpRequest, nonce: str) -> HttpResponse:
                 messages.success(
                     request, gettext("Wallet %(address)s is verified.") % {"address": wallet}
                 )
-                return redirect("wallet-pages:list")
+                return redirect("pools:wallets")
     elif issued.used_at is not None:
         errors.append(gettext(CHALLENGE_USED))
     elif issued.expires_at <= timezone.now():
@@ -169,4 +169,4 @@ def add_pool(request: HttpRequest, wallet_id: int) -> HttpResponse:
             request,
             gettext("%(address)s is now a watch-only pool.") % {"address": pool.address},
         )
-    return redirect("wallet-pages:list")
+    return redirect("pools:wallets")

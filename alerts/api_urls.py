@@ -4,7 +4,7 @@ from django.urls import path
 
 from alerts import apis
 
-app_name = "alerts"
+app_name = "alerts-api"
 
 urlpatterns = [
     path("energy/alerts/<int:partner_id>", apis.AlertListApi.as_view(), name="list"),

@@ -2,8 +2,8 @@ from django.urls import path
 
 from partners.apis import PartnerMeApi
 
-app_name = "partners"
+app_name = "partners-api"
 
 urlpatterns = [
-    path("me/", PartnerMeApi.as_view(), name="me"),
+    path("partners/me/", PartnerMeApi.as_view(), name="me"),
 ]

@@ -4,7 +4,7 @@ from django.urls import path
 
 from predictions import apis
 
-app_name = "predictions"
+app_name = "predictions-api"
 
 urlpatterns = [
     path("energy/patterns/<int:partner_id>", apis.PatternsApi.as_view(), name="patterns"),
