@@ -239,6 +239,21 @@ def queue_blocking_sql(*, partner_id: int) -> tuple[str, list[object]]:
     return query.sql, query.bind(partner_id=partner_id)
 
 
+def queue_blocking_before(*, partner_id: int, mark: int) -> bool:
+    """Whether the partner has a `queue_blocking` entry whose id is below `mark` (a value of
+    the entries' id sequence: entries inserted before it was drawn). One round trip, compiled
+    once per process (the intake's check after its one statement)."""
+    query = compiled_query(
+        "queue_blocking_before",
+        lambda partner_id, mark: (
+            queue_blocking(partner_id=partner_id).filter(pk__lt=mark).order_by().values("pk")[:1]
+        ),
+        partner_id=int,
+        mark=int,
+    )
+    return query.fetchone(partner_id=partner_id, mark=mark) is not None
+
+
 @dataclass(frozen=True)
 class Unservable:
     """A partner's queue entries that none of its sending pools could ever cover."""

@@ -49,7 +49,12 @@ from pools.services.ledger import (
 )
 from withdrawals.events import withdrawal_changed
 from withdrawals.models import Currency, QueueEntry, Withdrawal
-from withdrawals.selectors import intake_lookup, queue_blocking, sending_room
+from withdrawals.selectors import (
+    intake_lookup,
+    queue_blocking,
+    queue_blocking_before,
+    sending_room,
+)
 from withdrawals.services.balances import hold_place, insufficient_funds, withdrawal_holds_release
 from withdrawals.services.emergency import emergency_fee_refund
 from withdrawals.services.idempotency import CLAIM_SCOPE, withdrawal_for_key
@@ -207,7 +212,7 @@ def _queued_before(withdrawal: Withdrawal, *, mark: int) -> bool:
     (found by review: a younger request of the same customer took the energy an older one
     had just queued for). This new statement sees it: then the younger request must not
     keep the energy the older one waits for. One query, on the reserved path only."""
-    return queue_blocking(partner_id=withdrawal.partner_id).filter(pk__lt=mark).exists()
+    return queue_blocking_before(partner_id=withdrawal.partner_id, mark=mark)
 
 
 def _step_back_in_line(withdrawal: Withdrawal, *, reservation_id: int) -> None:
