@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -95,6 +96,18 @@ def share_open(
     return share_delegate(share=share)
 
 
+def _move(share: EnergyShare, from_state: str, *, read_back: bool = True, **fields: Any) -> int:
+    """Compare-and-set: write `fields` on the share only while it is in `from_state` (then
+    read it back unless `read_back` is False). Returns 1 if it moved, 0 if another run moved
+    it first."""
+    moved = EnergyShare.objects.filter(pk=share.pk, state=from_state).update(
+        **fields, updated_at=timezone.now()
+    )
+    if read_back:
+        share.refresh_from_db()
+    return moved
+
+
 def share_delegate(*, share: EnergyShare) -> EnergyShare:
     """Make (or find, by its key) a planned share's DelegateResource and move it to
     delegating. The chain refusing to build it (the donor's stake is no longer free) fails
@@ -111,15 +124,9 @@ def share_delegate(*, share: EnergyShare) -> EnergyShare:
             reason=share.reason,
         )
     except ValidationError as exc:
-        EnergyShare.objects.filter(pk=share.pk, state=State.PLANNED).update(
-            state=State.FAILED, result=_refusal(exc), updated_at=timezone.now()
-        )
-        share.refresh_from_db()
+        _move(share, State.PLANNED, state=State.FAILED, result=_refusal(exc))
         return share
-    EnergyShare.objects.filter(pk=share.pk, state=State.PLANNED).update(
-        state=State.DELEGATING, delegate_operation=operation, updated_at=timezone.now()
-    )
-    share.refresh_from_db()
+    _move(share, State.PLANNED, state=State.DELEGATING, delegate_operation=operation)
     return share
 
 
@@ -131,14 +138,14 @@ def share_return(*, share: EnergyShare, reason: str) -> EnergyShare:
     `shares_settle` submits with the same key. The chain refusing to build it puts the share
     back to active for a later run.
     """
-    claimed = EnergyShare.objects.filter(pk=share.pk, state=State.ACTIVE).update(
+    claimed = _move(
+        share,
+        State.ACTIVE,
         state=State.RETURNING,
         return_attempts=F("return_attempts") + 1,
         return_reason=reason[:500],
         undelegate_operation=None,
-        updated_at=timezone.now(),
     )
-    share.refresh_from_db()
     if not claimed:
         return share
     return _undelegate(share)
@@ -155,10 +162,7 @@ def _undelegate(share: EnergyShare) -> EnergyShare:
             reason=share.return_reason,
         )
     except ValidationError as exc:
-        EnergyShare.objects.filter(pk=share.pk, state=State.RETURNING).update(
-            state=State.ACTIVE, result=_refusal(exc), updated_at=timezone.now()
-        )
-        share.refresh_from_db()
+        _move(share, State.RETURNING, state=State.ACTIVE, result=_refusal(exc))
         return share
     EnergyShare.objects.filter(
         pk=share.pk, state=State.RETURNING, undelegate_operation__isnull=True
@@ -205,8 +209,11 @@ def shares_settle() -> SettleReport:
             if op.state == OpState.CONFIRMED:
                 to_active.append(share)
             elif op.state in (OpState.FAILED, OpState.DEAD):
-                failed += EnergyShare.objects.filter(pk=share.pk, state=State.DELEGATING).update(
-                    state=State.FAILED, result=(op.result or op.state)[:500], updated_at=now
+                failed += _move(
+                    share,
+                    State.DELEGATING,
+                    state=State.FAILED,
+                    result=(op.result or op.state)[:500],
                 )
         else:
             op = share.undelegate_operation
@@ -216,8 +223,12 @@ def shares_settle() -> SettleReport:
             elif op.state == OpState.CONFIRMED:
                 to_returned.append(share)
             elif op.state in (OpState.FAILED, OpState.DEAD):
-                failed += EnergyShare.objects.filter(pk=share.pk, state=State.RETURNING).update(
-                    state=State.ACTIVE, result=(op.result or op.state)[:500], updated_at=now
+                failed += _move(
+                    share,
+                    State.RETURNING,
+                    read_back=False,
+                    state=State.ACTIVE,
+                    result=(op.result or op.state)[:500],
                 )
     touched = {s.donor_id for s in to_active + to_returned}
     touched |= {s.receiver_id for s in to_active + to_returned}
@@ -226,14 +237,16 @@ def shares_settle() -> SettleReport:
     delegated = 0
     for share in to_active:
         assert share.delegate_operation is not None
-        delegated += EnergyShare.objects.filter(pk=share.pk, state=State.DELEGATING).update(
+        delegated += _move(
+            share,
+            State.DELEGATING,
+            read_back=False,
             state=State.ACTIVE,
             delegated_block=share.delegate_operation.block_number,
-            updated_at=now,
         )
     returned = 0
     for share in to_returned:
-        returned += EnergyShare.objects.filter(pk=share.pk, state=State.RETURNING).update(
-            state=State.RETURNED, returned_at=now, updated_at=now
+        returned += _move(
+            share, State.RETURNING, read_back=False, state=State.RETURNED, returned_at=now
         )
     return SettleReport(resumed=resumed, delegated=delegated, returned=returned, failed=failed)
