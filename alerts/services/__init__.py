@@ -6,7 +6,6 @@ from alerts.services.lifecycle import (
     alert_raise,
     alert_resolve,
     alerts_resolve,
-    partner_alerts_resolve,
 )
 
 __all__ = [
@@ -14,5 +13,4 @@ __all__ = [
     "alert_raise",
     "alert_resolve",
     "alerts_resolve",
-    "partner_alerts_resolve",
 ]

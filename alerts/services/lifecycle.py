@@ -201,18 +201,6 @@ def alerts_resolve(*, kind: EnergyAlert.Kind, keep_pool_ids: set[int]) -> int:
     )
 
 
-def partner_alerts_resolve(*, kind: EnergyAlert.Kind, keep_partner_ids: set[int]) -> int:
-    """Resolve open partner-wide alerts (no pool) of `kind` except those of
-    `keep_partner_ids` (still breached)."""
-    return _resolve_all(
-        EnergyAlert.objects.filter(
-            kind=kind, resolved_at__isnull=True, pool__isnull=True, partner__isnull=False
-        )
-        .exclude(partner_id__in=keep_partner_ids)
-        .values_list("pk", flat=True)
-    )
-
-
 def alert_acknowledge(
     *, alert: EnergyAlert, user_id: int | None, label: str, note: str = ""
 ) -> EnergyAlert:

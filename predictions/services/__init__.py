@@ -3,7 +3,6 @@ sharing (`rebalance.py`) and top-up by rental (`topup.py`) have their own module
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -19,8 +18,6 @@ from predictions.selectors import (
     hour_floor,
     hourly_usage_series,
 )
-
-logger = logging.getLogger(__name__)
 
 HORIZONS = (24, WEEK)
 LEVEL = 0.8

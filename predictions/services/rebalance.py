@@ -50,6 +50,7 @@ from django.conf import settings
 from django.db.models import Count, Exists, OuterRef, Q, Subquery, Sum
 from django.utils import timezone
 
+from common.tron import SUN_PER_TRX
 from partners.models import Partner
 from pools.chain import chain_client
 from pools.models import EnergyPool, EnergyShare, ReserveGrant, SigningKey
@@ -65,7 +66,7 @@ from predictions.selectors import (
 
 logger = logging.getLogger(__name__)
 
-SUN = 1_000_000
+SUN = SUN_PER_TRX
 ShareState = EnergyShare.State
 IN_FLIGHT = (ShareState.PLANNED, ShareState.DELEGATING)
 

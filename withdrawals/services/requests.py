@@ -32,7 +32,7 @@ from django.utils import timezone
 from common.idempotency import IdempotencyInFlight, claim, ensure_same_request, request_hash
 from common.logs import request_id_current
 from common.tron import USDT_UNIT
-from partners.models import Customer, Partner
+from partners.models import Customer
 from pools.chain import chain_client
 from pools.chain.client import USDT_TRANSFER_ENERGY_COLD, USDT_TRANSFER_ENERGY_WARM
 from pools.chain.errors import ChainRejected
@@ -65,9 +65,9 @@ logger = logging.getLogger(__name__)
 Status = Withdrawal.Status
 
 
-def _replay(*, partner: Partner, key: str, body_hash: str) -> Withdrawal | None:
+def _replay(*, partner_id: int, key: str, body_hash: str) -> Withdrawal | None:
     """The withdrawal this key already made (same body), or None; another body: refused."""
-    found = withdrawal_for_key(partner_id=partner.pk, key=key, body_hash=body_hash)
+    found = withdrawal_for_key(partner_id=partner_id, key=key, body_hash=body_hash)
     return None if found is None else Withdrawal.objects.get(pk=found)
 
 
@@ -156,7 +156,7 @@ def withdrawal_request(
         # The key's twin committed after this request looked (or, without the advisory
         # lock on SQLite, while it ran): the unique key is the referee.
         if idempotency_key and (
-            found := _replay(partner=partner, key=idempotency_key, body_hash=body_hash)
+            found := _replay(partner_id=partner.pk, key=idempotency_key, body_hash=body_hash)
         ):
             return found, False
         raise
@@ -185,11 +185,11 @@ def _record_in_one_statement(
         # funds" for a request that was made (the caller could pay it twice under a new key).
         key = withdrawal.idempotency_key
         if key and (
-            found := withdrawal_for_key(
+            twin := _replay(
                 partner_id=withdrawal.partner_id, key=key, body_hash=withdrawal.request_hash
             )
         ):
-            return Withdrawal.objects.get(pk=found), False
+            return twin, False
         raise insufficient_funds(Currency.USDT)
     if outcome.reservation_id is not None:
         assert outcome.queue_mark is not None
@@ -237,11 +237,9 @@ def _record_step_by_step(
     with transaction.atomic():
         if key:
             claim(scope=CLAIM_SCOPE, owner_id=partner_id, key=key)
-            found = withdrawal_for_key(
-                partner_id=partner_id, key=key, body_hash=withdrawal.request_hash
-            )
+            found = _replay(partner_id=partner_id, key=key, body_hash=withdrawal.request_hash)
             if found is not None:
-                return Withdrawal.objects.get(pk=found), False
+                return found, False
         # The withdrawal, its funds (lock order: balance before pool), then the pool's
         # row last. Inserted as reserved; turned to queued (and off the pool: the queue is
         # the partner's) if the pool cannot cover it.
