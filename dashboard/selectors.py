@@ -169,25 +169,18 @@ def pool_card_rows_and_savings(
     return rows, saved
 
 
-def pool_cards(
-    *,
-    pools: list[EnergyPool],
-    now: datetime | None = None,
-    queue: dict[int, dict[str, Any]] | None = None,
-) -> list[PoolCard]:
+def pool_cards(*, pools: list[EnergyPool], now: datetime | None = None) -> list[PoolCard]:
     """Cards for `pools` (their partner loaded; `with_recent_usage` at `now` saves a query):
-    one or two queries whatever their number. `queue` (partner id -> `n`, `oldest`), when
-    the caller has it, saves another."""
+    one or two queries whatever their number."""
     now = now or timezone.now()
     # A partner's one queue is served by all its pools: each card shows its partner's.
-    if queue is None:
-        queue = {
-            row["partner_id"]: dict(row)
-            for row in QueueEntry.objects.filter(partner_id__in={p.partner_id for p in pools})
-            .values("partner_id")
-            .annotate(n=Count("id"), oldest=Min("enqueued_at"))
-            .order_by()
-        }
+    queue: dict[int, dict[str, Any]] = {
+        row["partner_id"]: dict(row)
+        for row in QueueEntry.objects.filter(partner_id__in={p.partner_id for p in pools})
+        .values("partner_id")
+        .annotate(n=Count("id"), oldest=Min("enqueued_at"))
+        .order_by()
+    }
     cards = []
     for entry in pool_energy(pools=pools, now=now):
         warning, critical, emergency = entry.pool.effective_thresholds()

@@ -155,7 +155,9 @@ class EnergyPool(BaseModel):
     @property
     def available_energy(self) -> int:
         """What may still be reserved: limit - used - reserved, never below zero."""
-        return max(0, self.energy_limit - self.energy_used - self.reserved_energy)
+        return available_energy(
+            limit=self.energy_limit, used=self.energy_used, reserved=self.reserved_energy
+        )
 
     @property
     def usage_percent(self) -> Decimal:
@@ -167,7 +169,7 @@ class EnergyPool(BaseModel):
     @property
     def regeneration_per_hour(self) -> int:
         """Energy recovers linearly over 24 h, so a full limit regenerates in a day."""
-        return self.energy_limit // 24
+        return regeneration_per_hour(self.energy_limit)
 
     def effective_thresholds(self) -> tuple[Decimal, Decimal, Decimal]:
         partner = self.partner
@@ -649,7 +651,18 @@ class SigningKey(BaseModel):
         return f"<SigningKey {self.address}>"
 
 
-# Derived quantity shared by selectors and admin annotations.
+# Derived quantities shared by the model, selectors and reads that fetch plain rows.
+def available_energy(*, limit: int, used: int, reserved: int) -> int:
+    """What may still be reserved: limit - used - reserved, never below zero
+    (EnergyPool.available_energy)."""
+    return max(0, limit - used - reserved)
+
+
+def regeneration_per_hour(limit: int) -> int:
+    """Energy recovers linearly over 24 h (EnergyPool.regeneration_per_hour)."""
+    return limit // 24
+
+
 def usage_percent(*, limit: int, used: int, reserved: int) -> Decimal:
     """Energy used or promised, as a percentage of the limit (EnergyPool.usage_percent, for
     reads that fetch plain rows)."""

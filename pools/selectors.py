@@ -30,6 +30,7 @@ from pools.models import (
     Reservation,
     SigningKey,
     StakingOperation,
+    available_energy,
 )
 
 RECENT_USAGE_DAYS = 7
@@ -226,7 +227,7 @@ def pool_energy_rows(
     for row in rows:
         limit, used, reserved = row["energy_limit"], row["energy_used"], row["reserved_energy"]
         daily = float(row.pop("recent_usage")) / RECENT_USAGE_DAYS
-        row["available"] = max(0, limit - used - reserved)  # EnergyPool.available_energy
+        row["available"] = available_energy(limit=limit, used=used, reserved=reserved)
         row["daily_usage"] = daily
         row["days_left"] = days_until_depleted(
             limit=limit, committed=used + reserved, daily_usage=daily

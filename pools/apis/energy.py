@@ -25,7 +25,14 @@ from common.readcache import cached_read
 from partners.api_base import PartnerAPIView
 from partners.selectors import partner_get_by_id, partner_get_for_caller
 from pools.apis.pools import PoolCreateInputSerializer, PoolOutputSerializer, onboard
-from pools.models import EnergyPool, EnergyShare, EnergyUsageLog, PriceQuote, usage_percent
+from pools.models import (
+    EnergyPool,
+    EnergyShare,
+    EnergyUsageLog,
+    PriceQuote,
+    regeneration_per_hour,
+    usage_percent,
+)
 from pools.selectors import (
     POOL_ENERGY_FIELDS,
     PoolEnergy,
@@ -124,7 +131,7 @@ def pool_energy_output(row: dict[str, Any], tz: tzinfo) -> dict[str, Any]:
         "reserved_energy": reserved,
         "available_energy": row["available"],
         "usage_percent": fixed_decimal(usage_percent(limit=limit, used=used, reserved=reserved), 2),
-        "regeneration_per_hour": limit // 24,  # EnergyPool.regeneration_per_hour
+        "regeneration_per_hour": regeneration_per_hour(limit),
         "daily_usage": float(row["daily_usage"]),
         "days_left": None if days_left is None else float(days_left),
         "staked_trx_sun": row["staked_trx_sun"],

@@ -24,7 +24,7 @@ from common.api.serializers import (
 from common.readcache import cached_read
 from partners.api_base import PartnerAPIView
 from partners.models import Partner, Role
-from pools.models import EnergyPool, usage_percent
+from pools.models import EnergyPool, available_energy, regeneration_per_hour, usage_percent
 from pools.selectors import pool_get_for_partner, pool_list_for_partner
 from pools.services import pool_update_settings
 from pools.services.onboarding import pool_onboard, pool_onboard_check, pool_set_status
@@ -126,9 +126,9 @@ def pool_row_output(row: dict[str, Any], tz: tzinfo) -> dict[str, Any]:
         "energy_limit": limit,
         "energy_used": used,
         "reserved_energy": reserved,
-        "available_energy": max(0, limit - used - reserved),  # EnergyPool.available_energy
+        "available_energy": available_energy(limit=limit, used=used, reserved=reserved),
         "usage_percent": fixed_decimal(usage_percent(limit=limit, used=used, reserved=reserved), 2),
-        "regeneration_per_hour": limit // 24,  # EnergyPool.regeneration_per_hour
+        "regeneration_per_hour": regeneration_per_hour(limit),
         "trx_balance_sun": row["trx_balance_sun"],
         "bandwidth_limit": row["bandwidth_limit"],
         "bandwidth_used": row["bandwidth_used"],
