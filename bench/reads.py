@@ -55,6 +55,7 @@ def seed(pools: int) -> tuple[int, str]:
     from partners.models import Partner
     from partners.services import api_key_create, customer_create
     from pools.models import EnergyPool, EnergyUsageLog, PoolSnapshot
+    from pools.selectors import energy_fee_at
     from withdrawals.models import QueueEntry, Withdrawal
 
     now = timezone.now()
@@ -71,9 +72,16 @@ def seed(pools: int) -> tuple[int, str]:
         )
         for n in range(pools)
     )
+    # Each log records the energy fee in force, as the platform writes them (the settle of
+    # withdrawals/services/sending.py); no fee quote is recorded here, so the default's.
+    fee = energy_fee_at(now)
     EnergyUsageLog.objects.bulk_create(
         EnergyUsageLog(
-            pool=pool, kind="withdrawal", energy_used=65_000, at=now - timedelta(hours=h * 7)
+            pool=pool,
+            kind="withdrawal",
+            energy_used=65_000,
+            energy_fee_sun=fee,
+            at=now - timedelta(hours=h * 7),
         )
         for pool in rows
         for h in range(24)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import connection
@@ -167,10 +168,26 @@ def bulk_insert_columns(objs: Sequence[Model], fields: Sequence[str]) -> int:
 # values no caller passes (a negative id far below any key, a string with NUL bytes, which
 # PostgreSQL refuses anyway).
 _INT_STANDIN = -(2**62)
+# A datetime no caller passes (the first seconds of year 1, UTC), one second per parameter.
+_DATETIME_STANDIN = datetime(1, 1, 1, tzinfo=UTC)
+
+Parameter = type[int] | type[str] | type[datetime]
 
 
-def _standin(name: str, kind: type[int] | type[str], index: int) -> int | str:
-    return _INT_STANDIN - index if kind is int else f"\x00{name}\x00"
+def _standin(name: str, kind: Parameter, index: int) -> int | str | datetime:
+    if kind is int:
+        return _INT_STANDIN - index
+    if kind is datetime:
+        return _DATETIME_STANDIN + timedelta(seconds=index)
+    return f"\x00{name}\x00"
+
+
+def _adapted(value: Any) -> Any:
+    """`value` as the ORM hands it to the database driver (a datetime as the backend
+    stores it; SQLite's is text), so a compiled query's slot finds it and binds like it."""
+    if isinstance(value, datetime):
+        return connection.ops.adapt_datetimefield_value(value)
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,7 +202,7 @@ class CompiledQuery:
         """The query's parameters with `values` in place of its named ones."""
         params = list(self.params)
         for index, name in self.slots:
-            params[index] = values[name]
+            params[index] = _adapted(values[name])
         return params
 
     def fetchone(self, **values: Any) -> tuple[Any, ...] | None:
@@ -201,25 +218,37 @@ _compiled: dict[tuple[str, str], CompiledQuery] = {}
 
 
 def compiled_query(
-    name: str, build: Callable[..., QuerySet[Any]], **parameters: type[int] | type[str]
+    name: str, build: Callable[..., QuerySet[Any]], **parameters: Parameter
 ) -> CompiledQuery:
     """The SQL of `build(**parameters)`, compiled by the ORM once per process and vendor.
 
     For the hot path, where compiling a queryset costs more than running it: `build` gets a
-    stand-in for each named parameter (ints or strings, compared for equality only: each
-    must reach the SQL unchanged, as an exact lookup passes it), and `bind` puts the real
-    values in their places. Raises `ValueError` when a parameter does not reach the SQL as
-    it was given (a lookup that transforms it), so a wrong binding cannot pass silently.
+    stand-in for each named parameter (ints, strings or aware datetimes, compared for
+    equality only: each must reach the SQL unchanged, as an exact or range lookup passes
+    it; compute `now - week` before, not inside, `build`), and `bind` puts the real values
+    in their places. Raises `ValueError` when a parameter does not reach the SQL as it was
+    given (a lookup that transforms it), so a wrong binding cannot pass silently.
     """
     cache_key = (name, connection.vendor)
     found = _compiled.get(cache_key)
     if found is not None:
         return found
-    standins = {
-        arg: _standin(arg, kind, index) for index, (arg, kind) in enumerate(parameters.items())
-    }
+    standins = _standins(parameters)
     sql, params = build(**standins).query.sql_with_params()
-    by_value = {(type(value), value): arg for arg, value in standins.items()}
+    compiled = CompiledQuery(sql=sql, params=tuple(params), slots=_slots(name, params, standins))
+    _compiled[cache_key] = compiled
+    return compiled
+
+
+def _standins(parameters: Mapping[str, Parameter]) -> dict[str, Any]:
+    return {arg: _standin(arg, kind, index) for index, (arg, kind) in enumerate(parameters.items())}
+
+
+def _slots(
+    name: str, params: Sequence[Any], standins: Mapping[str, Any]
+) -> tuple[tuple[int, str], ...]:
+    """Where each stand-in landed among the compiled query's parameters."""
+    by_value = {(type(v), v): arg for arg, v in ((a, _adapted(v)) for a, v in standins.items())}
     slots = tuple(
         (index, by_value[(type(value), value)])
         for index, value in enumerate(params)
@@ -227,9 +256,70 @@ def compiled_query(
     )
     if {arg for _, arg in slots} != set(standins):
         raise ValueError(f"{name}: a parameter did not reach the SQL unchanged")
-    compiled = CompiledQuery(sql=sql, params=tuple(params), slots=slots)
-    _compiled[cache_key] = compiled
+    return slots
+
+
+Converter = Callable[[Any, Any, Any], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRows:
+    """A `values()` queryset compiled once (`compiled_rows`): run with its parameters, it
+    gives the rows `values()` would, each value through its field's converters."""
+
+    query: CompiledQuery
+    names: tuple[str, ...]
+    converters: tuple[tuple[int, tuple[Converter, ...], Any], ...]
+
+    def all(self, **values: Any) -> list[dict[str, Any]]:
+        with connection.cursor() as cursor:
+            cursor.execute(self.query.sql, self.query.bind(**values))
+            fetched = cursor.fetchall()
+        names = self.names
+        if not self.converters:
+            return [dict(zip(names, row, strict=False)) for row in fetched]
+        rows = []
+        for row in map(list, fetched):
+            for index, functions, expression in self.converters:
+                value = row[index]
+                for function in functions:
+                    value = function(value, expression, connection)
+                row[index] = value
+            rows.append(dict(zip(names, row, strict=False)))
+        return rows
+
+
+def compiled_rows(
+    name: str, build: Callable[..., QuerySet[Any]], **parameters: Parameter
+) -> CompiledRows:
+    """`compiled_query` for a `values(...)` queryset that is read, not just probed: the rows
+    come as dicts of converted values, as iterating the queryset would give them (held
+    equal by common/tests/test_db.py)."""
+    cache_key = (name, connection.vendor)
+    found = _compiled_rows.get(cache_key)
+    if found is not None:
+        return found
+    standins = _standins(parameters)
+    query = build(**standins).query
+    compiler = query.get_compiler(connection=connection)
+    sql, params = compiler.as_sql()
+    names = tuple(
+        query.selected or (*query.extra_select, *query.values_select, *query.annotation_select)
+    )
+    converters = compiler.get_converters([column for column, _, _ in compiler.select[: len(names)]])
+    compiled = CompiledRows(
+        query=CompiledQuery(sql=sql, params=tuple(params), slots=_slots(name, params, standins)),
+        names=names,
+        converters=tuple(
+            (index, tuple(functions), expression)
+            for index, (functions, expression) in sorted(converters.items())
+        ),
+    )
+    _compiled_rows[cache_key] = compiled
     return compiled
+
+
+_compiled_rows: dict[tuple[str, str], CompiledRows] = {}
 
 
 def _base_type(field: Field[Any, Any]) -> str:

@@ -121,6 +121,10 @@ def _pool_scope(*, partner_id: int | None, status: str | None = None) -> QuerySe
     return pools.order_by("partner_id", "id")
 
 
+def _partner_pool_scope(partner_id: int) -> QuerySet[EnergyPool]:
+    return _pool_scope(partner_id=partner_id)
+
+
 THRESHOLDS = ("warning_threshold", "critical_threshold", "emergency_threshold")
 # A card's columns beyond `POOL_ENERGY_FIELDS`: its partner's name, its own thresholds and
 # its partner's.
@@ -136,7 +140,8 @@ def pool_card_rows_and_savings(
     and `emergency` thresholds, `level`, `queue_length` and `oldest_wait_seconds`.
     `queue`: partner id -> `n`, `oldest`."""
     rows, saved = pool_energy_rows_and_savings(
-        _pool_scope(partner_id=partner_id),
+        name="dashboard_cards",
+        pools=_partner_pool_scope,
         partner_id=partner_id,
         now=now,
         since=since,

@@ -232,6 +232,11 @@ class EnergyUsageLog(models.Model):
     trx_burned_sun = models.BigIntegerField(default=0)
     bandwidth_used = models.BigIntegerField(default=0)
     at = models.DateTimeField(db_index=True)
+    # The chain's energy fee (sun per unit) in force at `at`, recorded as the usage is logged
+    # (pools/selectors.py `energy_fee_at`): what this energy would have cost burned. The
+    # savings reads sum it instead of looking the fee up again for every log; null on rows
+    # logged without it, for which they fall back to that lookup.
+    energy_fee_sun = models.DecimalField(max_digits=20, decimal_places=6, null=True, blank=True)
 
     class Meta:
         ordering = ["-at"]

@@ -3,18 +3,32 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, DecimalField, F, OuterRef, Q, QuerySet, Subquery, Sum, Value
-from django.db.models.functions import Coalesce, Greatest
+from django.db.models import (
+    Avg,
+    Count,
+    DecimalField,
+    F,
+    FloatField,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+)
+from django.db.models.functions import Cast, Coalesce, Greatest
 from django.http import Http404
 from django.utils import timezone
 
+from common.db import compiled_rows
 from common.metrics import GaugeSample
 from common.readcache import cached_shared
 from partners.models import PartnerWallet
@@ -143,7 +157,10 @@ def with_recent_usage(
     """`pools`, each annotated with `recent_usage`: the energy it used over the last week
     (a correlated subquery on the usage log's (pool, at) index, so the pools and their usage
     come in one query; `pool_energy` then needs none)."""
-    since = (now or timezone.now()) - timedelta(days=RECENT_USAGE_DAYS)
+    return _with_usage_since(pools, (now or timezone.now()) - timedelta(days=RECENT_USAGE_DAYS))
+
+
+def _with_usage_since(pools: QuerySet[EnergyPool], since: Any) -> QuerySet[EnergyPool]:
     used = (
         EnergyUsageLog.objects.filter(pool_id=OuterRef("pk"), at__gte=since)
         .order_by()
@@ -212,19 +229,85 @@ POOL_ENERGY_FIELDS = (
 )
 
 
-def pool_energy_rows(
-    pools: QuerySet[EnergyPool], *, now: datetime, fields: tuple[str, ...] = ()
-) -> list[dict[str, Any]]:
-    """`pool_energy` as plain rows, for the hot reads (bench/reads.py), which build no model
-    instances: each of `pools` as a `values()` row of `POOL_ENERGY_FIELDS` and `fields` (any
-    of the queryset's annotations, or related columns), with its week's usage folded in
-    (`with_recent_usage`, one query) and `available`, `daily_usage`, `days_left` and `stale`
-    added, computed as `PoolEnergy` does."""
-    stale_before = _stale_before(now)
-    rows = list(
-        with_recent_usage(pools, now=now).values(*POOL_ENERGY_FIELDS, *fields, "recent_usage")
+def with_forecast_accuracy(pools: QuerySet[EnergyPool]) -> QuerySet[EnergyPool]:
+    """Annotate the accuracy of each pool's scored 24 h forecasts, as correlated subqueries
+    (no GROUP BY over the pool's columns, so other annotations fold into the same query).
+    The forecast model is reached through the pool's reverse relation (`predictions`), so
+    pools never imports the predictions app."""
+    prediction = EnergyPool._meta.get_field("predictions").related_model
+    scored = (
+        prediction._default_manager.filter(
+            pool_id=OuterRef("pk"), horizon_hours=24, abs_error__isnull=False
+        )
+        .order_by()
+        .values("pool_id")
     )
+    return pools.annotate(
+        forecast_scored=Coalesce(Subquery(scored.annotate(n=Count("pk")).values("n")), 0),
+        forecast_mae=Subquery(
+            scored.annotate(mae=Avg("abs_error", output_field=FloatField())).values("mae")
+        ),
+        forecast_coverage=Subquery(
+            scored.annotate(
+                share=Avg(Cast("covered", output_field=IntegerField()), output_field=FloatField())
+            ).values("share")
+        ),
+    )
+
+
+def monitor_pools(partner_id: int) -> QuerySet[EnergyPool]:
+    """The pools the partner's monitor shows (archived left out, by id), with the accuracy
+    of their forecasts."""
+    return with_forecast_accuracy(
+        EnergyPool.objects.filter(partner_id=partner_id)
+        .exclude(status=EnergyPool.Status.ARCHIVED)
+        .order_by("id")
+    )
+
+
+def pool_energy_rows_and_savings(
+    *,
+    name: str,
+    pools: Callable[[int], QuerySet[EnergyPool]],
+    partner_id: int,
+    now: datetime,
+    since: datetime,
+    fields: tuple[str, ...] = (),
+) -> tuple[list[dict[str, Any]], int]:
+    """The energy picture of the partner's pools as plain rows, for the hot reads
+    (bench/reads.py), which build no model instances; and its `trx_saved_sun` since `since`.
+
+    `pools(partner_id)` is the partner's pools (as a queryset). Each comes as a `values()`
+    row of `POOL_ENERGY_FIELDS` and `fields` (any of the queryset's annotations, or related
+    columns), with `available`, `daily_usage`, `days_left` and `stale` added, computed as
+    `pool_energy` does. Its week's usage and the savings are folded into the same query
+    (`with_recent_usage`, `trx_saved_sun_subquery`), which the ORM compiles once per process
+    under `name` (common/db.py `compiled_rows`: compiling cost more than running it), so
+    `pools` must depend on nothing but the partner's id. A second query only when no pool
+    is shown to carry the savings.
+    """
+
+    def build(partner_id: int, week_since: datetime, savings_since: datetime) -> QuerySet[Any]:
+        rows: QuerySet[Any] = _with_usage_since(
+            pools(partner_id).annotate(
+                saved_sun=trx_saved_sun_subquery(partner_id=partner_id, since=savings_since)
+            ),
+            week_since,
+        ).values(*POOL_ENERGY_FIELDS, *fields, "saved_sun", "recent_usage")
+        return rows
+
+    query = compiled_rows(name, build, partner_id=int, week_since=datetime, savings_since=datetime)
+    rows = query.all(
+        partner_id=partner_id,
+        week_since=now - timedelta(days=RECENT_USAGE_DAYS),
+        savings_since=since,
+    )
+    if not rows:
+        return rows, trx_saved_sun(partner_id=partner_id, since=since)
+    saved = rows[0]["saved_sun"]
+    stale_before = _stale_before(now)
     for row in rows:
+        del row["saved_sun"]
         limit, used, reserved = row["energy_limit"], row["energy_used"], row["reserved_energy"]
         daily = float(row.pop("recent_usage")) / RECENT_USAGE_DAYS
         row["available"] = available_energy(limit=limit, used=used, reserved=reserved)
@@ -233,30 +316,6 @@ def pool_energy_rows(
             limit=limit, committed=used + reserved, daily_usage=daily
         )
         row["stale"] = _is_stale(row["status"], row["last_synced_at"], stale_before)
-    return rows
-
-
-def pool_energy_rows_and_savings(
-    pools: QuerySet[EnergyPool],
-    *,
-    partner_id: int,
-    now: datetime,
-    since: datetime,
-    fields: tuple[str, ...] = (),
-) -> tuple[list[dict[str, Any]], int]:
-    """`pool_energy_rows` of the partner's `pools`, and its `trx_saved_sun` since `since`
-    folded into the same query (`trx_saved_sun_subquery`); a second query only when no
-    pool is shown to carry it."""
-    rows = pool_energy_rows(
-        pools.annotate(saved_sun=trx_saved_sun_subquery(partner_id=partner_id, since=since)),
-        now=now,
-        fields=(*fields, "saved_sun"),
-    )
-    if not rows:
-        return rows, trx_saved_sun(partner_id=partner_id, since=since)
-    saved = rows[0]["saved_sun"]
-    for row in rows:
-        del row["saved_sun"]
     return rows, int(saved or 0)
 
 
@@ -448,16 +507,27 @@ def latest_prices() -> list[PriceQuote]:
 SUN = DecimalField(max_digits=30, decimal_places=6)
 
 
+def _energy_fees_until(at: Any) -> QuerySet[PriceQuote]:
+    """The chain's recorded energy fees at or before `at`, newest first."""
+    return PriceQuote.objects.filter(
+        source=CHAIN_SOURCE, kind=PriceQuote.Kind.ENERGY_FEE, quoted_at__lte=at
+    ).order_by("-quoted_at")
+
+
+def energy_fee_at(at: datetime) -> Decimal:
+    """The chain's energy fee in force at `at`: the last recorded at or before it, else the
+    platform's default (`DEFAULT_ENERGY_FEE_SUN`), as the savings reads price a log that
+    recorded none. What a usage log keeps as its `energy_fee_sun`."""
+    fee: Decimal | None = _energy_fees_until(at).values_list("price_sun", flat=True).first()
+    return Decimal(settings.DEFAULT_ENERGY_FEE_SUN) if fee is None else fee
+
+
 def _saved_sun_logs(*, partner_id: int | None, since: datetime | None) -> QuerySet[EnergyUsageLog]:
     """The usage logs that saved TRX, each annotated with `fee`: the chain's energy fee when
-    it was used (the last recorded before it, or the default)."""
-    fee_then = (
-        PriceQuote.objects.filter(
-            source=CHAIN_SOURCE, kind=PriceQuote.Kind.ENERGY_FEE, quoted_at__lte=OuterRef("at")
-        )
-        .order_by("-quoted_at")
-        .values("price_sun")[:1]
-    )
+    it was used (the one the log recorded, else the last recorded before it, else the
+    default). PostgreSQL evaluates COALESCE lazily, so the lookup runs only for logs that
+    recorded none."""
+    fee_then = _energy_fees_until(OuterRef("at")).values("price_sun")[:1]
     logs = EnergyUsageLog.objects.filter(kind__in=SAVING_KINDS)
     if partner_id is not None:
         logs = logs.filter(pool__partner_id=partner_id)
@@ -465,6 +535,7 @@ def _saved_sun_logs(*, partner_id: int | None, since: datetime | None) -> QueryS
         logs = logs.filter(at__gte=since)
     return logs.annotate(
         fee=Coalesce(
+            "energy_fee_sun",
             Subquery(fee_then, output_field=DecimalField(max_digits=20, decimal_places=6)),
             Value(Decimal(settings.DEFAULT_ENERGY_FEE_SUN)),
             output_field=DecimalField(max_digits=20, decimal_places=6),

@@ -6,8 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
-from django.db.models import Avg, Count, FloatField, IntegerField, OuterRef, Q, QuerySet, Subquery
-from django.db.models.functions import Cast, Coalesce
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema
@@ -39,6 +38,7 @@ from pools.selectors import (
     energy_shares_for_partner,
     energy_totals_rows,
     latest_prices,
+    monitor_pools,
     partner_energy_overview,
     pool_energy,
     pool_energy_rows_and_savings,
@@ -203,45 +203,16 @@ class MonitorOutputSerializer(serializers.Serializer):  # type: ignore[type-arg]
     pools = PoolEnergySerializer(many=True)
 
 
-def with_forecast_accuracy(pools: QuerySet[EnergyPool]) -> QuerySet[EnergyPool]:
-    """Annotate the accuracy of each pool's scored 24 h forecasts, as correlated subqueries
-    (no GROUP BY over the pool's columns, so other annotations fold into the same query).
-    The forecast model is reached through the pool's reverse relation (`predictions`), so
-    pools never imports the predictions app."""
-    prediction = EnergyPool._meta.get_field("predictions").related_model
-    scored = (
-        prediction._default_manager.filter(
-            pool_id=OuterRef("pk"), horizon_hours=24, abs_error__isnull=False
-        )
-        .order_by()
-        .values("pool_id")
-    )
-    return pools.annotate(
-        forecast_scored=Coalesce(Subquery(scored.annotate(n=Count("pk")).values("n")), 0),
-        forecast_mae=Subquery(
-            scored.annotate(mae=Avg("abs_error", output_field=FloatField())).values("mae")
-        ),
-        forecast_coverage=Subquery(
-            scored.annotate(
-                share=Avg(Cast("covered", output_field=IntegerField()), output_field=FloatField())
-            ).values("share")
-        ),
-    )
-
-
-def monitor_output(
-    *, partner_id: int, pools: QuerySet[EnergyPool], now: datetime
-) -> dict[str, Any]:
-    """`MonitorOutputSerializer`'s output for the partner's `pools` (archived left out),
-    built by hand from plain rows, no model instances (the monitor's hot path,
-    bench/reads.py; held equal to the serializer by pools/tests/test_energy_api.py): one
-    query, the pools with their week's usage, forecast accuracy and the partner's savings
-    (a second for the savings when it shows no pool)."""
+def monitor_output(*, partner_id: int, now: datetime) -> dict[str, Any]:
+    """`MonitorOutputSerializer`'s output for the partner's pools (archived left out), built
+    by hand from plain rows, no model instances (the monitor's hot path, bench/reads.py;
+    held equal to the serializer by pools/tests/test_energy_api.py): one query, the pools
+    with their week's usage, forecast accuracy and the partner's savings (a second for the
+    savings when it shows no pool)."""
     since = now - SAVINGS_WINDOW
     rows, saved = pool_energy_rows_and_savings(
-        with_forecast_accuracy(
-            pools.select_related(None).exclude(status=EnergyPool.Status.ARCHIVED)
-        ),
+        name="monitor_pools",
+        pools=monitor_pools,
         partner_id=partner_id,
         now=now,
         since=since,
@@ -261,15 +232,10 @@ class EnergyMonitorApi(PartnerAPIView):
 
     @extend_schema(responses=MonitorOutputSerializer, operation_id="energy_monitor")
     def get(self, request: Request, partner_id: int) -> Response:
-        caller = self.caller
-        partner = partner_get_for_caller(caller=caller, partner_id=partner_id)
+        partner = partner_get_for_caller(caller=self.caller, partner_id=partner_id)
 
         def monitor() -> dict[str, Any]:
-            return monitor_output(
-                partner_id=partner.pk,
-                pools=pool_list_for_partner(caller=caller),
-                now=timezone.now(),
-            )
+            return monitor_output(partner_id=partner.pk, now=timezone.now())
 
         return Response(cached_read(partner_id=partner.pk, name="monitor", compute=monitor))
 

@@ -26,7 +26,7 @@ from pools.chain import chain_client
 from pools.chain.errors import ChainError, ChainRejected
 from pools.chain.types import TxReceipt, UnsignedTransaction
 from pools.models import EnergyPool, EnergyUsageLog, StakingOperation
-from pools.selectors import signer_for_address, staking_operation_for_key
+from pools.selectors import energy_fee_at, signer_for_address, staking_operation_for_key
 from pools.services.sync import pools_sync
 
 logger = logging.getLogger(__name__)
@@ -354,6 +354,7 @@ def _record_outcome(operation: StakingOperation, receipt: TxReceipt) -> bool:
                     "trx_burned_sun": receipt.fee_sun,
                     "bandwidth_used": receipt.net_usage,
                     "at": at,
+                    "energy_fee_sun": energy_fee_at(at),
                 },
             )
     return bool(updated)

@@ -29,7 +29,7 @@ from pools.chain.errors import ChainError, ChainUnavailable
 from pools.chain.types import DEFAULT_WINDOW_MS, AccountState, BlockRef
 from pools.events import pools_changed, remember_partner
 from pools.models import EnergyPool, EnergyUsageLog, PoolSnapshot
-from pools.selectors import own_usage_since, pools_with_signed_in_flight
+from pools.selectors import energy_fee_at, own_usage_since, pools_with_signed_in_flight
 
 logger = logging.getLogger(__name__)
 
@@ -262,7 +262,11 @@ def _write_batch(
             # The last good numbers stay; only the reason is recorded.
             EnergyPool.objects.filter(pk__in=pks).update(last_sync_error=message)
         bulk_insert_columns(snapshots, SNAPSHOT_FIELDS)
-        EnergyUsageLog.objects.bulk_create(logs)
+        if logs:
+            fee = energy_fee_at(now)
+            for log in logs:
+                log.energy_fee_sun = fee
+            EnergyUsageLog.objects.bulk_create(logs)
         for pool in pools:
             remember_partner(pool_id=pool.pk, partner_id=pool.partner_id)
         pools_changed(pool_ids=[p.pk for p in pools], reason="sync")

@@ -251,13 +251,14 @@ def test_the_monitor_rows_equal_the_serializer_over_models(partner):
 
     from django.conf import settings
 
-    from pools.apis.energy import (
-        SAVINGS_WINDOW,
-        MonitorOutputSerializer,
-        monitor_output,
+    from pools.apis.energy import SAVINGS_WINDOW, MonitorOutputSerializer, monitor_output
+    from pools.selectors import (
+        energy_totals,
+        pool_energy,
+        trx_saved_sun,
         with_forecast_accuracy,
+        with_recent_usage,
     )
-    from pools.selectors import energy_totals, pool_energy, trx_saved_sun, with_recent_usage
     from pools.tests.factories import PriceQuoteFactory
     from predictions.tests.factories import EnergyPredictionFactory
 
@@ -284,9 +285,7 @@ def test_the_monitor_rows_equal_the_serializer_over_models(partner):
         pool=busy, kind=EnergyUsageLog.Kind.WITHDRAWAL, energy_used=5, at=now - timedelta(days=40)
     )
 
-    output = monitor_output(
-        partner_id=partner.pk, pools=EnergyPool.objects.filter(partner=partner), now=now
-    )
+    output = monitor_output(partner_id=partner.pk, now=now)
 
     pools = list(
         with_recent_usage(
@@ -331,8 +330,6 @@ def test_the_monitor_of_a_partner_without_pools_still_shows_its_savings(partner)
     now = timezone.now()
     archived = EnergyPoolFactory(partner=partner, status=EnergyPool.Status.ARCHIVED)
     EnergyUsageLogFactory(pool=archived, kind=EnergyUsageLog.Kind.WITHDRAWAL, energy_used=3)
-    output = monitor_output(
-        partner_id=partner.pk, pools=EnergyPool.objects.filter(partner=partner), now=now
-    )
+    output = monitor_output(partner_id=partner.pk, now=now)
     assert output["pools"] == []
     assert output["savings"]["trx_saved_sun"] == 3 * settings.DEFAULT_ENERGY_FEE_SUN

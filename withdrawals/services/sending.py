@@ -35,7 +35,7 @@ from pools.chain.client import USDT_TRANSFER_ENERGY_COLD, fee_limit_for
 from pools.chain.errors import ChainError, ChainRejected
 from pools.chain.types import TxReceipt
 from pools.models import EnergyUsageLog, Reservation
-from pools.selectors import signer_for_address
+from pools.selectors import energy_fee_at, signer_for_address
 from pools.services.ledger import reservation_mark_signed, reservation_post, reservation_void
 from withdrawals.events import withdrawal_changed
 from withdrawals.models import Attempt, Withdrawal
@@ -244,6 +244,7 @@ def _settle(attempt: Attempt, receipt: TxReceipt) -> bool:
         ):
             return False
         assert withdrawal.pool_id is not None
+        used_at = _ms_to_datetime(receipt.block_timestamp_ms)
         EnergyUsageLog.objects.get_or_create(
             txid=attempt.txid,
             defaults={
@@ -255,7 +256,8 @@ def _settle(attempt: Attempt, receipt: TxReceipt) -> bool:
                 "energy_used": receipt.energy_from_stake,
                 "trx_burned_sun": receipt.fee_sun,
                 "bandwidth_used": receipt.net_usage,
-                "at": _ms_to_datetime(receipt.block_timestamp_ms),
+                "at": used_at,
+                "energy_fee_sun": energy_fee_at(used_at),
             },
         )
         fields = {
