@@ -9,6 +9,7 @@ decided by the caller (`partners/selectors.py` `Caller` or verified staff), neve
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -38,6 +39,7 @@ from django.db.models.functions import (
 from django.utils import timezone
 
 from alerts.models import AlertChannel, EnergyAlert
+from common.db import compiled_rows
 from operations.models import JobRun
 from operations.selectors import job_stats
 from pools.models import EnergyPool, EnergyUsageLog, PoolSnapshot, PriceQuote, usage_percent
@@ -228,14 +230,7 @@ def partner_dashboard(*, partner_id: int, now: datetime | None = None) -> dict[s
     # the queue into the same query (no withdrawals, no queue).
     by_status: dict[str, int] = {}
     queued, oldest = 0, None
-    for row in (
-        Withdrawal.objects.filter(partner_id=partner_id)
-        .values("status")
-        .annotate(
-            n=Count("id"), queued=Count("queue_entry"), oldest=Min("queue_entry__enqueued_at")
-        )
-        .order_by()
-    ):
+    for row in _partner_rows("dashboard_by_status", _withdrawals_by_status, partner_id):
         by_status[row["status"]] = row["n"]
         queued += row["queued"]
         if row["oldest"] is not None and (oldest is None or row["oldest"] < oldest):
@@ -256,19 +251,55 @@ def partner_dashboard(*, partner_id: int, now: datetime | None = None) -> dict[s
         # The partner's one queue (each card shows it too: all its pools serve it).
         "queue": {"length": queued, "oldest_wait_seconds": wait_seconds(oldest, now)},
         "withdrawals_by_status": by_status,
-        "recent_withdrawals": list(
-            Withdrawal.objects.filter(partner_id=partner_id)
-            .order_by("-created_at", "-id")
-            .values(*RECENT_WITHDRAWAL_FIELDS)[:RECENT_ROWS]
+        "recent_withdrawals": _partner_rows(
+            "dashboard_recent_withdrawals", _recent_withdrawals, partner_id
         ),
-        "alerts": list(_open_alerts(partner_id=partner_id).values(*ALERT_FIELDS)[:OPEN_ALERTS]),
-        "channels": list(
-            AlertChannel.objects.filter(partner_id=partner_id)
-            .order_by("name")
-            .values(*CHANNEL_FIELDS)
-        ),
+        "alerts": _partner_rows("dashboard_alerts", _alert_rows, partner_id),
+        "channels": _partner_rows("dashboard_channels", _channel_rows, partner_id),
         "prices": latest_prices_cached(),
     }
+
+
+# The partner dashboard's other reads, each compiled once per process (common/db.py
+# `compiled_rows`; compiling them cost more than running them): each depends on nothing but
+# the partner's id.
+
+
+def _partner_rows(
+    name: str, build: Callable[[int], QuerySet[Any]], partner_id: int
+) -> list[dict[str, Any]]:
+    return compiled_rows(name, build, partner_id=int).all(partner_id=partner_id)
+
+
+def _withdrawals_by_status(partner_id: int) -> QuerySet[Any]:
+    by_status: QuerySet[Any] = (
+        Withdrawal.objects.filter(partner_id=partner_id)
+        .values("status")
+        .annotate(
+            n=Count("id"), queued=Count("queue_entry"), oldest=Min("queue_entry__enqueued_at")
+        )
+        .order_by()
+    )
+    return by_status
+
+
+def _recent_withdrawals(partner_id: int) -> QuerySet[Any]:
+    recent: QuerySet[Any] = (
+        Withdrawal.objects.filter(partner_id=partner_id)
+        .order_by("-created_at", "-id")
+        .values(*RECENT_WITHDRAWAL_FIELDS)[:RECENT_ROWS]
+    )
+    return recent
+
+
+def _alert_rows(partner_id: int) -> QuerySet[Any]:
+    alerts: QuerySet[Any] = _open_alerts(partner_id=partner_id).values(*ALERT_FIELDS)
+    return alerts[:OPEN_ALERTS]
+
+
+def _channel_rows(partner_id: int) -> QuerySet[Any]:
+    channels: QuerySet[Any] = AlertChannel.objects.filter(partner_id=partner_id).order_by("name")
+    return channels.values(*CHANNEL_FIELDS)
 
 
 # What the dashboard shows of each (dashboard/apis.py's serializers).

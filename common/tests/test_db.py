@@ -1,6 +1,6 @@
 """The PostgreSQL fast paths for bulk writes."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from django.utils import timezone
@@ -72,3 +72,68 @@ def test_empty_batches_do_nothing(django_assert_num_queries):
     with django_assert_num_queries(0):
         assert bulk_update_columns([], ["energy_used"]) == 0
         assert bulk_insert_columns([], ["energy_used"]) == 0
+
+
+def test_compiled_rows_are_the_querysets_rows_for_any_parameters():
+    """`compiled_rows` compiles once, then gives for each binding the rows iterating the
+    queryset would: the values converted by their fields (decimals, datetimes, booleans),
+    datetimes bound as the backend stores them."""
+    from decimal import Decimal
+
+    from django.db.models import Count, Q
+
+    from common.db import compiled_rows
+
+    now = timezone.now()
+    pools = [
+        EnergyPoolFactory(last_synced_at=now - timedelta(minutes=m), warning_threshold=w)
+        for m, w in ((1, Decimal("70.50")), (30, None), (90, Decimal("60")))
+    ]
+    for pool in pools[:2]:
+        PoolSnapshot.objects.create(
+            pool=pool,
+            taken_at=now,
+            energy_limit=1,
+            energy_used=0,
+            staked_trx_sun=0,
+            trx_balance_sun=0,
+        )
+
+    def build(partner_id: int, since: object) -> object:
+        return (
+            EnergyPool.objects.filter(partner_id=partner_id, last_synced_at__gte=since)
+            .annotate(recent=Count("snapshots", filter=Q(snapshots__taken_at__gte=since)))
+            .order_by("id")
+            .values("id", "label", "warning_threshold", "last_synced_at", "recent")
+        )
+
+    query = compiled_rows("test_pools_since", build, partner_id=int, since=datetime)
+    assert compiled_rows("test_pools_since", build, partner_id=int, since=datetime) is (query)
+    for pool in pools:
+        for since in (now - timedelta(hours=2), now - timedelta(minutes=10), now):
+            rows = query.all(partner_id=pool.partner_id, since=since)
+            assert rows == list(build(pool.partner_id, since))  # type: ignore[call-overload]
+    assert query.all(partner_id=pools[0].partner_id, since=now - timedelta(hours=2)) == [
+        {
+            "id": pools[0].pk,
+            "label": pools[0].label,
+            "warning_threshold": Decimal("70.50"),
+            "last_synced_at": pools[0].last_synced_at,
+            "recent": 1,
+        }
+    ]
+
+
+def test_compiled_rows_refuse_a_datetime_the_query_transforms():
+    """A datetime parameter moved inside `build` (`since - a day`) would leave a stand-in in
+    the SQL: refused when compiled."""
+    from common.db import compiled_rows
+
+    with pytest.raises(ValueError, match="did not reach the SQL unchanged"):
+        compiled_rows(
+            "test_refused_datetime",
+            lambda since: EnergyPool.objects.filter(
+                last_synced_at__gte=since + timedelta(days=1)
+            ).values("id"),
+            since=datetime,
+        )

@@ -4,10 +4,11 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.conf import settings
 from django.utils import timezone
 
 from pools.models import EnergyUsageLog, PriceQuote
-from pools.selectors import latest_prices, trx_saved_sun
+from pools.selectors import energy_fee_at, latest_prices, trx_saved_sun
 from pools.services.prices import prices_monitor
 from pools.tasks import monitor_prices
 from pools.tests.factories import EnergyPoolFactory, EnergyUsageLogFactory, PriceQuoteFactory
@@ -83,3 +84,50 @@ def test_prices_and_savings_through_the_api(devnet, partner, key_client, outside
     assert saved["trx_saved_sun"] == 64_285 * 100
     theirs = outsider_key_client.get(f"/api/v1/energy/monitor/{partner.pk}")
     assert theirs.status_code == 404
+
+
+def test_a_log_prices_its_savings_at_the_fee_it_recorded(partner):
+    """A usage log keeps the fee in force when it was written (`energy_fee_at`); the savings
+    use it, not the quotes as they stand later (thinned, or recorded late)."""
+    pool = EnergyPoolFactory(partner=partner)
+    now = timezone.now()
+    assert energy_fee_at(now) == settings.DEFAULT_ENERGY_FEE_SUN  # nothing recorded yet
+    PriceQuoteFactory(price_sun=Decimal(420), quoted_at=now - timedelta(days=10))
+    assert energy_fee_at(now) == 420
+    assert energy_fee_at(now - timedelta(days=11)) == settings.DEFAULT_ENERGY_FEE_SUN
+    EnergyUsageLogFactory(
+        pool=pool,
+        kind="withdrawal",
+        energy_used=1_000,
+        energy_fee_sun=Decimal(280),
+        at=now - timedelta(days=1),
+    )
+    EnergyUsageLogFactory(  # recorded none: looked up, 420
+        pool=pool, kind="withdrawal", energy_used=10, at=now - timedelta(days=1)
+    )
+    assert trx_saved_sun(partner_id=partner.pk) == 1_000 * 280 + 10 * 420
+
+
+def test_the_migration_records_each_logs_fee_as_the_reads_priced_it(partner):
+    """pools/migrations/0012: existing logs get the fee the savings reads looked up for them
+    (the last quote at or before the log, else the default); logs that have one keep it."""
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("pools.migrations.0012_usage_energy_fee")
+    pool = EnergyPoolFactory(partner=partner)
+    now = timezone.now()
+    PriceQuoteFactory(price_sun=Decimal(420), quoted_at=now - timedelta(days=10))
+    PriceQuoteFactory(price_sun=Decimal(100), quoted_at=now - timedelta(days=2))
+    logs = [
+        EnergyUsageLogFactory(pool=pool, kind="withdrawal", at=now - timedelta(days=days))
+        for days in (20, 5, 1)
+    ]
+    kept = EnergyUsageLogFactory(pool=pool, kind="withdrawal", energy_fee_sun=Decimal(7))
+    before = trx_saved_sun(partner_id=partner.pk)
+    migration.record_fees(apps, None)
+    fees = [EnergyUsageLog.objects.get(pk=log.pk).energy_fee_sun for log in logs]
+    assert fees == [settings.DEFAULT_ENERGY_FEE_SUN, 420, 100]
+    assert EnergyUsageLog.objects.get(pk=kept.pk).energy_fee_sun == 7
+    assert trx_saved_sun(partner_id=partner.pk) == before

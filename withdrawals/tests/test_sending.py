@@ -10,6 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.db.models import F
 from tronpy.keys import PrivateKey
 
@@ -107,6 +108,8 @@ def test_standard_withdrawal_goes_out_on_pool_energy(devnet, hot_pool, customer)
         USDT_TRANSFER_ENERGY_COLD,
         withdrawal.pk,
     )
+    # the fee in force, kept for the savings reads (no fee quote recorded: the default)
+    assert log.energy_fee_sun == settings.DEFAULT_ENERGY_FEE_SUN
     hot_pool.refresh_from_db()
     assert hot_pool.reserved_energy == 0
     # A sync now sees exactly what we logged: no "external" usage.
