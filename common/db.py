@@ -274,7 +274,10 @@ class CompiledRows:
     def all(self, **values: Any) -> list[dict[str, Any]]:
         with connection.cursor() as cursor:
             cursor.execute(self.query.sql, self.query.bind(**values))
-            fetched = cursor.fetchall()
+            return self.rows(cursor.fetchall())
+
+    def rows(self, fetched: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:
+        """`fetched` (this query's result) as `values()` rows."""
         names = self.names
         if not self.converters:
             return [dict(zip(names, row, strict=False)) for row in fetched]
@@ -287,6 +290,30 @@ class CompiledRows:
                 row[index] = value
             rows.append(dict(zip(names, row, strict=False)))
         return rows
+
+
+def fetch_together(
+    reads: Sequence[tuple[CompiledRows, Mapping[str, Any]]],
+) -> list[list[dict[str, Any]]]:
+    """Each compiled read run with its values, its rows in the order given. On PostgreSQL in
+    one round trip: the statements go as one string, bound on the client as every query of
+    the project is (psycopg's client-side cursor), and their results come back one set each
+    (`nextset`). For a page made of several small reads, where waiting for the database
+    between them cost more than running them (bench/reads.py). Elsewhere (SQLite, or
+    server-side binding, which takes one statement at a time), one by one."""
+    options = connection.settings_dict.get("OPTIONS", {})
+    if connection.vendor != "postgresql" or options.get("server_side_binding") or len(reads) < 2:
+        return [query.all(**values) for query, values in reads]
+    sql = ";\n".join(query.query.sql for query, _ in reads)
+    params = [param for query, values in reads for param in query.query.bind(**values)]
+    results = []
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for index, (query, _) in enumerate(reads):
+            if index:
+                cursor.nextset()
+            results.append(query.rows(cursor.fetchall()))
+    return results
 
 
 def compiled_rows(

@@ -133,22 +133,12 @@ THRESHOLDS = ("warning_threshold", "critical_threshold", "emergency_threshold")
 CARD_FIELDS = ("partner__name", *THRESHOLDS, *(f"partner__{name}" for name in THRESHOLDS))
 
 
-def pool_card_rows_and_savings(
-    *, partner_id: int, now: datetime, since: datetime, queue: dict[int, dict[str, Any]]
-) -> tuple[list[dict[str, Any]], int]:
-    """`pool_cards` of the partner's pools as plain rows (no model instances), and its
-    `trx_saved_sun` since `since`, in one query (`pool_energy_rows_and_savings`). Each row
-    is a `pool_energy_rows` row with `partner_name`, its effective `warning`, `critical`
-    and `emergency` thresholds, `level`, `queue_length` and `oldest_wait_seconds`.
-    `queue`: partner id -> `n`, `oldest`."""
-    rows, saved = pool_energy_rows_and_savings(
-        name="dashboard_cards",
-        pools=_partner_pool_scope,
-        partner_id=partner_id,
-        now=now,
-        since=since,
-        fields=CARD_FIELDS,
-    )
+def _card_rows(rows: list[dict[str, Any]], *, now: datetime, queued: int, oldest: Any) -> None:
+    """Make `pool_energy_rows_and_savings` rows (with `CARD_FIELDS`) `pool_cards` rows, in
+    place: each with `partner_name`, its effective `warning`, `critical` and `emergency`
+    thresholds, `level`, and its partner's queue (`queued` entries, the `oldest` enqueued
+    then: every pool of a partner serves its one queue)."""
+    wait = wait_seconds(oldest, now) if queued else None
     for row in rows:
         partner_name = row.pop("partner__name")
         # EnergyPool.effective_thresholds: the pool's own, else its partner's.
@@ -158,7 +148,6 @@ def pool_card_rows_and_savings(
         for name in THRESHOLDS:
             row.pop(f"partner__{name}", None)
         limit, used, reserved = row["energy_limit"], row["energy_used"], row["reserved_energy"]
-        waiting = queue.get(row["partner_id"])
         row.update(
             partner_name=partner_name,
             warning=warning,
@@ -170,10 +159,9 @@ def pool_card_rows_and_savings(
                 critical,
                 emergency,
             ),
-            queue_length=waiting["n"] if waiting else 0,
-            oldest_wait_seconds=wait_seconds(waiting["oldest"], now) if waiting else None,
+            queue_length=queued,
+            oldest_wait_seconds=wait,
         )
-    return rows, saved
 
 
 def pool_cards(*, pools: list[EnergyPool], now: datetime | None = None) -> list[PoolCard]:
@@ -221,27 +209,39 @@ def _open_alerts(*, partner_id: int | None) -> QuerySet[EnergyAlert]:
 
 def partner_dashboard(*, partner_id: int, now: datetime | None = None) -> dict[str, Any]:
     """What the partner dashboard shows, in one dict of plain rows (no model instances: the
-    hot read of bench/reads.py; `dashboard/apis.py` `dashboard_output` writes it out): six
-    queries whatever the pool count (pools with their week's usage and the partner's
-    savings; withdrawals by status with the queue; recent withdrawals; alerts; channels;
-    prices, shared and cached, common/readcache.py)."""
+    hot read of bench/reads.py; `dashboard/apis.py` `dashboard_output` writes it out).
+
+    One round trip to the database whatever the pool count (common/db.py
+    `fetch_together`): the pools with their week's usage and the partner's savings;
+    withdrawals by status with the queue; recent withdrawals; alerts; channels. Plus the
+    prices, shared and cached (common/readcache.py), and the savings in a query of their own
+    when no pool is shown to carry them.
+    """
     now = now or timezone.now()
+    since = now - SAVINGS_WINDOW
+    side = [
+        (compiled_rows(name, build, partner_id=int), {"partner_id": partner_id})
+        for name, build in SIDE_READS
+    ]
+    cards, saved, (by_status_rows, recent, alerts, channels) = pool_energy_rows_and_savings(
+        name="dashboard_cards",
+        pools=_partner_pool_scope,
+        partner_id=partner_id,
+        now=now,
+        since=since,
+        fields=CARD_FIELDS,
+        also=side,
+    )
     # Every queue entry is a withdrawal's: counting them by the withdrawals' status folds
     # the queue into the same query (no withdrawals, no queue).
     by_status: dict[str, int] = {}
     queued, oldest = 0, None
-    for row in _partner_rows("dashboard_by_status", _withdrawals_by_status, partner_id):
+    for row in by_status_rows:
         by_status[row["status"]] = row["n"]
         queued += row["queued"]
         if row["oldest"] is not None and (oldest is None or row["oldest"] < oldest):
             oldest = row["oldest"]
-    since = now - SAVINGS_WINDOW
-    cards, saved = pool_card_rows_and_savings(
-        partner_id=partner_id,
-        now=now,
-        since=since,
-        queue={partner_id: {"n": queued, "oldest": oldest}} if queued else {},
-    )
+    _card_rows(cards, now=now, queued=queued, oldest=oldest)
     return {
         "partner_id": partner_id,
         "generated_at": now,
@@ -251,24 +251,16 @@ def partner_dashboard(*, partner_id: int, now: datetime | None = None) -> dict[s
         # The partner's one queue (each card shows it too: all its pools serve it).
         "queue": {"length": queued, "oldest_wait_seconds": wait_seconds(oldest, now)},
         "withdrawals_by_status": by_status,
-        "recent_withdrawals": _partner_rows(
-            "dashboard_recent_withdrawals", _recent_withdrawals, partner_id
-        ),
-        "alerts": _partner_rows("dashboard_alerts", _alert_rows, partner_id),
-        "channels": _partner_rows("dashboard_channels", _channel_rows, partner_id),
+        "recent_withdrawals": recent,
+        "alerts": alerts,
+        "channels": channels,
         "prices": latest_prices_cached(),
     }
 
 
-# The partner dashboard's other reads, each compiled once per process (common/db.py
-# `compiled_rows`; compiling them cost more than running them): each depends on nothing but
-# the partner's id.
-
-
-def _partner_rows(
-    name: str, build: Callable[[int], QuerySet[Any]], partner_id: int
-) -> list[dict[str, Any]]:
-    return compiled_rows(name, build, partner_id=int).all(partner_id=partner_id)
+# The partner dashboard's other reads (`SIDE_READS`), each compiled once per process
+# (common/db.py `compiled_rows`; compiling them cost more than running them): each depends
+# on nothing but the partner's id.
 
 
 def _withdrawals_by_status(partner_id: int) -> QuerySet[Any]:
@@ -300,6 +292,14 @@ def _alert_rows(partner_id: int) -> QuerySet[Any]:
 def _channel_rows(partner_id: int) -> QuerySet[Any]:
     channels: QuerySet[Any] = AlertChannel.objects.filter(partner_id=partner_id).order_by("name")
     return channels.values(*CHANNEL_FIELDS)
+
+
+SIDE_READS: tuple[tuple[str, Callable[[int], QuerySet[Any]]], ...] = (
+    ("dashboard_by_status", _withdrawals_by_status),
+    ("dashboard_recent_withdrawals", _recent_withdrawals),
+    ("dashboard_alerts", _alert_rows),
+    ("dashboard_channels", _channel_rows),
+)
 
 
 # What the dashboard shows of each (dashboard/apis.py's serializers).

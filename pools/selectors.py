@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -28,7 +28,7 @@ from django.db.models.functions import Cast, Coalesce, Greatest
 from django.http import Http404
 from django.utils import timezone
 
-from common.db import compiled_rows
+from common.db import CompiledRows, compiled_rows, fetch_together
 from common.metrics import GaugeSample
 from common.readcache import cached_shared
 from partners.models import PartnerWallet
@@ -273,7 +273,8 @@ def pool_energy_rows_and_savings(
     now: datetime,
     since: datetime,
     fields: tuple[str, ...] = (),
-) -> tuple[list[dict[str, Any]], int]:
+    also: Sequence[tuple[CompiledRows, Mapping[str, Any]]] = (),
+) -> tuple[list[dict[str, Any]], int, list[list[dict[str, Any]]]]:
     """The energy picture of the partner's pools as plain rows, for the hot reads
     (bench/reads.py), which build no model instances; and its `trx_saved_sun` since `since`.
 
@@ -284,7 +285,8 @@ def pool_energy_rows_and_savings(
     (`with_recent_usage`, `trx_saved_sun_subquery`), which the ORM compiles once per process
     under `name` (common/db.py `compiled_rows`: compiling cost more than running it), so
     `pools` must depend on nothing but the partner's id. A second query only when no pool
-    is shown to carry the savings.
+    is shown to carry the savings. `also`: other compiled reads of the page, run in the same
+    round trip (common/db.py `fetch_together`); their rows come third.
     """
 
     def build(partner_id: int, week_since: datetime, savings_since: datetime) -> QuerySet[Any]:
@@ -297,13 +299,14 @@ def pool_energy_rows_and_savings(
         return rows
 
     query = compiled_rows(name, build, partner_id=int, week_since=datetime, savings_since=datetime)
-    rows = query.all(
-        partner_id=partner_id,
-        week_since=now - timedelta(days=RECENT_USAGE_DAYS),
-        savings_since=since,
-    )
+    values = {
+        "partner_id": partner_id,
+        "week_since": now - timedelta(days=RECENT_USAGE_DAYS),
+        "savings_since": since,
+    }
+    rows, *others = fetch_together([(query, values), *also])
     if not rows:
-        return rows, trx_saved_sun(partner_id=partner_id, since=since)
+        return rows, trx_saved_sun(partner_id=partner_id, since=since), others
     saved = rows[0]["saved_sun"]
     stale_before = _stale_before(now)
     for row in rows:
@@ -316,7 +319,7 @@ def pool_energy_rows_and_savings(
             limit=limit, committed=used + reserved, daily_usage=daily
         )
         row["stale"] = _is_stale(row["status"], row["last_synced_at"], stale_before)
-    return rows, int(saved or 0)
+    return rows, int(saved or 0), others
 
 
 def energy_totals_rows(rows: list[dict[str, Any]]) -> dict[str, Any]:

@@ -129,10 +129,10 @@ def test_dashboard_query_count_is_constant_in_pools(owner_client, partner):
 def test_dashboard_pinned_query_count(owner_client, partner, django_assert_num_queries):
     for _ in range(3):
         _busy_pool(partner)
-    # session + user + membership, then pools (with their week's usage and the savings),
-    # withdrawals by status (with the queue), recent withdrawals, alerts, channels, prices:
-    # was 12, then 10.
-    with django_assert_num_queries(9):
+    # session + user + membership; then one statement for the pools (with their week's
+    # usage and the savings), withdrawals by status (with the queue), recent withdrawals,
+    # alerts and channels (common/db.py fetch_together); prices: was 12, then 10, then 9.
+    with django_assert_num_queries(5):
         assert owner_client.get(dashboard_url(partner.pk)).status_code == 200
 
 

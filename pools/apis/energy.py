@@ -210,7 +210,7 @@ def monitor_output(*, partner_id: int, now: datetime) -> dict[str, Any]:
     with their week's usage, forecast accuracy and the partner's savings (a second for the
     savings when it shows no pool)."""
     since = now - SAVINGS_WINDOW
-    rows, saved = pool_energy_rows_and_savings(
+    rows, saved, _ = pool_energy_rows_and_savings(
         name="monitor_pools",
         pools=monitor_pools,
         partner_id=partner_id,
