@@ -14,6 +14,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from common.audit import history_record_update
+from common.readcache import partner_changed_on_commit
 from partners.models import APIKey, Customer, Membership, Partner, Role
 from partners.selectors import API_KEY_PREFIX, api_key_digest
 
@@ -84,7 +85,13 @@ def partner_update(
 ) -> Partner:
     """Change a partner's settings (None: unchanged); the caller has validated ordering of
     thresholds and the ranges of the energy-sharing settings (the off switch, hourly limits
-    on new loans, and their lock period in blocks)."""
+    on new loans, and their lock period in blocks).
+
+    Returns the partner as saved. Only values that differ from the row (read under its
+    lock) are written; if any are, the partner's cached reads (the dashboard's thresholds
+    and the levels computed from them, its name) end once the change commits
+    (common/readcache.py).
+    """
     changes: dict[str, object] = {
         "name": name,
         "contact_email": contact_email,
@@ -96,12 +103,21 @@ def partner_update(
         "sharing_max_trx_per_hour": sharing_max_trx_per_hour,
         "sharing_lock_blocks": sharing_lock_blocks,
     }
-    fields = [field for field, value in changes.items() if value is not None]
-    for field in fields:
-        setattr(partner, field, changes[field])
-    if fields:
-        partner.save(update_fields=[*fields, "updated_at"])
-    return partner
+    with transaction.atomic():
+        # Compared with the row as it is now, not the caller's copy (loaded earlier): a
+        # value that only looks unchanged is still written, and the history row is whole.
+        locked = Partner.objects.select_for_update().get(pk=partner.pk)
+        fields = [
+            field
+            for field, value in changes.items()
+            if value is not None and value != getattr(locked, field)
+        ]
+        for field in fields:
+            setattr(locked, field, changes[field])
+        if fields:
+            locked.save(update_fields=[*fields, "updated_at"])
+            partner_changed_on_commit(locked.pk)
+    return locked
 
 
 @transaction.atomic

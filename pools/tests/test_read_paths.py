@@ -87,6 +87,54 @@ def test_cached_reads_end_with_a_committed_change(read_cache, owner_client, part
     assert owner_client.get(dashboard(partner.pk)).json()["pools"][0]["label"] == "after"
 
 
+@pytest.mark.django_db(transaction=True)
+def test_cached_dashboard_shows_new_partner_settings_at_once(read_cache, owner_client, partner):
+    """The partner's thresholds (and the levels the cards compute from them) and name are
+    read from the partner's row: PATCH /partners/me/ ends the cached dashboard (it was
+    served unchanged for up to READS_CACHE_SECONDS)."""
+    pool = EnergyPoolFactory(partner=partner, energy_limit=1_000, energy_used=600)
+    card = owner_client.get(dashboard(partner.pk)).json()["pools"][0]
+    assert (card["warning_threshold"], card["level"]) == ("90.00", "ok")
+    response = owner_client.patch(
+        "/api/v1/partners/me/",
+        {"name": "Renamed", "warning_threshold": "50", "critical_threshold": "70"},
+        format="json",
+    )
+    assert response.status_code == 200
+    card = owner_client.get(dashboard(partner.pk)).json()["pools"][0]
+    assert (card["partner_name"], card["warning_threshold"], card["critical_threshold"]) == (
+        "Renamed",
+        "50.00",
+        "70.00",
+    )
+    assert card["level"] == "warning"
+    # A pool's own thresholds (pools/services/pools.py publishes `pools.changed`): likewise.
+    response = owner_client.patch(f"{POOLS}{pool.pk}/", {"critical_threshold": "60"}, format="json")
+    assert response.status_code == 200
+    card = owner_client.get(dashboard(partner.pk)).json()["pools"][0]
+    assert (card["critical_threshold"], card["level"]) == ("60.00", "critical")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_partner_update_bumps_the_reads_only_when_something_changed(partner, monkeypatch):
+    from partners.models import Partner
+    from partners.services import partner_update
+
+    bumped: list[int] = []
+    monkeypatch.setattr("common.readcache.partner_changed", bumped.append)
+    partner_update(partner=partner, warning_threshold=partner.warning_threshold)
+    partner_update(partner=partner)
+    assert bumped == []
+    blocks = partner.sharing_lock_blocks + 1
+    assert partner_update(partner=partner, sharing_lock_blocks=blocks).sharing_lock_blocks == blocks
+    assert bumped == [partner.pk]
+    # Compared with the row, not the caller's older copy: a value changed meanwhile is set.
+    Partner.objects.filter(pk=partner.pk).update(warning_threshold=Decimal("50"))
+    partner_update(partner=partner, warning_threshold=partner.warning_threshold)
+    assert Partner.objects.get(pk=partner.pk).warning_threshold == partner.warning_threshold
+    assert bumped == [partner.pk, partner.pk]
+
+
 def test_cached_reads_cost_only_the_caller(
     read_cache, partner, key_client, django_assert_num_queries
 ):

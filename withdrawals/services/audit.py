@@ -18,9 +18,10 @@ logger = logging.getLogger(__name__)
 
 def expire_and_audit() -> int:
     """The `expire_and_audit` job: void expired unsigned reservations, then check the
-    ledger's invariants and raise an emergency alert for every breach (resolving the alerts
-    of pools and balances that are whole again). Returns reservations expired plus breaches
-    found.
+    ledger's invariants and raise an emergency alert for every breach: one per pool, and
+    one per partner naming all its balances out of balance (resolving the alerts of pools
+    and partners that are whole again). Returns reservations expired plus breaches found
+    (each pool and each balance).
 
     Queries: a constant number for the reads; alerts are written only where something
     changed (a new breach, another message, a breach mended), so a standing breach costs
@@ -43,11 +44,17 @@ def expire_and_audit() -> int:
                 breach.pending_total,
             )
         )
-    holds = balances_out_of_balance()
+    # A partner has one open alert of a kind outside its pools (alerts/models.py), so its
+    # broken balances share one alert naming them all, in id order: the same balances give
+    # the same message, which the next run finds unchanged and leaves alone.
+    holds = sorted(balances_out_of_balance())
+    found = len(breaches) + len(holds)
+    broken: dict[int, list[int]] = {}
     for balance_id, partner_id in holds:
         logger.error("balance %s: held amount differs from its open holds", balance_id)
-        message = f"Balance {balance_id}: held amount differs from its open holds."
-        breaches.append((None, partner_id, message, None, None))
+        broken.setdefault(partner_id, []).append(balance_id)
+    for partner_id, balance_ids in broken.items():
+        breaches.append((None, partner_id, _balances_message(balance_ids), None, None))
     for pool_id, partner_id, message, value, threshold in breaches:
         current = open_alerts.pop((pool_id, partner_id), None)
         if current is not None and (current["level"], current["message"], current["value"]) == (
@@ -67,7 +74,15 @@ def expire_and_audit() -> int:
         )
     for mended in open_alerts.values():  # whole again
         alert_resolve(alert_id=mended["pk"])
-    return expired + len(breaches)
+    return expired + found
+
+
+def _balances_message(balance_ids: list[int]) -> str:
+    """The alert's message for a partner's balances out of balance (ids in order)."""
+    if len(balance_ids) == 1:
+        return f"Balance {balance_ids[0]}: held amount differs from its open holds."
+    names = ", ".join(map(str, balance_ids))
+    return f"Balances {names}: held amounts differ from their open holds."
 
 
 # The queue-backlog alert (including a queue head that can never be served) is raised by

@@ -95,3 +95,58 @@ def test_standing_breaches_cost_the_audit_no_query_each():
     Balance.objects.update(held=Decimal("0"))
     assert _audit_queries(5) == one
     assert EnergyAlert.objects.filter(resolved_at__isnull=True).count() == 5 + 5
+
+
+def _alert_writes(run) -> list[str]:
+    """The statements of `run()` that write to an alerts table."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        run()
+    return [
+        q["sql"]
+        for q in queries.captured_queries
+        if '"alerts_' in q["sql"] and not q["sql"].lstrip().upper().startswith("SELECT")
+    ]
+
+
+def test_a_partners_standing_balance_breaches_are_one_stable_alert():
+    """Two broken balances of one partner share the partner's one open alert (one open
+    alert per partner and kind, alerts/models.py): it names both, and a second run rewrites
+    nothing (it was rewritten back and forth between the two messages every run)."""
+    from partners.tests.factories import CustomerFactory, PartnerFactory
+    from withdrawals.services.audit import expire_and_audit as audit
+
+    partner = PartnerFactory()
+    first, second = (
+        BalanceFactory(customer=CustomerFactory(partner=partner), held=Decimal("3"))
+        for _ in range(2)
+    )
+    assert audit() == 2  # each balance counts as a breach found
+    alert = EnergyAlert.objects.get()
+    assert (alert.partner_id, alert.pool_id) == (partner.pk, None)
+    stamp = (alert.updated_at, alert.sequence, alert.message)
+    assert _alert_writes(audit) == []
+    alert.refresh_from_db()
+    assert (alert.updated_at, alert.sequence, alert.message) == stamp
+    assert alert.message == (
+        f"Balances {first.pk}, {second.pk}: held amounts differ from their open holds."
+    )
+
+    # One mended: the same alert now names the other only (an update, no new transition).
+    first.held = Decimal("0")
+    first.save()
+    audit()
+    alert.refresh_from_db()
+    assert (alert.resolved_at, alert.sequence) == (None, stamp[1])
+    assert alert.message == f"Balance {second.pk}: held amount differs from its open holds."
+    assert _alert_writes(audit) == []
+
+    # Both mended: resolved.
+    second.held = Decimal("0")
+    second.save()
+    audit()
+    alert.refresh_from_db()
+    assert alert.resolved_at is not None
+    assert EnergyAlert.objects.count() == 1
