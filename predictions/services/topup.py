@@ -115,8 +115,9 @@ def pools_topup(*, now: datetime | None = None) -> TopupReport:
     the newest quote of the ordering market for that duration makes renting it cheaper than
     burning it at the newest recorded energy fee, the market has the energy, and the partner's
     daily and monthly budgets cover the market's price. One order per forecast and pool, and
-    never while one is open (`rental_order_plan`). A planned order is paid at once. Energy
-    sharing goes first: a pool a loan is reaching is not rented for (`_sharing_first`).
+    never while one is open (`rental_order_plan`). A planned order is paid at once, to the
+    market it records (pools/services/rentals.py). Energy sharing goes first: a pool a loan is
+    reaching is not rented for (`_sharing_first`).
     """
     now = now or timezone.now()
     advanced = rental_orders_drive()
@@ -211,7 +212,7 @@ def pools_topup(*, now: datetime | None = None) -> TopupReport:
             skipped[pool.pk] = result.why_not
             continue
         planned += 1
-        rental_order_advance(order=result.order, provider=provider)
+        rental_order_advance(order=result.order)  # paid to the market it names
     for pool_id, why in skipped.items():
         logger.info("topup: pool %s not topped up: %s", pool_id, why)
     return TopupReport(planned=planned, advanced=advanced, skipped=skipped)
