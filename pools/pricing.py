@@ -120,15 +120,12 @@ class DevnetRentalProvider:
             )
         return response.status_code, body
 
-    def terms(self, *, energy: int, days: int) -> MarketTerms:
+    def offer(self) -> MarketOffer:
         _, market = self._request("GET", "/market")
-        prices = {p["days"]: Decimal(p["price_sun"]) for p in market["prices"]}
-        if days not in prices:
-            raise RentalOrderRefused(f"{self.name}: does not rent for {days} days")
-        cost = (prices[days] * energy * days).to_integral_value(rounding=ROUND_CEILING)
-        return MarketTerms(
+        return MarketOffer(
+            provider=self.name,
             address=str(market["address"]),
-            cost_sun=int(cost),
+            prices_sun=tuple((int(p["days"]), Decimal(p["price_sun"])) for p in market["prices"]),
             available_energy=int(market["available_energy"]),
             min_energy=int(market["min_energy"]),
         )
@@ -194,6 +191,32 @@ class MarketTerms:
 
 
 @dataclass(frozen=True)
+class MarketOffer:
+    """What a market offers now, read in one request: where to pay, its price (sun per energy
+    per day) for each duration it rents for, the energy it has and its smallest order."""
+
+    provider: str
+    address: str
+    prices_sun: tuple[tuple[int, Decimal], ...]
+    available_energy: int
+    min_energy: int
+
+    def terms(self, *, energy: int, days: int) -> MarketTerms:
+        """What `energy` for `days` costs from this offer (`ceil(price × energy × days)` sun);
+        `RentalOrderRefused` if the market does not rent for `days`."""
+        prices = dict(self.prices_sun)
+        if days not in prices:
+            raise RentalOrderRefused(f"{self.provider}: does not rent for {days} days")
+        cost = (prices[days] * energy * days).to_integral_value(rounding=ROUND_CEILING)
+        return MarketTerms(
+            address=self.address,
+            cost_sun=int(cost),
+            available_energy=self.available_energy,
+            min_energy=self.min_energy,
+        )
+
+
+@dataclass(frozen=True)
 class MarketOrderStatus:
     """A market's order: `state` is pending, delivered, failed or expired."""
 
@@ -208,7 +231,9 @@ class MarketOrderStatus:
 class OrderingProvider(Protocol):
     name: str
 
-    def terms(self, *, energy: int, days: int) -> MarketTerms: ...
+    def offer(self) -> MarketOffer:
+        """What the market offers now (one request). Raises `RentalProviderError`."""
+        ...
 
     def place_order(
         self, *, receiver: str, energy: int, days: int, payment_txid: str

@@ -7,9 +7,11 @@ from __future__ import annotations
 import logging
 
 import pytest
+from tronpy.keys import PrivateKey
 
-from pools.models import RentalOrder, StakingOperation
+from pools.models import EnergyPool, RentalOrder, StakingOperation
 from pools.pricing import PROVIDERS_BY_NAME, RentalOrderingUnsupported, provider_for_order
+from pools.services.keys import signing_key_import
 from pools.services.rentals import (
     payment_key,
     rental_order_advance,
@@ -17,6 +19,8 @@ from pools.services.rentals import (
     rental_orders_drive,
 )
 from pools.services.staking import staking_submit
+from pools.tests.factories import EnergyPoolFactory
+from predictions.tests.factories import EnergyPredictionFactory
 from predictions.tests.test_topup import market_balance, pool, run  # noqa: F401
 
 pytestmark = pytest.mark.django_db
@@ -146,3 +150,31 @@ def test_providers_are_found_by_the_name_orders_record(settings):
     for name in ("tronsave", "nope"):
         with pytest.raises(RentalOrderingUnsupported):
             provider_for_order(name)
+
+
+def test_one_run_asks_the_market_for_its_terms_once(devnet, pool, partner, caplog):  # noqa: F811
+    """Two short pools, one run: one `GET /market`, two orders planned and paid."""
+    other = EnergyPoolFactory(
+        partner=partner,
+        address=(key := PrivateKey.random()).public_key.to_base58check_address(),
+        custody=EnergyPool.Custody.CUSTODIAL,
+        energy_limit=0,
+        energy_used=0,
+    )
+    devnet.fund(other.address, 1_000)
+    signing_key_import(private_key_hex=key.hex())
+    prediction = pool.predictions.get()
+    EnergyPredictionFactory(
+        pool=other,
+        made_at=prediction.made_at,
+        horizon_hours=prediction.horizon_hours,
+        predicted_energy=prediction.predicted_energy,
+        lower_energy=prediction.lower_energy,
+        upper_energy=prediction.upper_energy,
+    )
+    with caplog.at_level(logging.INFO, logger="httpx"):
+        report = run(devnet, mine=False)
+    assert report.planned == 2, report.skipped
+    asked = [r.getMessage() for r in caplog.records if r.name == "httpx"]
+    assert sum("GET " in m and m.split()[3].endswith("/market") for m in asked) == 1, asked
+    assert StakingOperation.objects.filter(kind="payment").count() == 2
