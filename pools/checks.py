@@ -35,9 +35,12 @@ def rental_providers_check(app_configs: Any = None, **kwargs: Any) -> list[Check
 
 @register("pools")
 def rental_ordering_check(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
-    """The automatic top-up can order: its provider orders, and its quotes for the rental's
-    days are recorded (the decision compares the newest one with burning)."""
+    """The automatic top-up can order: its provider orders and is registered under its name
+    (`pools.pricing.PROVIDERS_BY_NAME`), and its quotes for the rental's days are recorded
+    (the decision compares the newest one with burning)."""
     from django.utils.module_loading import import_string
+
+    from pools.pricing import why_cannot_order
 
     path = settings.ENERGY_RENTAL_ORDER_PROVIDER
     try:
@@ -45,11 +48,11 @@ def rental_ordering_check(app_configs: Any = None, **kwargs: Any) -> list[CheckM
     except ImportError as exc:
         return [Error(f"ENERGY_RENTAL_ORDER_PROVIDER {path!r}: {exc}", id="pools.E005")]
     warnings: list[CheckMessage] = []
-    if not getattr(provider, "can_order", False):
+    if gap := why_cannot_order(provider):
         warnings.append(
             Warning(
-                f"ENERGY_RENTAL_ORDER_PROVIDER {path!r} cannot place orders: "
-                f"{getattr(provider, 'ordering_gap', '')}; automatic top-up orders nothing.",
+                f"ENERGY_RENTAL_ORDER_PROVIDER {path!r} cannot place orders: {gap}; "
+                "automatic top-up orders nothing.",
                 id="pools.W001",
             )
         )

@@ -27,13 +27,18 @@ order whose answer was lost is asked for again without paying twice. TronSave's 
 paid from a prefunded account and takes no idempotency key: a lost answer could not be retried
 without risking a second paid order, so ordering from TronSave raises
 `RentalOrderingUnsupported`; so does Feee.io, whose order API was not confirmed.
+
+The setting only picks the provider of new orders. An order records its provider's name
+(`RentalOrder.provider`) and is paid, placed and followed with the provider registered under
+that name (`PROVIDERS_BY_NAME`, `provider_for_order`), so changing the setting never sends a
+paid order to a market that was not paid; a provider the setting names must be registered.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal, InvalidOperation
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import httpx
 from django.conf import settings
@@ -115,15 +120,12 @@ class DevnetRentalProvider:
             )
         return response.status_code, body
 
-    def terms(self, *, energy: int, days: int) -> MarketTerms:
+    def offer(self) -> MarketOffer:
         _, market = self._request("GET", "/market")
-        prices = {p["days"]: Decimal(p["price_sun"]) for p in market["prices"]}
-        if days not in prices:
-            raise RentalOrderRefused(f"{self.name}: does not rent for {days} days")
-        cost = (prices[days] * energy * days).to_integral_value(rounding=ROUND_CEILING)
-        return MarketTerms(
+        return MarketOffer(
+            provider=self.name,
             address=str(market["address"]),
-            cost_sun=int(cost),
+            prices_sun=tuple((int(p["days"]), Decimal(p["price_sun"])) for p in market["prices"]),
             available_energy=int(market["available_energy"]),
             min_energy=int(market["min_energy"]),
         )
@@ -189,6 +191,32 @@ class MarketTerms:
 
 
 @dataclass(frozen=True)
+class MarketOffer:
+    """What a market offers now, read in one request: where to pay, its price (sun per energy
+    per day) for each duration it rents for, the energy it has and its smallest order."""
+
+    provider: str
+    address: str
+    prices_sun: tuple[tuple[int, Decimal], ...]
+    available_energy: int
+    min_energy: int
+
+    def terms(self, *, energy: int, days: int) -> MarketTerms:
+        """What `energy` for `days` costs from this offer (`ceil(price × energy × days)` sun);
+        `RentalOrderRefused` if the market does not rent for `days`."""
+        prices = dict(self.prices_sun)
+        if days not in prices:
+            raise RentalOrderRefused(f"{self.provider}: does not rent for {days} days")
+        cost = (prices[days] * energy * days).to_integral_value(rounding=ROUND_CEILING)
+        return MarketTerms(
+            address=self.address,
+            cost_sun=int(cost),
+            available_energy=self.available_energy,
+            min_energy=self.min_energy,
+        )
+
+
+@dataclass(frozen=True)
 class MarketOrderStatus:
     """A market's order: `state` is pending, delivered, failed or expired."""
 
@@ -203,7 +231,9 @@ class MarketOrderStatus:
 class OrderingProvider(Protocol):
     name: str
 
-    def terms(self, *, energy: int, days: int) -> MarketTerms: ...
+    def offer(self) -> MarketOffer:
+        """What the market offers now (one request). Raises `RentalProviderError`."""
+        ...
 
     def place_order(
         self, *, receiver: str, energy: int, days: int, payment_txid: str
@@ -213,17 +243,6 @@ class OrderingProvider(Protocol):
         ...
 
     def order_status(self, market_order_id: str) -> MarketOrderStatus: ...
-
-
-def ordering_provider() -> OrderingProvider:
-    """The provider `ENERGY_RENTAL_ORDER_PROVIDER` names; `RentalOrderingUnsupported` if it
-    cannot order."""
-    provider = import_string(settings.ENERGY_RENTAL_ORDER_PROVIDER)()
-    if not getattr(provider, "can_order", False):
-        raise RentalOrderingUnsupported(
-            f"{provider.name}: {getattr(provider, 'ordering_gap', 'cannot place orders')}"
-        )
-    return provider  # type: ignore[no-any-return]
 
 
 SECONDS_PER_DAY = 86_400
@@ -406,3 +425,58 @@ class FeeeRentalProvider(_MarketAPI):
 
 def rental_providers(paths: list[str]) -> list[RentalProvider]:
     return [import_string(path)() for path in paths]
+
+
+# Every provider by the name a `RentalOrder` records (`RentalOrder.provider`): an order is paid,
+# placed and followed with the provider of its recorded name, never with whatever
+# `ENERGY_RENTAL_ORDER_PROVIDER` names by then (pools/services/rentals.py). A name once used
+# by an order stays here for as long as such an order may be open.
+PROVIDERS_BY_NAME: dict[str, type[RentalProvider]] = {
+    DevnetRentalProvider.name: DevnetRentalProvider,
+    TronSaveRentalProvider.name: TronSaveRentalProvider,
+    FeeeRentalProvider.name: FeeeRentalProvider,
+}
+
+
+def why_cannot_order(provider_class: type) -> str:
+    """Why orders cannot go to `provider_class`, or "" if they can: it must be registered in
+    `PROVIDERS_BY_NAME` under its name (so an order naming it finds it again) and order."""
+    name = getattr(provider_class, "name", None)
+    if not isinstance(name, str) or PROVIDERS_BY_NAME.get(name) is not provider_class:
+        return (
+            "not a registered rental provider (pools.pricing.PROVIDERS_BY_NAME): an order "
+            "records its provider's name and is placed with the provider of that name"
+        )
+    if not getattr(provider_class, "can_order", False):
+        return getattr(provider_class, "ordering_gap", "") or "cannot place orders"
+    return ""
+
+
+def provider_for_order(name: str) -> OrderingProvider:
+    """The provider an order recorded as `name` (`RentalOrder.provider`) is paid, placed and
+    followed with. Depends on the code alone, never on settings, so two runs cannot disagree
+    on it: `RentalOrderingUnsupported` when no provider has that name or it cannot order (a
+    planned order is then never paid); `RentalProviderError` when it cannot be built now
+    (its configuration)."""
+    provider_class = PROVIDERS_BY_NAME.get(name)
+    if provider_class is None:
+        raise RentalOrderingUnsupported(f"{name!r}: no such rental provider")
+    if gap := why_cannot_order(provider_class):
+        raise RentalOrderingUnsupported(f"{name}: {gap}")
+    try:
+        provider = provider_class()
+    except ImproperlyConfigured as exc:
+        raise RentalProviderError(f"{name}: {exc}") from None
+    return cast(OrderingProvider, provider)
+
+
+def ordering_provider() -> OrderingProvider:
+    """The provider new orders go to: the one `ENERGY_RENTAL_ORDER_PROVIDER` names.
+    `RentalOrderingUnsupported` if it cannot order or is not registered in
+    `PROVIDERS_BY_NAME`. An order, once planned, is never sent through this again
+    (`provider_for_order` of its recorded name)."""
+    path = settings.ENERGY_RENTAL_ORDER_PROVIDER
+    provider_class = import_string(path)
+    if gap := why_cannot_order(provider_class):
+        raise RentalOrderingUnsupported(f"{getattr(provider_class, 'name', path)}: {gap}")
+    return provider_for_order(provider_class.name)

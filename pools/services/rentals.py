@@ -5,12 +5,14 @@ Protocol (docs/protocols.md, Energy rental). Nothing is paid twice and no need i
 1. **plan** — the order is recorded (`planned`) under the partner's row lock, only within the
    partner's daily and monthly budgets (everything not failed counts, and a failed order whose
    payment went out and came not back); `rental_one_order_per_need` (pool, need) and
-   `rental_one_open_order_per_pool` make a second order for the same need impossible.
-2. **pay** — the payment is a `StakingOperation` of kind payment, submitted with the
-   idempotency key `rental-order-<id>` (pools/services/staking.py: signed and recorded before
-   its first broadcast, driven to its receipt by `broadcast_and_confirm`). A crash anywhere in
-   this step leaves at most that one operation: the next run submits the same key and gets it
-   back. Its amount and recipient were fixed at plan time, so the repeat is the same request.
+   `rental_one_open_order_per_pool` make a second order for the same need impossible. The
+   order records its market's name (`provider`).
+2. **pay** — only once the recorded market is known to order (below). The payment is a
+   `StakingOperation` of kind payment, submitted with the idempotency key `rental-order-<id>`
+   (pools/services/staking.py: signed and recorded before its first broadcast, driven to its
+   receipt by `broadcast_and_confirm`). A crash anywhere in this step leaves at most that one
+   operation: the next run submits the same key and gets it back. Its amount and recipient
+   were fixed at plan time, so the repeat is the same request.
 3. **order** — once the payment's receipt is on the solidified chain, the order is placed with
    the payment's txid, which the market takes as the order's idempotency key: an unclear
    answer is asked again, a refusal fails the order.
@@ -20,6 +22,27 @@ Protocol (docs/protocols.md, Energy rental). Nothing is paid twice and no need i
    a failure; its refund txid is recorded). A delivered order `expires` after its days.
 
 Every transition is a compare-and-set on the order's state.
+
+**The market of an order** is the provider registered under its recorded name
+(`pools.pricing.provider_for_order`), at every step: never the one `ENERGY_RENTAL_ORDER_PROVIDER`
+names now, which only picks the market of new orders. Changing that setting therefore never
+places (or asks after) a paid order with a market that was not paid. The lookup depends on the
+code alone, so two runs cannot disagree on it. When it finds no provider that orders
+(`RentalOrderingUnsupported`: an unknown name, or TronSave/Feee whose ordering is not built):
+
+- a `planned` order fails (`result` "not paid: ...", which raises the pool's `rental_failed`
+  alert) before any payment is submitted; no TRX moves and the budget is not charged. If a
+  payment is already recorded under its key (a run killed between submitting and linking it),
+  that payment is linked instead (`paying`) and the order is handled as below;
+- a `paid` or `ordered` order (a `paying` one once its payment is confirmed: its receipt is
+  still followed) stays where it is. Its TRX went to that market, which alone can fill or
+  refund it: the order is not over, so it is neither failed (a failed order is no longer
+  followed) nor placed with any other market. Every run logs an error naming it, its payment
+  and the missing market: it needs a person (restore the provider under that name, or settle
+  with the market by hand).
+
+A provider that exists but cannot be built now (`RentalProviderError`, e.g. its API key
+missing) leaves any order where it is, unpaid if planned, with an error logged.
 """
 
 from __future__ import annotations
@@ -45,11 +68,12 @@ from pools.models import EnergyPool, RentalOrder, StakingOperation
 from pools.pricing import (
     MarketOrderStatus,
     OrderingProvider,
+    RentalOrderingUnsupported,
     RentalOrderRefused,
     RentalProviderError,
-    ordering_provider,
+    provider_for_order,
 )
-from pools.selectors import rental_spent_sun
+from pools.selectors import rental_spent_sun, staking_operation_for_key
 from pools.services.staking import staking_submit
 from pools.services.sync import pools_sync
 
@@ -266,22 +290,74 @@ def _on_chain(order: RentalOrder, status: MarketOrderStatus) -> bool:
     return state.acquired_energy_sun >= status.delegated_sun
 
 
-def rental_order_advance(*, order: RentalOrder, provider: OrderingProvider | None = None) -> None:
+def _market(order: RentalOrder) -> OrderingProvider | None:
+    """The market `order` was planned with (`order.provider`), or None after saying why: a
+    planned order whose market cannot order is refused (`_refuse`), any other one is logged."""
+    try:
+        return provider_for_order(order.provider)
+    except RentalOrderingUnsupported as exc:
+        if order.state == State.PLANNED:
+            _refuse(order, exc)
+        else:
+            _stranded(order, exc)
+    except RentalProviderError as exc:
+        logger.error(
+            "rental order %s (%s) on pool %s: its market %r cannot be used now, the order "
+            "waits: %s",
+            order.pk,
+            order.state,
+            order.pool_id,
+            order.provider,
+            exc,
+        )
+    return None
+
+
+def _refuse(order: RentalOrder, exc: RentalOrderingUnsupported) -> None:
+    """planned → failed before any payment, its market unable to order. A payment recorded
+    under the order's key already (a run killed between submitting and linking it) is linked
+    instead (planned → paying): that TRX went out, and the paid order waits for a person."""
+    payment = staking_operation_for_key(pool=order.pool, key=payment_key(order))
+    if payment is None:
+        _fail(order, State.PLANNED, f"not paid: {exc}")
+    elif _move(order, State.PLANNED, State.PAYING, payment=payment):
+        logger.error(
+            "rental order %s: its payment was recorded before it was found that its market "
+            "cannot order (%s); it is followed, and the paid order waits for a person",
+            order.pk,
+            exc,
+        )
+
+
+def _stranded(order: RentalOrder, exc: RentalOrderingUnsupported) -> None:
+    logger.error(
+        "rental order %s (%s) on pool %s needs a person: its payment %s (%s sun to %s) went to "
+        "a market that cannot be asked to place or report the order: %s",
+        order.pk,
+        order.state,
+        order.pool_id,
+        order.payment.txid if order.payment else "-",
+        order.cost_sun,
+        order.pay_to,
+        exc,
+    )
+
+
+def rental_order_advance(*, order: RentalOrder) -> None:
     """Take `order` one step further, as far as the outside world allows now (see the module's
-    protocol). Must run outside any transaction: it pays and calls the market. A provider that
-    cannot order (`RentalOrderingUnsupported`) fails a planned order; an unreachable market
-    leaves the order where it is."""
+    protocol). Must run outside any transaction: it pays and calls the market. The market is
+    always the one the order was planned with (`order.provider`), found before anything is
+    paid: a planned order whose market cannot order fails unpaid, a paid one waits with an
+    error logged; an unreachable market leaves the order where it is."""
     if in_callers_transaction():
         raise RuntimeError("rental_order_advance must run outside a transaction (it pays)")
-    if order.state == State.PLANNED:
+    if order.state == State.PLANNED and _market(order) is not None:
         _pay(order)
     if order.state == State.PAYING:
-        _paid(order)
+        _paid(order)  # the payment is out whatever its market: its receipt is followed
     if order.state in (State.PAID, State.ORDERED):
-        try:
-            provider = provider or ordering_provider()
-        except RentalProviderError as exc:
-            logger.error("rental order %s: %s", order.pk, exc)
+        provider = _market(order)
+        if provider is None:
             return
         if order.state == State.PAID:
             _place(order, provider)

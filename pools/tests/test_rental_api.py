@@ -3,6 +3,7 @@
 import pytest
 
 from pools.models import RentalOrder
+from pools.pricing import DevnetRentalProvider, RentalOrderingUnsupported, ordering_provider
 from pools.tests.factories import EnergyPoolFactory
 from tests.test_admin import admin_user, verified_client  # noqa: F401  (fixture)
 
@@ -64,6 +65,19 @@ def test_an_ordering_provider_that_cannot_order_is_reported(settings):
     assert ids == ["pools.W001", "pools.W002"]
     settings.ENERGY_RENTAL_ORDER_PROVIDER = "pools.pricing.Nope"
     assert [message.id for message in run_checks(tags=["pools"])] == ["pools.E005"]
+    # A market that orders but is not registered under its name: an order naming it could not
+    # find it again to be placed, so new orders do not go to it.
+    settings.ENERGY_RENTAL_ORDER_PROVIDER = "pools.tests.test_rental_api.UnregisteredMarket"
+    settings.ENERGY_RENTAL_PROVIDERS = [settings.ENERGY_RENTAL_ORDER_PROVIDER]
+    checked = run_checks(tags=["pools"])
+    assert [message.id for message in checked] == ["pools.W001"]
+    assert "not a registered rental provider" in checked[0].msg
+    with pytest.raises(RentalOrderingUnsupported, match="not a registered rental provider"):
+        ordering_provider()
+
+
+class UnregisteredMarket(DevnetRentalProvider):
+    name = "unregistered-market"
 
 
 def test_operators_see_orders_in_the_admin_and_cannot_edit_them(partner, admin_user):  # noqa: F811

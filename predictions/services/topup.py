@@ -17,7 +17,7 @@ from django.utils import timezone
 from partners.models import Partner
 from pools.chain import ChainUnavailable, chain_client
 from pools.models import EnergyPool, EnergyShare, PriceQuote
-from pools.pricing import RentalProviderError, ordering_provider
+from pools.pricing import MarketOffer, RentalProviderError, ordering_provider
 from pools.services.rentals import rental_order_advance, rental_order_plan, rental_orders_drive
 from predictions.selectors import (
     DepletionEstimate,
@@ -115,8 +115,10 @@ def pools_topup(*, now: datetime | None = None) -> TopupReport:
     the newest quote of the ordering market for that duration makes renting it cheaper than
     burning it at the newest recorded energy fee, the market has the energy, and the partner's
     daily and monthly budgets cover the market's price. One order per forecast and pool, and
-    never while one is open (`rental_order_plan`). A planned order is paid at once. Energy
-    sharing goes first: a pool a loan is reaching is not rented for (`_sharing_first`).
+    never while one is open (`rental_order_plan`). A planned order is paid at once, to the
+    market it records (pools/services/rentals.py). The market's offer (price, address, energy
+    on offer) is read once per run, for every pool. Energy sharing goes first: a pool a loan is
+    reaching is not rented for (`_sharing_first`).
     """
     now = now or timezone.now()
     advanced = rental_orders_drive()
@@ -160,12 +162,24 @@ def pools_topup(*, now: datetime | None = None) -> TopupReport:
         return TopupReport(planned=0, advanced=advanced, skipped={p.pk: str(exc) for p in short})
     rent_price = _newest_price(kind=PriceQuote.Kind.RENTAL, source=provider.name, days=days)
     burn_price = _newest_price(kind=PriceQuote.Kind.ENERGY_FEE)
+    offer: MarketOffer | None = None
+    if rent_price is None or burn_price is None:
+        why_none = f"no {days}-day quote from {provider.name} or no energy fee yet"
+    else:
+        try:
+            # Read once for every pool of the run. The orders this run plans are placed only
+            # once their payments are solidified (a later run), so they leave the offer as
+            # it was; what the market has is checked again when it takes an order (one it
+            # cannot fill is refunded, tron_devnet/market.py).
+            offer = provider.offer()
+        except RentalProviderError as exc:
+            why_none = f"market terms: {exc}"
     planned = 0
     for pool in short:
-        estimate = estimates[pool.pk]
-        if rent_price is None or burn_price is None:
-            skipped[pool.pk] = f"no {days}-day quote from {provider.name} or no energy fee yet"
+        if offer is None or rent_price is None or burn_price is None:
+            skipped[pool.pk] = why_none
             continue
+        estimate = estimates[pool.pk]
         # What the queue waits for now (the pool's available energy below zero) is needed on
         # the first day; the forecast's shortfall over the rental's days.
         waiting = max(0, -int(estimate.available))
@@ -173,10 +187,10 @@ def pools_topup(*, now: datetime | None = None) -> TopupReport:
         energy = max(waiting, -(-shortfall // days))
         energy = -(-energy // ENERGY_STEP) * ENERGY_STEP
         try:
-            terms = provider.terms(energy=energy, days=days)
+            terms = offer.terms(energy=energy, days=days)
             if terms.min_energy > energy:  # the market's smallest order
                 energy = terms.min_energy
-                terms = provider.terms(energy=energy, days=days)
+                terms = offer.terms(energy=energy, days=days)
         except RentalProviderError as exc:
             skipped[pool.pk] = f"market terms: {exc}"
             continue
@@ -211,7 +225,7 @@ def pools_topup(*, now: datetime | None = None) -> TopupReport:
             skipped[pool.pk] = result.why_not
             continue
         planned += 1
-        rental_order_advance(order=result.order, provider=provider)
+        rental_order_advance(order=result.order)  # paid to the market it names
     for pool_id, why in skipped.items():
         logger.info("topup: pool %s not topped up: %s", pool_id, why)
     return TopupReport(planned=planned, advanced=advanced, skipped=skipped)
