@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import connection
 from django.db.models import Field, Model, QuerySet
+from psycopg.types.datetime import TimestamptzLoader as _PsycopgTimestamptzLoader
 
 
 def release_pooled_connection() -> None:
@@ -260,6 +262,8 @@ def _slots(
 
 
 Converter = Callable[[Any, Any, Any], Any]
+# Per column of a row: its index, its converters, and the expression they convert.
+Converters = tuple[tuple[int, tuple[Converter, ...], Any], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,10 +273,10 @@ class CompiledRows:
 
     query: CompiledQuery
     names: tuple[str, ...]
-    converters: tuple[tuple[int, tuple[Converter, ...], Any], ...]
+    converters: Converters
 
     def all(self, **values: Any) -> list[dict[str, Any]]:
-        with connection.cursor() as cursor:
+        with read_cursor() as cursor:
             cursor.execute(self.query.sql, self.query.bind(**values))
             return self.rows(cursor.fetchall())
 
@@ -307,7 +311,7 @@ def fetch_together(
     sql = ";\n".join(query.query.sql for query, _ in reads)
     params = [param for query, values in reads for param in query.query.bind(**values)]
     results = []
-    with connection.cursor() as cursor:
+    with read_cursor() as cursor:
         cursor.execute(sql, params)
         for index, (query, _) in enumerate(reads):
             if index:
@@ -327,26 +331,67 @@ def compiled_rows(
     if found is not None:
         return found
     standins = _standins(parameters)
-    query = build(**standins).query
-    compiler = query.get_compiler(connection=connection)
-    sql, params = compiler.as_sql()
-    names = tuple(
-        query.selected or (*query.extra_select, *query.values_select, *query.annotation_select)
-    )
-    converters = compiler.get_converters([column for column, _, _ in compiler.select[: len(names)]])
+    sql, params, names, converters = _values_shape(build(**standins))
     compiled = CompiledRows(
         query=CompiledQuery(sql=sql, params=tuple(params), slots=_slots(name, params, standins)),
         names=names,
-        converters=tuple(
-            (index, tuple(functions), expression)
-            for index, (functions, expression) in sorted(converters.items())
-        ),
+        converters=converters,
     )
     _compiled_rows[cache_key] = compiled
     return compiled
 
 
 _compiled_rows: dict[tuple[str, str], CompiledRows] = {}
+
+
+def _values_shape(
+    queryset: QuerySet[Any],
+) -> tuple[str, tuple[Any, ...], tuple[str, ...], Converters]:
+    """A `values()` queryset's SQL and parameters, its row's names and its converters, as
+    the ORM's `ValuesIterable` would use them."""
+    query = queryset.query
+    compiler = query.get_compiler(connection=connection)
+    sql, params = compiler.as_sql()
+    names = tuple(
+        query.selected or (*query.extra_select, *query.values_select, *query.annotation_select)
+    )
+    converters = compiler.get_converters([column for column, _, _ in compiler.select[: len(names)]])
+    return (
+        sql,
+        tuple(params),
+        names,
+        tuple(
+            (index, tuple(functions), expression)
+            for index, (functions, expression) in sorted(converters.items())
+        ),
+    )
+
+
+def values_rows(queryset: QuerySet[Any]) -> list[dict[str, Any]]:
+    """`list(queryset)` for a `values()` queryset, read through `read_cursor` (for a hot
+    read whose query changes with its filters, so cannot be compiled once)."""
+    sql, params, names, converters = _values_shape(queryset)
+    with read_cursor() as cursor:
+        cursor.execute(sql, params)
+        fetched = cursor.fetchall()
+    return CompiledRows(CompiledQuery(sql, params, ()), names, converters).rows(fetched)
+
+
+@contextmanager
+def read_cursor() -> Iterator[Any]:
+    """A cursor for the hot reads (bench/reads.py) that parses timestamps in C.
+
+    Django has psycopg parse every `timestamptz` with a Python loader of its own, which
+    only sets the zone Django wants; for a page of a hundred pools that was most of the time
+    spent fetching it. When the session's zone is UTC, as Django sets it with `USE_TZ` and
+    no database `TIME_ZONE`, psycopg's own loader (compiled) gives the same values, zone
+    object included (`datetime.timezone.utc`; held equal by common/tests/test_db.py), so
+    this cursor uses it. Any other set-up keeps Django's loader.
+    """
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql" and connection.timezone_name == "UTC":
+            cursor.cursor.adapters.register_loader("timestamptz", _PsycopgTimestamptzLoader)
+        yield cursor
 
 
 def _base_type(field: Field[Any, Any]) -> str:

@@ -16,6 +16,8 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 
+from common.db import values_rows
+
 _WHOLE = re.compile(r"[0-9]{1,9}", re.ASCII)
 
 
@@ -54,7 +56,7 @@ class DefaultPagination(PageNumberPagination):
         paginator = self.django_paginator_class(queryset, size)
         number = int(self.get_page_number(request, paginator))
         start = (number - 1) * size
-        rows = list(
+        rows = values_rows(
             queryset.values(*fields).annotate(_total=Window(Count("pk")))[start : start + size]
         )
         if rows:

@@ -137,3 +137,34 @@ def test_compiled_rows_refuse_a_datetime_the_query_transforms():
             ).values("id"),
             since=datetime,
         )
+
+
+def test_hot_reads_parse_timestamps_as_django_does():
+    """`read_cursor` swaps Django's Python timestamp loader for psycopg's compiled one: the
+    values, and their zone object, are the same as the ORM's (`values_rows`, the compiled
+    reads and the ORM agree on every kind of timestamp)."""
+    from datetime import UTC
+
+    from psycopg.pq import Format
+
+    from common.db import read_cursor, values_rows
+
+    stamps = [
+        datetime(2026, 11, 29, 23, 59, 59, 999_999, tzinfo=UTC),
+        datetime(1970, 1, 1, tzinfo=UTC),
+        datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC),
+        datetime(1, 1, 1, 0, 0, 1, tzinfo=UTC),
+        None,
+    ]
+    for stamp in stamps:
+        EnergyPoolFactory(last_synced_at=stamp)
+    queryset = EnergyPool.objects.order_by("id").values("id", "last_synced_at", "created_at")
+    rows = values_rows(queryset)
+    assert rows == list(queryset)
+    assert [row["last_synced_at"] for row in rows] == stamps
+    for row in rows:
+        for value in (row["last_synced_at"], row["created_at"]):
+            assert value is None or value.tzinfo is UTC
+    with read_cursor() as cursor:  # the fast loader is the one in use
+        loader = cursor.cursor.adapters.get_loader(1184, Format.TEXT)
+    assert loader.__module__.startswith("psycopg_binary"), loader
