@@ -138,9 +138,9 @@ def staff_client(db: None) -> APIClient:
     return verified_staff_client()
 
 
-def wait_for_a_blocked_query(timeout: float = 10.0) -> None:
-    """Return once another session of this test database waits on a row lock (for tests
-    that interleave two transactions without guessing at sleeps)."""
+def wait_for_a_blocked_query(timeout: float = 10.0, *, at_least: int = 1) -> None:
+    """Return once another session of this test database (`at_least` of them) waits on a
+    row lock (for tests that interleave transactions without guessing at sleeps)."""
     import time
 
     deadline = time.monotonic() + timeout
@@ -151,7 +151,7 @@ def wait_for_a_blocked_query(timeout: float = 10.0) -> None:
                 "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
             )
             row = cursor.fetchone()
-            if row and row[0]:
+            if row and row[0] >= at_least:
                 return
             time.sleep(0.01)
     raise AssertionError("no query blocked on a lock in time")

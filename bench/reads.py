@@ -11,7 +11,8 @@ concurrency, each for `--seconds`:
 - `GET /api/v1/energy/dashboard/{id}`, `GET /api/v1/energy/monitor/{id}`,
   `GET /api/v1/pools/?page_size=100`.
 
-    {"bench": "reads", "value": <lowest ratio>, "baseline": <me/s>, "ratio": <lowest ratio>,
+    {"bench": "reads", "value": <lowest ratio, cached or not>, "baseline": <me/s>,
+     "ratio": <lowest ratio>,
      "target": 0.6, "rates": {...}, "ratios": {...}, "uncached_ratios": {...}}
 
 The reads are cached per partner until its data changes (common/readcache.py), so the
@@ -149,7 +150,9 @@ def main() -> None:
     # The same reads computed on every request (the cache off): what a read right after a
     # change costs, and the figure the cache must not be hiding.
     cold = measure({**env, "READS_CACHE_SECONDS": "0"}, args, partner_id, raw_key)
-    lowest = min(cached["ratios"].values())
+    # The figure is the lowest of all six: a read right after a change counts as much as a
+    # cached one.
+    lowest = min(*cached["ratios"].values(), *cold["ratios"].values())
     print(
         json.dumps(
             {

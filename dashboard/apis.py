@@ -133,7 +133,14 @@ class DashboardOutputSerializer(serializers.Serializer):  # type: ignore[type-ar
     savings = SavingsSerializer()
     pools = PoolCardSerializer(many=True)
     queue = QueueSummarySerializer()
-    withdrawals_by_status = serializers.DictField(child=serializers.IntegerField())
+    withdrawals_by_status = serializers.DictField(
+        child=serializers.IntegerField(),
+        help_text="Every withdrawal still in progress, and the finished ones (confirmed, "
+        "failed, cancelled) created since `withdrawals_since`, by status.",
+    )
+    withdrawals_since = serializers.DateTimeField(
+        help_text="Finished withdrawals are counted from here (30 days back)."
+    )
     recent_withdrawals = RecentWithdrawalSerializer(many=True)
     alerts = AlertSerializer(many=True)
     channels = ChannelSerializer(many=True)
@@ -154,6 +161,7 @@ def dashboard_output(data: dict[str, Any]) -> dict[str, Any]:
         "pools": [pool_card_output(row, tz) for row in data["pools"]],
         "queue": dict(data["queue"]),
         "withdrawals_by_status": dict(data["withdrawals_by_status"]),
+        "withdrawals_since": iso_datetime(data["withdrawals_since"], tz),
         "recent_withdrawals": [
             {
                 "id": w["id"],

@@ -90,6 +90,13 @@ class Withdrawal(BaseModel):
                 condition=Q(status__in=["reserved", "signed", "broadcast"]),
                 name="withdrawal_in_flight",
             ),
+            # The partner's withdrawals still in progress (not FINAL_STATUSES), which the
+            # dashboard counts in full however long its history (dashboard/selectors.py).
+            models.Index(
+                fields=["partner", "status"],
+                condition=~Q(status__in=["confirmed", "failed", "cancelled"]),
+                name="withdrawal_partner_open",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -84,6 +84,29 @@ def test_dashboard_shows_each_pool_card_from_real_state(owner_client, partner):
     assert len(body["recent_withdrawals"]) == 1
 
 
+def test_dashboard_counts_open_withdrawals_in_full_and_finished_ones_over_30_days(
+    owner_client, partner
+):
+    """A busy partner's whole history is not read on every dashboard: finished withdrawals
+    count from `withdrawals_since` (30 days), those still in progress whatever their age."""
+    old = timezone.now() - timedelta(days=45)
+    for status in ("confirmed", "failed", "queued", "broadcast"):
+        WithdrawalFactory(partner=partner, status=status)
+        withdrawal = WithdrawalFactory(partner=partner, status=status)
+        Withdrawal.objects.filter(pk=withdrawal.pk).update(created_at=old)
+    WithdrawalFactory(status="confirmed")  # another partner's
+    body = owner_client.get(dashboard_url(partner.pk)).json()
+    assert body["withdrawals_by_status"] == {
+        "confirmed": 1,
+        "failed": 1,
+        "queued": 2,
+        "broadcast": 2,
+    }
+    since = datetime.fromisoformat(body["withdrawals_since"])
+    assert abs((timezone.now() - timedelta(days=30)) - since) < timedelta(minutes=1)
+    assert since == datetime.fromisoformat(body["savings"]["since"])
+
+
 def test_dashboard_level_follows_the_thresholds(owner_client, partner):
     EnergyPoolFactory(
         partner=partner, energy_limit=100, energy_used=99, last_synced_at=timezone.now()

@@ -19,6 +19,7 @@ from tronpy.keys import PrivateKey
 
 from common.db import compiled_query
 from common.idempotency import IdempotencyMismatch, request_hash
+from conftest import wait_for_a_blocked_query
 from partners.models import Customer
 from partners.tests.factories import CustomerFactory
 from pools.models import EnergyPool, Reservation
@@ -331,8 +332,12 @@ def test_a_younger_request_does_not_take_energy_an_older_one_waits_for(path, par
             [customer.pk],
         )
 
-    started = _started((request("A", 130_000), 0), (request("B", 65_000), 0.5))
-    time.sleep(0.5)
+    # A waits on the row first, then B behind it (counted, not guessed with sleeps: on a
+    # loaded machine A's thread could start late and B reach the lock first).
+    started = _started((request("A", 130_000), 0))
+    wait_for_a_blocked_query()
+    started += _started((request("B", 65_000), 0))
+    wait_for_a_blocked_query(at_least=2)
     holder.commit()  # in this thread: the connection belongs to it
     holder.close()
     for thread in started:
