@@ -6,6 +6,7 @@ IntegrityError (a 500), and nothing is changed."""
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -20,8 +21,11 @@ ME = "/api/v1/partners/me/"
 THRESHOLDS = ("warning_threshold", "critical_threshold", "emergency_threshold")
 
 
-def stored(partner: Partner) -> tuple[object, ...]:
-    return Partner.objects.filter(pk=partner.pk).values_list(*THRESHOLDS, "updated_at").get()
+def stored(partner: Partner) -> tuple[Any, ...]:
+    row: tuple[Any, ...] = (
+        Partner.objects.filter(pk=partner.pk).values_list(*THRESHOLDS, "updated_at").get()
+    )
+    return row
 
 
 def test_a_threshold_race_is_a_400_with_field_errors_and_changes_nothing(

@@ -7,6 +7,7 @@ misordered thresholds would have been saved)."""
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -22,8 +23,11 @@ pytestmark = pytest.mark.django_db
 THRESHOLDS = ("warning_threshold", "critical_threshold", "emergency_threshold")
 
 
-def stored(pool: EnergyPool) -> tuple[object, ...]:
-    return EnergyPool.objects.filter(pk=pool.pk).values_list(*THRESHOLDS, "updated_at").get()
+def stored(pool: EnergyPool) -> tuple[Any, ...]:
+    row: tuple[Any, ...] = (
+        EnergyPool.objects.filter(pk=pool.pk).values_list(*THRESHOLDS, "updated_at").get()
+    )
+    return row
 
 
 @pytest.mark.parametrize(
