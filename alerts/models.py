@@ -41,6 +41,7 @@ class EnergyAlert(BaseModel):
         LEDGER_INVARIANT = "ledger_invariant", "Ledger invariant breached"
         WITHDRAWAL_FAILED = "withdrawal_failed", "Withdrawal needs a person"
         RENTAL_FAILED = "rental_failed", "Energy rental order failed"
+        RENTAL_STUCK = "rental_stuck", "Energy rental order paid and stuck"
 
     # None: an operator-wide alert (the TRON node), seen by operators only.
     partner = models.ForeignKey(

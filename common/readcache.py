@@ -7,9 +7,10 @@ version*: a token in the shared cache that `publish_on_commit` (common/events.py
 when a transaction that touched the partner commits, before its live hint leaves. Every
 write that publishes a live event for the partner (pool numbers, status and settings, the
 queue, withdrawals, alerts) therefore makes the next read compute afresh: a client that
-wrote and then reads sees its write. `partner_update` (partners/services.py) publishes
-nothing and bumps the version itself. Writes that do neither (the Django admin, alert
-channels) are seen once the TTL runs out, so the TTL stays a few seconds.
+wrote and then reads sees its write. `partner_update` (partners/services.py) and the alert
+channel services (alerts/services/channels.py: the dashboard lists the partner's channels)
+publish nothing and bump the version themselves. Writes that do neither (the Django admin)
+are seen once the TTL runs out, so the TTL stays a few seconds.
 
 The version is read before the database: a result computed from older rows can only be
 stored under an older version, which no later read asks for. When Redis is away the reads

@@ -380,6 +380,10 @@ ALERT_DEPLETION_RATE_WINDOW_HOURS: int = env.int("ALERT_DEPLETION_RATE_WINDOW_HO
 ALERT_EXTERNAL_DRAIN_WINDOW_MINUTES: int = env.int(
     "ALERT_EXTERNAL_DRAIN_WINDOW_MINUTES", default=60
 )
+# A rental order paid to its market and not placed for this long, or placed and neither
+# delivered nor failed for this long past TOPUP_DELIVERY_TIMEOUT_SECONDS, raises a critical
+# rental_stuck alert (so does one whose market cannot be asked about it, at once).
+ALERT_RENTAL_STUCK_MINUTES: int = env.int("ALERT_RENTAL_STUCK_MINUTES", default=30)
 # Each try of a delivery gives up after this long (email, webhook, chat).
 ALERT_DELIVERY_TIMEOUT_SECONDS: float = env.float("ALERT_DELIVERY_TIMEOUT_SECONDS", default=10.0)
 ALERT_DELIVERY_MAX_ATTEMPTS: int = env.int("ALERT_DELIVERY_MAX_ATTEMPTS", default=6)

@@ -18,7 +18,7 @@ from common.api.serializers import (
 )
 from partners.api_base import PartnerAPIView
 from partners.models import Partner, Role
-from partners.services import partner_update
+from partners.services import THRESHOLDS_OUT_OF_ORDER, partner_update
 
 
 def percent_input() -> StrictDecimalField:
@@ -80,10 +80,10 @@ class PartnerUpdateInputSerializer(StrictInputSerializer):
         assert isinstance(warning, Decimal)
         assert isinstance(critical, Decimal)
         assert isinstance(emergency, Decimal)
+        # Against the partner as loaded; `partner_update` checks again under the row's lock
+        # (another request may change the thresholds in between).
         if not warning <= critical <= emergency:
-            raise serializers.ValidationError(
-                {"non_field_errors": ["Thresholds must satisfy warning ≤ critical ≤ emergency."]}
-            )
+            raise serializers.ValidationError({"non_field_errors": [THRESHOLDS_OUT_OF_ORDER]})
         return attrs
 
 

@@ -18,6 +18,8 @@ from common.readcache import partner_changed_on_commit
 from partners.models import APIKey, Customer, Membership, Partner, Role
 from partners.selectors import API_KEY_PREFIX, api_key_digest
 
+THRESHOLDS_OUT_OF_ORDER = "Thresholds must satisfy warning ≤ critical ≤ emergency."
+
 # Writing last_used_at on every request would turn every read into a write.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
@@ -83,9 +85,15 @@ def partner_update(
     sharing_max_trx_per_hour: int | None = None,
     sharing_lock_blocks: int | None = None,
 ) -> Partner:
-    """Change a partner's settings (None: unchanged); the caller has validated ordering of
-    thresholds and the ranges of the energy-sharing settings (the off switch, hourly limits
-    on new loans, and their lock period in blocks).
+    """Change a partner's settings (None: unchanged); the caller has validated the ranges of
+    the thresholds and of the energy-sharing settings (the off switch, hourly limits on new
+    loans, and their lock period in blocks).
+
+    The thresholds' order (warning ≤ critical ≤ emergency, the `partner_thresholds_ordered`
+    constraint) is checked here, against the row read under its lock with the new values
+    over it: a caller checked it against the partner as it loaded it, which another request
+    may have changed since. Raises `ValidationError` (`non_field_errors`, as the API's own
+    check) and changes nothing if they would be out of order.
 
     Returns the partner as saved. Only values that differ from the row (read under its
     lock) are written; if any are, the partner's cached reads (the dashboard's thresholds
@@ -112,8 +120,18 @@ def partner_update(
             for field, value in changes.items()
             if value is not None and value != getattr(locked, field)
         ]
+        stored = (locked.warning_threshold, locked.critical_threshold, locked.emergency_threshold)
         for field in fields:
             setattr(locked, field, changes[field])
+        if not locked.warning_threshold <= locked.critical_threshold <= locked.emergency_threshold:
+            raise ValidationError(
+                {
+                    "non_field_errors": [
+                        f"{THRESHOLDS_OUT_OF_ORDER} Stored now: warning {stored[0]}, "
+                        f"critical {stored[1]}, emergency {stored[2]}."
+                    ]
+                }
+            )
         if fields:
             locked.save(update_fields=[*fields, "updated_at"])
             partner_changed_on_commit(locked.pk)

@@ -19,6 +19,12 @@ Rules and their defaults (README "Alerts"):
 - rental failed: the pool's newest rental order (automatic top-up, pools/services/rentals.py)
   failed within the last `RENTAL_FAILED_ALERT_HOURS` (24); a later order, or that much time,
   resolves it;
+- rental stuck (critical): a rental order paid to its market and not over, which the top-up
+  cannot end by itself: its recorded market cannot be asked about it
+  (`pools.pricing.provider_for_order` fails: at once), or it has been paid and not placed for
+  `ALERT_RENTAL_STUCK_MINUTES` (30), or placed and neither delivered nor failed for that long
+  past `TOPUP_DELIVERY_TIMEOUT_SECONDS`; on the order's pool (a pool has at most one open
+  order); the order moving on resolves it;
 - node: the TRON node unreachable (critical) or its head block stale (warning): platform-wide.
 
 Ledger invariants and failed withdrawals (including a signing key gone) are raised where they
@@ -60,6 +66,7 @@ from alerts.services.sources import QueueFacts, emergency_burns, queues
 from operations.jobs import JOBS_BY_NAME
 from partners.models import Partner
 from pools.models import EnergyPool, RentalOrder
+from pools.pricing import RentalOrderingUnsupported, RentalProviderError, provider_for_order
 from predictions.selectors import DepletionEstimate, pool_depletion_estimates
 
 Kind = EnergyAlert.Kind
@@ -70,8 +77,11 @@ POOL_RULE_KINDS = (
     Kind.EXTERNAL_DRAIN,
     Kind.LOW_TRX,
     Kind.RENTAL_FAILED,
+    Kind.RENTAL_STUCK,
 )
 RENTAL_FAILED_ALERT_HOURS = 24
+# Paid to the market and not over: the states the top-up cannot leave without the market.
+RENTAL_STUCK_STATES = (RentalOrder.State.PAID, RentalOrder.State.ORDERED)
 PARTNER_RULE_KINDS = (Kind.QUEUE_BACKLOG,)
 LIVE_STATUSES = (EnergyPool.Status.ACTIVE, EnergyPool.Status.DRAINING)
 SYNCED_STATUSES = (
@@ -269,6 +279,94 @@ def _rental(row: dict[str, Any], failed: dict[str, Any] | None, is_open: bool) -
         f"failed: {failed['result']}",
         _dec(failed["cost_sun"]),
     )
+
+
+def _market_gap(name: str) -> str:
+    """Why the market an order recorded (`RentalOrder.provider`) cannot be asked about it
+    now, or "" if it can: the very lookup the top-up makes (pools/services/rentals.py)."""
+    try:
+        provider_for_order(name)
+    except (RentalOrderingUnsupported, RentalProviderError) as exc:
+        return str(exc)
+    return ""
+
+
+def rental_stuck_verdicts(*, now: datetime) -> list[Verdict]:
+    """Rental orders paid to their market and stuck there (one query; the market lookup
+    once per market name, in code). A verdict only for a stuck order: an open alert whose
+    order moved on gets none and is resolved by `alerts_check`.
+
+    The message names what does not change while the order stands (the order, its state
+    and since when, the market, the payment, why), so a standing order costs no writes per
+    run; the order moving to another state changes it once."""
+    bound = timedelta(minutes=settings.ALERT_RENTAL_STUCK_MINUTES)
+    placed_bound = bound + timedelta(seconds=settings.TOPUP_DELIVERY_TIMEOUT_SECONDS)
+    rows = (
+        RentalOrder.objects.filter(state__in=RENTAL_STUCK_STATES)
+        .order_by()
+        .values(
+            "pk",
+            "pool_id",
+            "pool__partner_id",
+            "pool__address",
+            "provider",
+            "state",
+            "energy",
+            "cost_sun",
+            "pay_to",
+            "payment__txid",
+            "ordered_at",
+            "updated_at",
+        )
+    )
+    gaps: dict[str, str] = {}
+    verdicts = []
+    for row in rows:
+        name = row["provider"]
+        if name not in gaps:
+            gaps[name] = _market_gap(name)
+        gap = gaps[name]
+        paid = row["state"] == RentalOrder.State.PAID
+        # In its state since: a state move stamps `updated_at` (nothing else writes an order).
+        since: datetime = row["updated_at"] if paid else (row["ordered_at"] or row["updated_at"])
+        allowed = bound if paid else placed_bound
+        if not gap and now - since <= allowed:
+            continue
+        what = (
+            f"Rental order {row['pk']} ({row['energy']} energy for pool "
+            f"{row['pool__address']}) was paid {row['cost_sun'] / 1_000_000:.6f} TRX to the "
+            f"market {name!r} ({row['pay_to'] or 'no address'}, payment "
+            f"{row['payment__txid'] or '-'}) and is {row['state']} since "
+            f"{since.isoformat(timespec='seconds')}"
+        )
+        if gap:
+            why = (
+                f": its market cannot be asked to place or report it ({gap}). Restore that "
+                "provider, or settle with the market by hand."
+            )
+        elif paid:
+            why = (
+                f": the market has not taken it within {bound.total_seconds() / 60:.0f} min. "
+                "Check the market and the topup_pools job, or settle with the market by hand."
+            )
+        else:
+            why = (
+                f": neither delivered nor failed within {placed_bound.total_seconds() / 60:.0f} "
+                "min of being placed. Check the market and the topup_pools job, or settle with "
+                "the market by hand."
+            )
+        verdicts.append(
+            Verdict(
+                row["pool__partner_id"],
+                row["pool_id"],
+                Kind.RENTAL_STUCK,
+                Level.CRITICAL,
+                what + why,
+                _dec(row["cost_sun"]),
+                None if gap else _dec(allowed.total_seconds() / 60),
+            )
+        )
+    return verdicts
 
 
 def _backlog(
@@ -526,8 +624,9 @@ def alerts_check(*, now: datetime | None = None, check_node: bool = True) -> int
     partner_levels = {key: Level(row["level"]) for key, row in open_partner_alerts.items()}
     transitions = 0
     updates: list[dict[str, Any]] = []
+    pool_scope = pool_verdicts(now=now, current=levels) + rental_stuck_verdicts(now=now)
     for verdicts, open_by_scope, scope in (
-        (pool_verdicts(now=now, current=levels), open_alerts, "pool_id"),
+        (pool_scope, open_alerts, "pool_id"),
         (backlog_verdicts(now=now, current=partner_levels), open_partner_alerts, "partner_id"),
     ):
         for verdict in verdicts:
@@ -536,7 +635,9 @@ def alerts_check(*, now: datetime | None = None, check_node: bool = True) -> int
             transitions += made
             if update:
                 updates.append(update)
-        for row in open_by_scope.values():  # no rule looks at these any more (archived…)
+        # No rule looks at these any more (an archived pool…), or their condition is over
+        # (a stuck rental order that moved on).
+        for row in open_by_scope.values():
             transitions += alert_resolve(alert_id=row["pk"])
     if check_node:
         node = EnergyAlert.objects.filter(

@@ -259,9 +259,9 @@ def test_check_alerts_costs_a_constant_number_of_queries(partner, django_assert_
     # Pinned: open pool and partner alerts, usage rates, external usage, burns, pools, the
     # queue's facts once (per partner; unservable entries and their heads), the partners
     # with a queue, the forecasts' depletion and queue shares (pools, newest forecasts),
-    # failed rental orders, re-notification, lost deliveries (values that changed add one
-    # bulk update).
-    with django_assert_num_queries(15):
+    # failed rental orders, paid rental orders (stuck or not), re-notification, lost
+    # deliveries (values that changed add one bulk update).
+    with django_assert_num_queries(16):
         alerts_check(check_node=False)
 
 

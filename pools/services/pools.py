@@ -6,7 +6,9 @@ from collections.abc import Mapping
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
+from django.db import transaction
 
+from partners.models import Partner
 from pools.events import pool_changed
 from pools.models import EnergyPool
 
@@ -47,22 +49,32 @@ def pool_update_settings(
     syncs made meanwhile stand.
 
     Raises `ValidationError` (nothing saved) if the effective thresholds would not be
-    ordered warning ≤ critical ≤ emergency.
+    ordered warning ≤ critical ≤ emergency. That order is checked against the pool's and its
+    partner's rows as they are under their locks (the partner's, then the pool's: the order
+    `rental_order_plan` takes them in), never against `pool` as the caller loaded it: another
+    request may have changed either in between, and the database has no constraint across
+    the two rows to catch it. Returns the pool as saved.
     """
-    pool_settings_check(pool=pool, thresholds=thresholds)
-    fields: list[str] = []
-    if label is not None:
-        pool.label = label
-        fields.append("label")
-    for name, value in (thresholds or {}).items():
-        setattr(pool, name, value)
-        fields.append(name)
-    if share_priority is not None:
-        if not 1 <= share_priority <= 100:
-            raise ValidationError({"share_priority": ["Between 1 and 100."]})
-        pool.share_priority = share_priority
-        fields.append("share_priority")
-    if fields:
-        pool.save(update_fields=[*fields, "updated_at"])
-        pool_changed(pool=pool, reason="settings")
-    return pool
+    if share_priority is not None and not 1 <= share_priority <= 100:
+        raise ValidationError({"share_priority": ["Between 1 and 100."]})
+    with transaction.atomic():
+        # FOR NO KEY UPDATE: the rows that reference them (reservations, usage logs, orders)
+        # are still inserted meanwhile; `partner_update` (FOR UPDATE) waits, and so do we.
+        partner = Partner.objects.select_for_update(no_key=True).get(pk=pool.partner_id)
+        locked = EnergyPool.objects.select_for_update(no_key=True).get(pk=pool.pk)
+        locked.partner = partner
+        pool_settings_check(pool=locked, thresholds=thresholds)
+        fields: list[str] = []
+        if label is not None:
+            locked.label = label
+            fields.append("label")
+        for name, value in (thresholds or {}).items():
+            setattr(locked, name, value)
+            fields.append(name)
+        if share_priority is not None:
+            locked.share_priority = share_priority
+            fields.append("share_priority")
+        if fields:
+            locked.save(update_fields=[*fields, "updated_at"])
+            pool_changed(pool=locked, reason="settings")
+    return locked

@@ -43,6 +43,13 @@ code alone, so two runs cannot disagree on it. When it finds no provider that or
 
 A provider that exists but cannot be built now (`RentalProviderError`, e.g. its API key
 missing) leaves any order where it is, unpaid if planned, with an error logged.
+
+A person is told by the alerts app, which reads the orders (this layer cannot raise alerts):
+`check_alerts` raises a critical `rental_stuck` alert on the pool of a paid or ordered order
+whose market cannot be asked about it, that the market has not taken within
+`ALERT_RENTAL_STUCK_MINUTES`, or that is neither delivered nor failed that long past
+`TOPUP_DELIVERY_TIMEOUT_SECONDS` (alerts/services/rules.py, `rental_stuck_verdicts`). An order
+moves only by `_move`, which stamps `updated_at`: that is when it entered its state.
 """
 
 from __future__ import annotations
@@ -348,7 +355,8 @@ def rental_order_advance(*, order: RentalOrder) -> None:
     protocol). Must run outside any transaction: it pays and calls the market. The market is
     always the one the order was planned with (`order.provider`), found before anything is
     paid: a planned order whose market cannot order fails unpaid, a paid one waits with an
-    error logged; an unreachable market leaves the order where it is."""
+    error logged (and `check_alerts` raises `rental_stuck` for it); an unreachable market
+    leaves the order where it is."""
     if in_callers_transaction():
         raise RuntimeError("rental_order_advance must run outside a transaction (it pays)")
     if order.state == State.PLANNED and _market(order) is not None:

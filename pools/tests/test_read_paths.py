@@ -116,6 +116,33 @@ def test_cached_dashboard_shows_new_partner_settings_at_once(read_cache, owner_c
 
 
 @pytest.mark.django_db(transaction=True)
+def test_cached_dashboard_shows_alert_channel_changes_at_once(read_cache, owner_client, partner):
+    """The dashboard lists the partner's alert channels: creating, changing and deleting one
+    (alerts/services/channels.py) ends the cached dashboard (it was served unchanged for up
+    to READS_CACHE_SECONDS)."""
+
+    def channels() -> list[tuple[str, str, bool]]:
+        body = owner_client.get(dashboard(partner.pk)).json()
+        return [(c["name"], c["min_level"], c["is_active"]) for c in body["channels"]]
+
+    EnergyPoolFactory(partner=partner)
+    assert channels() == []
+    response = owner_client.post(
+        "/api/v1/alert-channels",
+        {"name": "ops", "kind": "email", "target": "ops@acme.test", "min_level": "critical"},
+        format="json",
+    )
+    assert response.status_code == 201, response.content
+    url = f"/api/v1/alert-channels/{response.json()['id']}"
+    assert channels() == [("ops", "critical", True)]
+    response = owner_client.patch(url, {"min_level": "warning", "is_active": False}, format="json")
+    assert response.status_code == 200, response.content
+    assert channels() == [("ops", "warning", False)]
+    assert owner_client.delete(url).status_code == 204
+    assert channels() == []
+
+
+@pytest.mark.django_db(transaction=True)
 def test_partner_update_bumps_the_reads_only_when_something_changed(partner, monkeypatch):
     from partners.models import Partner
     from partners.services import partner_update
