@@ -158,11 +158,20 @@ class DevnetRentalProvider:
         }
         if order.get("state") not in states:
             raise RentalProviderError(f"{self.name}: unknown order state {order.get('state')!r}")
+        # An order without its id could never be followed; an unreadable number is an unclear
+        # answer like any other (asked again), never an exception that stops the drive.
+        order_id = order.get("id")
+        if isinstance(order_id, bool) or not isinstance(order_id, int | str) or not str(order_id):
+            raise RentalProviderError(f"{self.name}: the order has no id")
+        try:
+            delegated_sun = int(order.get("delegated_sun") or 0)
+        except (TypeError, ValueError):
+            raise RentalProviderError(f"{self.name}: delegated_sun is not a number") from None
         return MarketOrderStatus(
-            market_order_id=str(order["id"]),
+            market_order_id=str(order_id)[:64],
             state=states[order["state"]],
             delegate_txid=str(order.get("delegate_txid") or ""),
-            delegated_sun=int(order.get("delegated_sun") or 0),
+            delegated_sun=delegated_sun,
             refund_txid=str(order.get("refund_txid") or ""),
             reason=str(order.get("reason") or "")[:300],
         )

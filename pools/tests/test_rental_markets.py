@@ -281,3 +281,26 @@ def test_monitor_records_real_market_quotes_beside_a_failing_one(market, devnet,
         ("tronsave", 1, Decimal(64)),
         ("tronsave", 3, Decimal(64)),
     ]
+
+
+@pytest.mark.parametrize(
+    ("order", "message"),
+    [
+        ({"state": "delivered"}, "has no id"),
+        ({"id": "", "state": "delivered"}, "has no id"),
+        ({"id": None, "state": "delegating"}, "has no id"),
+        ({"id": True, "state": "delegating"}, "has no id"),
+        ({"id": 7, "state": "delivered", "delegated_sun": "lots"}, "not a number"),
+        ({"id": 7, "state": "lost"}, "unknown order state"),
+    ],
+)
+def test_an_unreadable_market_order_is_an_unclear_answer(order, message):
+    """The devnet market's order answers are read strictly: an order without its id (it
+    could never be followed) or with an unreadable number is a provider error, which the
+    drive asks again about; never an exception that stops every order's drive."""
+    from pools.pricing import DevnetRentalProvider
+
+    with pytest.raises(RentalProviderError, match=message):
+        DevnetRentalProvider()._status(order)
+    status = DevnetRentalProvider()._status({"id": 7, "state": "delivered", "delegated_sun": 5})
+    assert (status.market_order_id, status.state, status.delegated_sun) == ("7", "delivered", 5)
