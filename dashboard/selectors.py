@@ -15,7 +15,6 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.conf import settings
 from django.db.models import (
     Count,
     DecimalField,
@@ -42,9 +41,8 @@ from alerts.models import AlertChannel, EnergyAlert
 from common.db import CompiledRows, compiled_rows
 from operations.models import JobRun
 from operations.selectors import job_stats
-from pools.models import EnergyPool, EnergyUsageLog, PoolSnapshot, PriceQuote, usage_percent
+from pools.models import EnergyPool, EnergyUsageLog, PoolSnapshot, usage_percent
 from pools.selectors import (
-    CHAIN_SOURCE,
     PoolEnergy,
     energy_totals_rows,
     latest_prices,
@@ -53,6 +51,7 @@ from pools.selectors import (
     pool_energy,
     pool_energy_rows_and_savings,
     trx_saved_sun,
+    usage_log_fee,
     with_recent_usage,
 )
 from predictions.models import EnergyPrediction
@@ -63,7 +62,6 @@ RECENT_ROWS = 10
 MAX_DAYS = 365
 PEAK_HOURS = 3
 OPEN_ALERTS = 50  # a page shows the most recent ones
-FEE = DecimalField(max_digits=20, decimal_places=6)
 
 
 @dataclass(frozen=True)
@@ -274,7 +272,7 @@ def _withdrawals_by_status(partner_id: int, since: datetime) -> QuerySet[Any]:
     """The partner's withdrawals by status: every one still in progress, and the finished
     ones created since `since` (a busy partner's whole history would be read on every
     dashboard otherwise); each branch has its index (`withdrawal_partner_open`,
-    `withdrawal_partner_recent`)."""
+    `withdrawal_partner_newest`)."""
     by_status: QuerySet[Any] = (
         Withdrawal.objects.filter(partner_id=partner_id)
         .filter(~Q(status__in=Withdrawal.FINAL_STATUSES) | Q(created_at__gte=since))
@@ -369,23 +367,12 @@ def analytics(*, partner_id: int | None, days: int, now: datetime | None = None)
     day_list = _days(days, now)
     start = datetime.combine(day_list[0], datetime.min.time(), tzinfo=UTC)
 
-    fee_then = (
-        PriceQuote.objects.filter(
-            source=CHAIN_SOURCE, kind=PriceQuote.Kind.ENERGY_FEE, quoted_at__lte=OuterRef("at")
-        )
-        .order_by("-quoted_at")
-        .values("price_sun")[:1]
-    )
     logs = _scope(EnergyUsageLog.objects.filter(at__gte=start), partner_id, "pool__partner_id")
     pooled = Q(kind=EnergyUsageLog.Kind.WITHDRAWAL)
     usage_rows = (
         logs.annotate(
             day=TruncDay("at", tzinfo=UTC),
-            fee=Coalesce(
-                Subquery(fee_then, output_field=FEE),
-                Value(Decimal(settings.DEFAULT_ENERGY_FEE_SUN)),
-                output_field=FEE,
-            ),
+            fee=usage_log_fee(),
         )
         .values("day")
         .annotate(

@@ -245,7 +245,7 @@ class EnergyUsageLog(models.Model):
             # pool (pools/selectors.py) are read from the index alone.
             models.Index(
                 fields=["pool", "-at"],
-                name="usage_pool_time",
+                name="usage_pool_recent_cover",
                 include=["kind", "energy_used", "energy_fee_sun"],
             )
         ]

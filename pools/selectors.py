@@ -525,30 +525,36 @@ def energy_fee_at(at: datetime) -> Decimal:
     return Decimal(settings.DEFAULT_ENERGY_FEE_SUN) if fee is None else fee
 
 
-def _saved_sun_logs(*, partner_id: int | None, since: datetime | None) -> QuerySet[EnergyUsageLog]:
-    """The usage logs that saved TRX, each annotated with `fee`: the chain's energy fee when
-    it was used (the one the log recorded, else the last recorded before it, else the
-    default). PostgreSQL evaluates COALESCE lazily, so the lookup runs only for logs that
-    recorded none."""
+FEE = DecimalField(max_digits=20, decimal_places=6)
+
+
+def usage_log_fee() -> Coalesce:
+    """A usage log's energy fee, for annotating logs: the one it recorded when written,
+    else the last recorded at or before it, else the default (PostgreSQL evaluates COALESCE
+    lazily, so the lookup runs only for logs that recorded none). Every savings figure
+    prices logs with it, so the dashboards, analytics and a withdrawal's page agree."""
     fee_then = _energy_fees_until(OuterRef("at")).values("price_sun")[:1]
+    return Coalesce(
+        "energy_fee_sun",
+        Subquery(fee_then, output_field=FEE),
+        Value(Decimal(settings.DEFAULT_ENERGY_FEE_SUN)),
+        output_field=FEE,
+    )
+
+
+def _saved_sun_logs(*, partner_id: int | None, since: datetime | None) -> QuerySet[EnergyUsageLog]:
+    """The usage logs that saved TRX, each annotated with its `fee` (`usage_log_fee`)."""
     logs = EnergyUsageLog.objects.filter(kind__in=SAVING_KINDS)
     if partner_id is not None:
         logs = logs.filter(pool__partner_id=partner_id)
     if since is not None:
         logs = logs.filter(at__gte=since)
-    return logs.annotate(
-        fee=Coalesce(
-            "energy_fee_sun",
-            Subquery(fee_then, output_field=DecimalField(max_digits=20, decimal_places=6)),
-            Value(Decimal(settings.DEFAULT_ENERGY_FEE_SUN)),
-            output_field=DecimalField(max_digits=20, decimal_places=6),
-        )
-    )
+    return logs.annotate(fee=usage_log_fee())
 
 
 def trx_saved_sun(*, partner_id: int | None = None, since: datetime | None = None) -> int:
     """Sun not burned because withdrawals used pooled energy: each unit of stake energy they
-    used, at the energy fee the chain charged then (the last recorded before it)."""
+    used, at the energy fee the chain charged then (`usage_log_fee`)."""
     total = _saved_sun_logs(partner_id=partner_id, since=since).aggregate(
         saved=Sum(F("energy_used") * F("fee"), output_field=SUN)
     )["saved"]

@@ -80,10 +80,10 @@ class Withdrawal(BaseModel):
             # Newest first, ties by id, as the lists and the dashboard order them: a page of
             # the newest is read off the index, not sorted out of every withdrawal.
             models.Index(
-                fields=["partner", "-created_at", "-id"], name="withdrawal_partner_recent"
+                fields=["partner", "-created_at", "-id"], name="withdrawal_partner_newest"
             ),
             models.Index(
-                fields=["customer", "-created_at", "-id"], name="withdrawal_customer_recent"
+                fields=["customer", "-created_at", "-id"], name="withdrawal_customer_newest"
             ),
             models.Index(
                 fields=["status", "updated_at"],

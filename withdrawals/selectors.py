@@ -29,11 +29,10 @@ from pools.models import (
     AVAILABLE_ENERGY,
     EnergyPool,
     EnergyUsageLog,
-    PriceQuote,
     Reservation,
     SigningKey,
 )
-from pools.selectors import CHAIN_SOURCE, latest_energy_fee_sun, recent_daily_usage
+from pools.selectors import energy_fee_at, latest_energy_fee_sun, recent_daily_usage
 from withdrawals.models import Attempt, Balance, EmergencyFee, Hold, QueueEntry, Withdrawal
 
 # A USDT transfer's bandwidth and its burn price (docs/tron.md: A USDT transfer, Bandwidth).
@@ -482,19 +481,6 @@ def chain_head_number(*, at_least: int = 0) -> int | None:
     return number
 
 
-def energy_fee_sun_at(at: datetime) -> int:
-    """The chain's energy price as last recorded at or before `at` (or the default)."""
-    fee = (
-        PriceQuote.objects.filter(
-            source=CHAIN_SOURCE, kind=PriceQuote.Kind.ENERGY_FEE, quoted_at__lte=at
-        )
-        .order_by("-quoted_at")
-        .values_list("price_sun", flat=True)
-        .first()
-    )
-    return int(fee) if fee is not None else settings.DEFAULT_ENERGY_FEE_SUN
-
-
 class Step(StrEnum):
     """The steps of a withdrawal's timeline, in order (`ENERGY` or `PAID` by mode)."""
 
@@ -577,12 +563,14 @@ def _saved_sun(withdrawal: Withdrawal) -> tuple[int | None, bool]:
             EnergyUsageLog.objects.filter(
                 withdrawal=withdrawal, kind=EnergyUsageLog.Kind.WITHDRAWAL
             )
-            .values_list("energy_used", "at")
+            .values_list("energy_used", "energy_fee_sun", "at")
             .first()
         )
         if log is None:
             return None, False
-        return log[0] * energy_fee_sun_at(log[1]), False
+        energy, fee, at = log
+        # Priced as every savings figure prices a log (pools/selectors.py usage_log_fee).
+        return int(energy * (fee if fee is not None else energy_fee_at(at))), False
     if withdrawal.status in Withdrawal.FINAL_STATUSES or not withdrawal.energy_estimate:
         return None, False
     return withdrawal.energy_estimate * latest_energy_fee_sun(), True

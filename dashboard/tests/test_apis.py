@@ -107,6 +107,27 @@ def test_dashboard_counts_open_withdrawals_in_full_and_finished_ones_over_30_day
     assert since == datetime.fromisoformat(body["savings"]["since"])
 
 
+def test_every_savings_figure_prices_a_log_at_the_fee_it_recorded(owner_client, partner):
+    """The dashboard, the monitor and the analytics agree: a usage log is priced at the fee
+    it recorded when written, whatever quote turns up later for that moment."""
+    pool = EnergyPoolFactory(partner=partner)
+    now = timezone.now()
+    PriceQuoteFactory(price_sun=Decimal(420), quoted_at=now - timedelta(days=3))
+    EnergyUsageLogFactory(
+        pool=pool,
+        kind=EnergyUsageLog.Kind.WITHDRAWAL,
+        energy_used=1_000,
+        energy_fee_sun=Decimal(280),
+        at=now - timedelta(days=1),
+    )
+    dashboard = owner_client.get(dashboard_url(partner.pk)).json()
+    monitor = owner_client.get(f"/api/v1/energy/monitor/{partner.pk}").json()
+    analytics = owner_client.get(f"/api/v1/energy/analytics/{partner.pk}").json()
+    assert dashboard["savings"]["trx_saved_sun"] == 280_000
+    assert monitor["savings"]["trx_saved_sun"] == 280_000
+    assert analytics["totals"]["trx_saved_sun"] == 280_000
+
+
 def test_dashboard_level_follows_the_thresholds(owner_client, partner):
     EnergyPoolFactory(
         partner=partner, energy_limit=100, energy_used=99, last_synced_at=timezone.now()

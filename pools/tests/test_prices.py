@@ -109,13 +109,15 @@ def test_a_log_prices_its_savings_at_the_fee_it_recorded(partner):
 
 
 def test_the_migration_records_each_logs_fee_as_the_reads_priced_it(partner):
-    """pools/migrations/0012: existing logs get the fee the savings reads looked up for them
-    (the last quote at or before the log, else the default); logs that have one keep it."""
+    """pools/migrations/0013: existing withdrawal logs get the fee the savings reads looked
+    up for them (the last quote at or before the log, else the default), batch by batch;
+    logs that have one keep it, other kinds are left alone (the savings never price them)."""
     import importlib
 
     from django.apps import apps
 
-    migration = importlib.import_module("pools.migrations.0012_usage_energy_fee")
+    migration = importlib.import_module("pools.migrations.0013_usage_fee_backfill_and_index")
+    migration.BATCH = 2  # several batches
     pool = EnergyPoolFactory(partner=partner)
     now = timezone.now()
     PriceQuoteFactory(price_sun=Decimal(420), quoted_at=now - timedelta(days=10))
@@ -125,8 +127,10 @@ def test_the_migration_records_each_logs_fee_as_the_reads_priced_it(partner):
         for days in (20, 5, 1)
     ]
     kept = EnergyUsageLogFactory(pool=pool, kind="withdrawal", energy_fee_sun=Decimal(7))
+    external = EnergyUsageLogFactory(pool=pool, kind=EnergyUsageLog.Kind.EXTERNAL)
     before = trx_saved_sun(partner_id=partner.pk)
     migration.record_fees(apps, None)
+    assert EnergyUsageLog.objects.get(pk=external.pk).energy_fee_sun is None
     fees = [EnergyUsageLog.objects.get(pk=log.pk).energy_fee_sun for log in logs]
     assert fees == [settings.DEFAULT_ENERGY_FEE_SUN, 420, 100]
     assert EnergyUsageLog.objects.get(pk=kept.pk).energy_fee_sun == 7

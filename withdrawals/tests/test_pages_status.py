@@ -1,6 +1,7 @@
 """The status page's timeline on the devnet: requested, energy reserved or queued, signed,
 sent, confirmed with confirmations counted; times, the explorer link, the fee saved or paid."""
 
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -10,6 +11,7 @@ from tronpy.keys import PrivateKey
 
 from partners.tests.factories import CustomerFactory
 from pools.models import EnergyUsageLog
+from pools.tests.factories import PriceQuoteFactory
 from pools.tests.test_chain_client import dead_url
 from withdrawals.models import Withdrawal
 from withdrawals.selectors import HEAD_CACHE_KEY
@@ -83,6 +85,11 @@ def test_the_timeline_walks_to_confirmed(alice, devnet):
     assert log.energy_used > 0
     assert confirmed["saved_sun"] == log.energy_used * 100
     assert "saved you" in confirmed["html"]
+    # ... the fee the log recorded when written: a quote recorded late for that moment
+    # changes nothing (the dashboards and analytics price it the same way).
+    assert log.energy_fee_sun == 100
+    PriceQuoteFactory(price_sun=Decimal(300), quoted_at=log.at - timedelta(seconds=1))
+    assert alice.get(url).json()["saved_sun"] == log.energy_used * 100
 
     devnet.mine(2)
     cache.delete(HEAD_CACHE_KEY)  # shared for 3 s at most: skip the wait
