@@ -7,8 +7,9 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
+from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import Field, Model, QuerySet
 from psycopg.types.datetime import TimestamptzLoader as _PsycopgTimestamptzLoader
@@ -166,22 +167,27 @@ def bulk_insert_columns(objs: Sequence[Model], fields: Sequence[str]) -> int:
     return len(keys)
 
 
-# Stand-ins for a query's parameters while the ORM compiles it once (`compiled_query`):
-# values no caller passes (a negative id far below any key, a string with NUL bytes, which
-# PostgreSQL refuses anyway).
-_INT_STANDIN = -(2**62)
-# A datetime no caller passes (the first seconds of year 1, UTC), one second per parameter.
-_DATETIME_STANDIN = datetime(1, 1, 1, tzinfo=UTC)
+# Stand-ins for a query's parameters while the ORM compiles it (`compiled_query`). The query
+# is compiled twice, with two sets of stand-ins, and a parameter's slots are the positions
+# where the two compiled parameter lists hold its two stand-ins: a literal of the query that
+# happens to equal one is the same in both compiles, so it is never taken for a slot, and a
+# stand-in the ORM changed (a LIKE pattern, `since + a day`) matches neither and is refused.
+# Integers are small and positive, within every integer field's range (the ORM drops a
+# comparison with a value out of its field's range, which would change the SQL), and are
+# compared by value (the ORM wraps some in psycopg's Int4/Int8); strings carry NUL bytes,
+# which PostgreSQL refuses anyway.
+_INT_STANDIN = 20_011
+_DATETIME_STANDIN = datetime(2001, 1, 1, tzinfo=UTC)
 
 Parameter = type[int] | type[str] | type[datetime]
 
 
-def _standin(name: str, kind: Parameter, index: int) -> int | str | datetime:
+def _standin(name: str, kind: Parameter, index: int, set_: int) -> int | str | datetime:
     if kind is int:
-        return _INT_STANDIN - index
+        return _INT_STANDIN + 1_000 * set_ + index
     if kind is datetime:
-        return _DATETIME_STANDIN + timedelta(seconds=index)
-    return f"\x00{name}\x00"
+        return _DATETIME_STANDIN + timedelta(days=366 * set_, seconds=index)
+    return f"\x00{name}\x00{set_}"
 
 
 def _adapted(value: Any) -> Any:
@@ -230,35 +236,61 @@ def compiled_query(
     it; compute `now - week` before, not inside, `build`), and `bind` puts the real values
     in their places. Raises `ValueError` when a parameter does not reach the SQL as it was
     given (a lookup that transforms it), so a wrong binding cannot pass silently.
+
+    The SQL is kept under `name` (and the database vendor) for the process's life: a name
+    is one query, and whatever `build` reads besides its parameters (settings, constants)
+    is frozen at the first compile.
     """
     cache_key = (name, connection.vendor)
     found = _compiled.get(cache_key)
     if found is not None:
         return found
-    standins = _standins(parameters)
-    sql, params = build(**standins).query.sql_with_params()
-    compiled = CompiledQuery(sql=sql, params=tuple(params), slots=_slots(name, params, standins))
+    sql, params, _, slots = _compile_twice(
+        name, build, parameters, lambda queryset: (*queryset.query.sql_with_params(), None)
+    )
+    compiled = CompiledQuery(sql=sql, params=params, slots=slots)
     _compiled[cache_key] = compiled
     return compiled
 
 
-def _standins(parameters: Mapping[str, Parameter]) -> dict[str, Any]:
-    return {arg: _standin(arg, kind, index) for index, (arg, kind) in enumerate(parameters.items())}
+T = TypeVar("T")
 
 
-def _slots(
-    name: str, params: Sequence[Any], standins: Mapping[str, Any]
-) -> tuple[tuple[int, str], ...]:
-    """Where each stand-in landed among the compiled query's parameters."""
-    by_value = {(type(v), v): arg for arg, v in ((a, _adapted(v)) for a, v in standins.items())}
-    slots = tuple(
-        (index, by_value[(type(value), value)])
-        for index, value in enumerate(params)
-        if (type(value), value) in by_value
-    )
-    if {arg for _, arg in slots} != set(standins):
+def _compile_twice(
+    name: str,
+    build: Callable[..., QuerySet[Any]],
+    parameters: Mapping[str, Parameter],
+    compile_: Callable[[QuerySet[Any]], tuple[str, Sequence[Any], T]],
+) -> tuple[str, tuple[Any, ...], T, tuple[tuple[int, str], ...]]:
+    """`compile_(build(...))` with each set of stand-ins: the first compile's SQL, parameters
+    and extra, and the slots of the named parameters (see the stand-ins above). Raises
+    `ValueError` if the SQL depends on the parameters' values or a parameter does not reach
+    it unchanged."""
+    first, second = (_standins(parameters, set_) for set_ in (0, 1))
+    sql, params, extra = compile_(build(**first))
+    other_sql, other_params, _ = compile_(build(**second))
+    if sql != other_sql or len(params) != len(other_params):
+        raise ValueError(f"{name}: the SQL depends on a parameter's value")
+    slots = []
+    for index, (one, two) in enumerate(zip(params, other_params, strict=True)):
+        if one == two:
+            continue  # a literal of the query
+        names = [
+            arg for arg in first if one == _adapted(first[arg]) and two == _adapted(second[arg])
+        ]
+        if len(names) != 1:
+            raise ValueError(f"{name}: a parameter did not reach the SQL unchanged")
+        slots.append((index, names[0]))
+    if {arg for _, arg in slots} != set(first):
         raise ValueError(f"{name}: a parameter did not reach the SQL unchanged")
-    return slots
+    return sql, tuple(params), extra, tuple(slots)
+
+
+def _standins(parameters: Mapping[str, Parameter], set_: int) -> dict[str, Any]:
+    return {
+        arg: _standin(arg, kind, index, set_)
+        for index, (arg, kind) in enumerate(parameters.items())
+    }
 
 
 Converter = Callable[[Any, Any, Any], Any]
@@ -306,7 +338,8 @@ def fetch_together(
     between them cost more than running them (bench/reads.py). Elsewhere (SQLite, or
     server-side binding, which takes one statement at a time), one by one."""
     options = connection.settings_dict.get("OPTIONS", {})
-    if connection.vendor != "postgresql" or options.get("server_side_binding") or len(reads) < 2:
+    server_side = options.get("server_side_binding") is True  # as Django reads it
+    if connection.vendor != "postgresql" or server_side or len(reads) < 2:
         return [query.all(**values) for query, values in reads]
     sql = ";\n".join(query.query.sql for query, _ in reads)
     params = [param for query, values in reads for param in query.query.bind(**values)]
@@ -330,10 +363,9 @@ def compiled_rows(
     found = _compiled_rows.get(cache_key)
     if found is not None:
         return found
-    standins = _standins(parameters)
-    sql, params, names, converters = _values_shape(build(**standins))
+    sql, params, (names, converters), slots = _compile_twice(name, build, parameters, _values_shape)
     compiled = CompiledRows(
-        query=CompiledQuery(sql=sql, params=tuple(params), slots=_slots(name, params, standins)),
+        query=CompiledQuery(sql=sql, params=params, slots=slots),
         names=names,
         converters=converters,
     )
@@ -346,8 +378,8 @@ _compiled_rows: dict[tuple[str, str], CompiledRows] = {}
 
 def _values_shape(
     queryset: QuerySet[Any],
-) -> tuple[str, tuple[Any, ...], tuple[str, ...], Converters]:
-    """A `values()` queryset's SQL and parameters, its row's names and its converters, as
+) -> tuple[str, tuple[Any, ...], tuple[tuple[str, ...], Converters]]:
+    """A `values()` queryset's SQL and parameters, and its row's names and converters, as
     the ORM's `ValuesIterable` would use them."""
     query = queryset.query
     compiler = query.get_compiler(connection=connection)
@@ -359,10 +391,12 @@ def _values_shape(
     return (
         sql,
         tuple(params),
-        names,
-        tuple(
-            (index, tuple(functions), expression)
-            for index, (functions, expression) in sorted(converters.items())
+        (
+            names,
+            tuple(
+                (index, tuple(functions), expression)
+                for index, (functions, expression) in sorted(converters.items())
+            ),
         ),
     )
 
@@ -370,7 +404,10 @@ def _values_shape(
 def values_rows(queryset: QuerySet[Any]) -> list[dict[str, Any]]:
     """`list(queryset)` for a `values()` queryset, read through `read_cursor` (for a hot
     read whose query changes with its filters, so cannot be compiled once)."""
-    sql, params, names, converters = _values_shape(queryset)
+    try:
+        sql, params, (names, converters) = _values_shape(queryset)
+    except EmptyResultSet:  # a filter that can match nothing (`id__in=[]`): no query
+        return []
     with read_cursor() as cursor:
         cursor.execute(sql, params)
         fetched = cursor.fetchall()
@@ -389,7 +426,7 @@ def read_cursor() -> Iterator[Any]:
     this cursor uses it. Any other set-up keeps Django's loader.
     """
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql" and connection.timezone_name == "UTC":
+        if connection.vendor == "postgresql" and connection.timezone is UTC:
             cursor.cursor.adapters.register_loader("timestamptz", _PsycopgTimestamptzLoader)
         yield cursor
 
