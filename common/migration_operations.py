@@ -16,35 +16,34 @@ from typing import Any
 
 from django.contrib.postgres.operations import AddIndexConcurrently, RemoveIndexConcurrently
 from django.db.migrations.operations import AddIndex, RemoveIndex
+from django.db.migrations.operations.base import Operation
 
 
-class AddIndexOnline(AddIndexConcurrently):
+class _Online:
+    """The concurrent operation (next in the MRO) on PostgreSQL, `plain` elsewhere."""
+
+    plain: type[Operation]
+
+    def database_forwards(self, app_label: str, schema_editor: Any, *states: Any) -> None:
+        if schema_editor.connection.vendor == "postgresql":
+            super().database_forwards(app_label, schema_editor, *states)  # type: ignore[misc]
+        else:
+            self.plain.database_forwards(self, app_label, schema_editor, *states)  # type: ignore[arg-type]
+
+    def database_backwards(self, app_label: str, schema_editor: Any, *states: Any) -> None:
+        if schema_editor.connection.vendor == "postgresql":
+            super().database_backwards(app_label, schema_editor, *states)  # type: ignore[misc]
+        else:
+            self.plain.database_backwards(self, app_label, schema_editor, *states)  # type: ignore[arg-type]
+
+
+class AddIndexOnline(_Online, AddIndexConcurrently):
     """`CREATE INDEX CONCURRENTLY` on PostgreSQL; `AddIndex` elsewhere."""
 
-    def database_forwards(self, app_label: str, schema_editor: Any, *states: Any) -> None:
-        if schema_editor.connection.vendor == "postgresql":
-            super().database_forwards(app_label, schema_editor, *states)
-        else:
-            AddIndex.database_forwards(self, app_label, schema_editor, *states)
-
-    def database_backwards(self, app_label: str, schema_editor: Any, *states: Any) -> None:
-        if schema_editor.connection.vendor == "postgresql":
-            super().database_backwards(app_label, schema_editor, *states)
-        else:
-            AddIndex.database_backwards(self, app_label, schema_editor, *states)
+    plain = AddIndex
 
 
-class RemoveIndexOnline(RemoveIndexConcurrently):
+class RemoveIndexOnline(_Online, RemoveIndexConcurrently):
     """`DROP INDEX CONCURRENTLY` on PostgreSQL; `RemoveIndex` elsewhere."""
 
-    def database_forwards(self, app_label: str, schema_editor: Any, *states: Any) -> None:
-        if schema_editor.connection.vendor == "postgresql":
-            super().database_forwards(app_label, schema_editor, *states)
-        else:
-            RemoveIndex.database_forwards(self, app_label, schema_editor, *states)
-
-    def database_backwards(self, app_label: str, schema_editor: Any, *states: Any) -> None:
-        if schema_editor.connection.vendor == "postgresql":
-            super().database_backwards(app_label, schema_editor, *states)
-        else:
-            RemoveIndex.database_backwards(self, app_label, schema_editor, *states)
+    plain = RemoveIndex

@@ -73,6 +73,26 @@ def market_balance(devnet) -> int:
     return chain_client().account_state(devnet.market()["address"]).balance_sun
 
 
+def planned(
+    pool, *, provider: str, address: str, need_key: str = "need", reason: str = "runs dry"
+) -> RentalOrder:
+    """An order of 120,000 energy for a day, planned as `topup_pools` plans one."""
+    order = rental_order_plan(
+        pool=pool,
+        provider=provider,
+        need_key=need_key,
+        reason=reason,
+        energy=120_000,
+        days=1,
+        price_sun=40,
+        burn_price_sun=100,
+        cost_sun=4_800_000,
+        pay_to=address,
+    ).order
+    assert order is not None
+    return order
+
+
 def test_a_forecast_shortfall_rents_once_within_budget_and_the_energy_arrives(devnet, pool):
     before = market_balance(devnet)
     report = run(devnet)
@@ -154,19 +174,13 @@ def test_insufficient_supply_pays_nothing(devnet, pool):
 def test_a_crash_between_record_and_payment_leaves_one_order_and_one_payment(devnet, pool):
     before = market_balance(devnet)
     address = devnet.market()["address"]
-    planned = rental_order_plan(
-        pool=pool,
+    order = planned(
+        pool,
         provider="devnet-market",
+        address=address,
         need_key="crash",
         reason="a run that died after recording its order",
-        energy=120_000,
-        days=1,
-        price_sun=40,
-        burn_price_sun=100,
-        cost_sun=4_800_000,
-        pay_to=address,
-    ).order
-    assert planned is not None
+    )
     # ... and after its payment was signed, recorded and broadcast, but before the order
     # learnt of it.
     submitted = staking_submit(
@@ -174,14 +188,14 @@ def test_a_crash_between_record_and_payment_leaves_one_order_and_one_payment(dev
         kind="payment",
         amount_sun=4_800_000,
         receiver=address,
-        idempotency_key=payment_key(planned),
+        idempotency_key=payment_key(order),
     )
     devnet.mine()
     for _ in range(3):
         run(devnet)
-    planned.refresh_from_db()
-    assert planned.payment_id == submitted.pk
-    assert planned.state == RentalOrder.State.DELIVERED
+    order.refresh_from_db()
+    assert order.payment_id == submitted.pk
+    assert order.state == RentalOrder.State.DELIVERED
     assert StakingOperation.objects.filter(kind="payment").count() == 1
     assert RentalOrder.objects.count() == 1  # the open order kept the forecast from another
     assert market_balance(devnet) == before + 4_800_000

@@ -15,32 +15,14 @@ from pools.services.keys import signing_key_import
 from pools.services.rentals import (
     payment_key,
     rental_order_advance,
-    rental_order_plan,
     rental_orders_drive,
 )
 from pools.services.staking import staking_submit
 from pools.tests.factories import EnergyPoolFactory
 from predictions.tests.factories import EnergyPredictionFactory
-from predictions.tests.test_topup import market_balance, pool, run  # noqa: F401
+from predictions.tests.test_topup import market_balance, planned, pool, run  # noqa: F401
 
 pytestmark = pytest.mark.django_db
-
-
-def planned(pool, *, provider: str, address: str) -> RentalOrder:  # noqa: F811
-    order = rental_order_plan(
-        pool=pool,
-        provider=provider,
-        need_key="need",
-        reason="runs dry",
-        energy=120_000,
-        days=1,
-        price_sun=40,
-        burn_price_sun=100,
-        cost_sun=4_800_000,
-        pay_to=address,
-    ).order
-    assert order is not None
-    return order
 
 
 def test_an_order_paid_with_one_market_is_placed_there_after_the_setting_changes(
