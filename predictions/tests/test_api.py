@@ -23,8 +23,10 @@ def test_patterns_are_read_in_the_partners_time_zone(partner, key_client):
     partner.save(update_fields=["time_zone"])
     pool = EnergyPoolFactory(partner=partner)
     now = hour_floor(timezone.now())
-    # Every day at 00:00 UTC = 09:00 in Seoul, for four weeks.
-    first = now.replace(hour=0) - timedelta(days=27)
+    # Every day at 00:00 UTC = 09:00 in Seoul, for four weeks, the last one before the hour
+    # under way (run between 00:00 and 01:00 UTC, today's would not count yet: it failed so).
+    last = (now - timedelta(hours=1)).replace(hour=0)
+    first = last - timedelta(days=27)
     for day in range(28):
         EnergyUsageLogFactory(pool=pool, energy_used=64_285, at=first + timedelta(days=day))
     body = key_client.get(f"/api/v1/energy/patterns/{partner.pk}").json()
