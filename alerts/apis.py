@@ -8,7 +8,6 @@ from django.db.models import Q, QuerySet
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -29,7 +28,8 @@ from alerts.services.channels import (
     webhook_secret_rotate,
 )
 from alerts.services.delivery import channel_test
-from common.api.pagination import DefaultPagination
+from common.api.filters import filtered
+from common.api.pagination import DefaultPagination, paginated_response
 from common.api.serializers import StrictInputSerializer
 from partners.api_base import PartnerAPIView
 from partners.selectors import Caller, partner_get_for_caller
@@ -115,14 +115,9 @@ class AlertListApi(PartnerAPIView):
         queryset = alert_list_for_partner(partner_id=partner.pk)
         if "since" not in request.query_params and "until" not in request.query_params:
             queryset = alert_recent_or_open(queryset)
-        filterset = AlertFilter(request.query_params, queryset=queryset)
-        if not filterset.is_valid():
-            raise ValidationError(filterset.errors)
-        paginator = DefaultPagination()
-        page: list[EnergyAlert] | None = paginator.paginate_queryset(
-            filterset.qs, request, view=self
+        return paginated_response(
+            self, filtered(AlertFilter, request, queryset), AlertOutputSerializer
         )
-        return paginator.get_paginated_response(AlertOutputSerializer(page, many=True).data)
 
 
 class AcknowledgeInputSerializer(StrictInputSerializer):
@@ -234,11 +229,9 @@ class ChannelListApi(PartnerAPIView):
 
     @extend_schema(responses=ChannelOutputSerializer(many=True), operation_id="alert_channels_list")
     def get(self, request: Request) -> Response:
-        paginator = DefaultPagination()
-        page: list[AlertChannel] | None = paginator.paginate_queryset(
-            channel_list_for_caller(caller=self.caller), request, view=self
+        return paginated_response(
+            self, channel_list_for_caller(caller=self.caller), ChannelOutputSerializer
         )
-        return paginator.get_paginated_response(ChannelOutputSerializer(page, many=True).data)
 
     @extend_schema(
         request=ChannelCreateInputSerializer,

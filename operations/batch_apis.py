@@ -8,7 +8,7 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from common.api.pagination import DefaultPagination
+from common.api.pagination import paginated_response
 from common.api.views import StaffAPIView
 from operations.models import JobLock, JobRun
 from operations.selectors import job_runs_recent, job_stats, lease_get, leases_expired
@@ -72,11 +72,9 @@ class RecentRunsApi(StaffAPIView):
         operation_id="batch_executions_recent",
     )
     def get(self, request: Request) -> Response:
-        paginator = DefaultPagination()
-        page: list[JobRun] | None = paginator.paginate_queryset(
-            job_runs_recent(job=request.query_params.get("job") or None), request, view=self
+        return paginated_response(
+            self, job_runs_recent(job=request.query_params.get("job") or None), JobRunSerializer
         )
-        return paginator.get_paginated_response(JobRunSerializer(page, many=True).data)
 
 
 class RunStatsApi(StaffAPIView):

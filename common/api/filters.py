@@ -7,7 +7,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django import forms
+from django.db.models import QuerySet
 from django_filters import rest_framework as filters
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
 
 from common.api.serializers import INT64_MAX
 
@@ -51,3 +54,15 @@ class UtcDateTimeFormField(filters.IsoDateTimeFilter.field_class):  # type: igno
 
 class UtcDateTimeFilter(filters.IsoDateTimeFilter):  # type: ignore[misc]
     field_class = UtcDateTimeFormField
+
+
+def filtered(
+    filterset_class: type[filters.FilterSet], request: Request, queryset: QuerySet[Any]
+) -> QuerySet[Any]:
+    """`queryset` narrowed by the request's query parameters through `filterset_class`; a
+    400 with the parameters' errors when one is invalid."""
+    filterset = filterset_class(request.query_params, queryset=queryset)
+    if not filterset.is_valid():
+        raise ValidationError(filterset.errors)
+    result: QuerySet[Any] = filterset.qs
+    return result

@@ -15,6 +15,9 @@ from django.db.models import Count, QuerySet, Window
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.serializers import BaseSerializer
+from rest_framework.views import APIView
 
 from common.db import values_rows
 
@@ -72,3 +75,13 @@ class DefaultPagination(PageNumberPagination):
                 self.invalid_page_message.format(page_number=number, message=str(exc))
             ) from None
         return rows
+
+
+def paginated_response(
+    view: APIView, queryset: QuerySet[Any], serializer_class: type[BaseSerializer[Any]]
+) -> Response:
+    """The page of `queryset` the view's request asks for, each row through
+    `serializer_class`, with the count and the links (`DefaultPagination`)."""
+    paginator = DefaultPagination()
+    page = paginator.paginate_queryset(queryset, view.request, view=view)
+    return paginator.get_paginated_response(serializer_class(page, many=True).data)

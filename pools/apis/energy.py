@@ -15,8 +15,8 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from common.api.filters import IdFilter, UtcDateTimeFilter
-from common.api.pagination import DefaultPagination
+from common.api.filters import IdFilter, UtcDateTimeFilter, filtered
+from common.api.pagination import DefaultPagination, paginated_response
 from common.api.render import fixed_decimal, iso_datetime, output_timezone
 from common.api.serializers import StrictIntegerField
 from common.api.views import StaffAPIView
@@ -286,16 +286,11 @@ class UsageLogListApi(PartnerAPIView):
     )
     def get(self, request: Request, partner_id: int) -> Response:
         partner = partner_get_for_caller(caller=self.caller, partner_id=partner_id)
-        filterset = UsageLogFilter(
-            request.query_params, queryset=usage_logs_for_partner(partner_id=partner.pk)
+        return paginated_response(
+            self,
+            filtered(UsageLogFilter, request, usage_logs_for_partner(partner_id=partner.pk)),
+            UsageLogSerializer,
         )
-        if not filterset.is_valid():
-            raise ValidationError(filterset.errors)
-        paginator = DefaultPagination()
-        page: list[EnergyUsageLog] | None = paginator.paginate_queryset(
-            filterset.qs, request, view=self
-        )
-        return paginator.get_paginated_response(UsageLogSerializer(page, many=True).data)
 
 
 class ShareFilter(filters.FilterSet):  # type: ignore[misc]  # django-filter is untyped
@@ -372,16 +367,11 @@ class ShareListApi(PartnerAPIView):
 
     @extend_schema(responses=ShareSerializer(many=True), operation_id="energy_shares", filters=True)
     def get(self, request: Request) -> Response:
-        filterset = ShareFilter(
-            request.query_params, queryset=energy_shares_for_partner(caller=self.caller)
+        return paginated_response(
+            self,
+            filtered(ShareFilter, request, energy_shares_for_partner(caller=self.caller)),
+            ShareSerializer,
         )
-        if not filterset.is_valid():
-            raise ValidationError(filterset.errors)
-        paginator = DefaultPagination()
-        page: list[EnergyShare] | None = paginator.paginate_queryset(
-            filterset.qs, request, view=self
-        )
-        return paginator.get_paginated_response(ShareSerializer(page, many=True).data)
 
 
 class SyncReportSerializer(serializers.Serializer):  # type: ignore[type-arg]

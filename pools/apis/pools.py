@@ -9,10 +9,10 @@ from typing import Any
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from common.api.filters import filtered
 from common.api.pagination import DefaultPagination
 from common.api.render import fixed_decimal, iso_datetime, output_timezone
 from common.api.serializers import (
@@ -86,28 +86,11 @@ class PoolOutputSerializer(serializers.ModelSerializer):  # type: ignore[type-ar
         )
 
 
-# The stored columns `PoolOutputSerializer` shows; the rest is computed from them.
-POOL_ROW_FIELDS = (
-    "id",
-    "address",
-    "label",
-    "custody",
-    "role",
-    "status",
-    "staked_trx_sun",
-    "energy_limit",
-    "energy_used",
-    "reserved_energy",
-    "trx_balance_sun",
-    "bandwidth_limit",
-    "bandwidth_used",
-    "warning_threshold",
-    "critical_threshold",
-    "emergency_threshold",
-    "share_priority",
-    "last_synced_at",
-    "last_sync_block",
-    "created_at",
+# The stored columns `PoolOutputSerializer` shows: its fields but the three computed from them.
+POOL_ROW_FIELDS = tuple(
+    name
+    for name in PoolOutputSerializer.Meta.fields
+    if name not in ("available_energy", "usage_percent", "regeneration_per_hour")
 )
 
 
@@ -207,13 +190,11 @@ class PoolListApi(PartnerAPIView):
     )
     def get(self, request: Request) -> Response:
         caller = self.caller
-        filterset = PoolFilter(request.query_params, queryset=pool_list_for_partner(caller=caller))
-        if not filterset.is_valid():
-            raise ValidationError(filterset.errors)
+        pools = filtered(PoolFilter, request, pool_list_for_partner(caller=caller))
         paginator = DefaultPagination()
 
         def page() -> dict[str, Any]:
-            rows = paginator.paginate_rows(filterset.qs, request, fields=POOL_ROW_FIELDS)
+            rows = paginator.paginate_rows(pools, request, fields=POOL_ROW_FIELDS)
             tz = output_timezone()
             results = [pool_row_output(row, tz) for row in rows]
             return dict(paginator.get_paginated_response(results).data)

@@ -7,7 +7,7 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from common.api.pagination import DefaultPagination
+from common.api.pagination import DefaultPagination, paginated_response
 from partners.api_base import PartnerAPIView
 from pools.models import RentalOrder
 from pools.selectors import rental_order_get_for_partner, rental_orders_for_partner
@@ -53,11 +53,9 @@ class RentalOrderListApi(PartnerAPIView):
         responses=RentalOrderOutputSerializer(many=True), operation_id="rental_orders_list"
     )
     def get(self, request: Request) -> Response:
-        paginator = DefaultPagination()
-        page: list[RentalOrder] | None = paginator.paginate_queryset(
-            rental_orders_for_partner(caller=self.caller), request, view=self
+        return paginated_response(
+            self, rental_orders_for_partner(caller=self.caller), RentalOrderOutputSerializer
         )
-        return paginator.get_paginated_response(RentalOrderOutputSerializer(page, many=True).data)
 
 
 class RentalOrderDetailApi(PartnerAPIView):

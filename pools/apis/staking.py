@@ -9,7 +9,7 @@ from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from common.api.pagination import DefaultPagination
+from common.api.pagination import paginated_response
 from common.api.schema import idempotency_key_header, idempotent_responses
 from common.api.serializers import (
     StrictCharField,
@@ -115,11 +115,9 @@ class OperationListApi(PartnerAPIView):
     @extend_schema(responses=OperationOutputSerializer(many=True), operation_id="pools_ops_list")
     def get(self, request: Request, pool_id: int) -> Response:
         pool = pool_get_for_partner(caller=self.caller, pool_id=pool_id)
-        paginator = DefaultPagination()
-        page: list[StakingOperation] | None = paginator.paginate_queryset(
-            staking_operations_for_pool(pool=pool), request, view=self
+        return paginated_response(
+            self, staking_operations_for_pool(pool=pool), OperationOutputSerializer
         )
-        return paginator.get_paginated_response(OperationOutputSerializer(page, many=True).data)
 
     @extend_schema(
         request=OperationInputSerializer,

@@ -10,7 +10,7 @@ from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from common.api.pagination import DefaultPagination
+from common.api.pagination import DefaultPagination, paginated_response
 from common.api.serializers import StrictInputSerializer
 from partners.api_base import PartnerAPIView
 from partners.models import PartnerWallet, Role, WalletChallenge
@@ -125,11 +125,9 @@ class WalletListApi(PartnerAPIView):
 
     @extend_schema(responses=WalletOutputSerializer(many=True), operation_id="wallets_list")
     def get(self, request: Request) -> Response:
-        paginator = DefaultPagination()
-        page: list[PartnerWallet] | None = paginator.paginate_queryset(
-            wallet_list_for_partner(caller=self.caller), request, view=self
+        return paginated_response(
+            self, wallet_list_for_partner(caller=self.caller), WalletOutputSerializer
         )
-        return paginator.get_paginated_response(WalletOutputSerializer(page, many=True).data)
 
 
 class WalletDetailApi(PartnerAPIView):

@@ -11,7 +11,7 @@ from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from common.api.pagination import DefaultPagination
+from common.api.pagination import DefaultPagination, paginated_response
 from common.api.serializers import (
     StrictCharField,
     StrictInputSerializer,
@@ -65,11 +65,9 @@ class CustomerListApi(PartnerAPIView):
 
     @extend_schema(responses=CustomerSerializer(many=True), operation_id="customers_list")
     def get(self, request: Request) -> Response:
-        paginator = DefaultPagination()
-        page: list[Customer] | None = paginator.paginate_queryset(
-            customer_list_for_partner(caller=self.caller), request, view=self
+        return paginated_response(
+            self, customer_list_for_partner(caller=self.caller), CustomerSerializer
         )
-        return paginator.get_paginated_response(CustomerSerializer(page, many=True).data)
 
     @extend_schema(
         request=CustomerCreateInputSerializer,

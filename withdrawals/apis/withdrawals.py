@@ -14,7 +14,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from common.api.pagination import DefaultPagination
+from common.api.pagination import DefaultPagination, paginated_response
 from common.api.schema import idempotency_key_header, idempotent_responses
 from common.api.serializers import (
     StrictCharField,
@@ -154,9 +154,7 @@ class WithdrawalListApi(PartnerAPIView):
             if wanted not in Withdrawal.Status.values:
                 raise ValidationError({"status": [f"Unknown status {wanted!r}."]})
             queryset = queryset.filter(status=wanted)
-        paginator = DefaultPagination()
-        page: list[Withdrawal] | None = paginator.paginate_queryset(queryset, request, view=self)
-        return paginator.get_paginated_response(WithdrawalSummarySerializer(page, many=True).data)
+        return paginated_response(self, queryset, WithdrawalSummarySerializer)
 
     @extend_schema(
         request=WithdrawalCreateInputSerializer,
